@@ -1,0 +1,316 @@
+//! The `ccp-admin` command line. Scripts can drive every command: `--json` prints one JSON
+//! document on stdout; errors exit non-zero with a single line on stderr.
+
+use anyhow::{Context, anyhow};
+use ccp_core::config::Config;
+use ccp_core::domain::{AccessKeyRecord, User};
+use ccp_core::keys::AccessKey;
+use ccp_core::store::{NewAccessKey, NewAuditEntry, NewUser, Store, StoreOptions};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use std::process::ExitCode;
+use uuid::Uuid;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ccp-admin",
+    version,
+    about = "Manage ClaudeCodeProxy users and access keys"
+)]
+pub struct Cli {
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply database migrations (the gateway also does this at start-up).
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage access keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: String,
+    },
+    /// List users.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Issue an access key; the key is printed once and never stored.
+    Issue {
+        /// User id or email.
+        #[arg(long)]
+        user: String,
+        /// A label for the key, e.g. the laptop it is for.
+        #[arg(long)]
+        name: Option<String>,
+        /// Make the key stop working after this many days.
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// Revoke an access key by id.
+    Revoke { id: Uuid },
+    /// List access keys (masked).
+    List {
+        /// User id or email.
+        #[arg(long)]
+        user: Option<String>,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => return fail(&anyhow!(err)),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => fail(&err),
+    }
+}
+
+fn fail(err: &anyhow::Error) -> ExitCode {
+    // One line: the chain joined, never a backtrace.
+    let line: Vec<String> = err.chain().map(|e| e.to_string()).collect();
+    eprintln!("ccp-admin: {}", line.join(": ").replace('\n', " "));
+    ExitCode::FAILURE
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    if config.is_sqlite() {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                config.data_dir.display()
+            )
+        })?;
+    }
+    let store = Store::connect(config.database_url.expose(), &StoreOptions::default())
+        .await
+        .context("cannot open the database (CCP_DATABASE_URL)")?;
+    store
+        .migrate()
+        .await
+        .context("cannot apply database migrations")?;
+    Ok(store)
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    let store = open_store(&config).await?;
+    let out = Output { json: cli.json };
+    match cli.command {
+        Command::Migrate => out.done(json!({"migrated": true}), "Migrations applied."),
+        Command::User(UserCommand::Create { name, email }) => {
+            validate_user(&name, &email)?;
+            let user = store.create_user(NewUser { name, email }).await?;
+            audit(
+                &store,
+                "user.create",
+                "user",
+                user.id,
+                json!({"email": user.email}),
+            )
+            .await?;
+            out.done(
+                serde_json::to_value(&user)?,
+                &format!(
+                    "Created user {} <{}> (id {}).",
+                    user.name, user.email, user.id
+                ),
+            )
+        }
+        Command::User(UserCommand::List) => {
+            let users = store.list_users(10_000, 0).await?;
+            out.list(&users, |u: &User| {
+                format!(
+                    "{}  {:<8}  {} <{}>",
+                    u.id,
+                    u.status.as_str(),
+                    u.name,
+                    u.email
+                )
+            })
+        }
+        Command::Key(KeyCommand::Issue {
+            user,
+            name,
+            expires_in_days,
+        }) => {
+            let user = resolve_user(&store, &user).await?;
+            let pepper = config
+                .load_pepper()
+                .context("cannot load the access-key pepper")?;
+            let key = AccessKey::generate();
+            let expires_at =
+                expires_in_days.map(|d| chrono::Utc::now() + chrono::Duration::days(i64::from(d)));
+            let record = store
+                .insert_access_key(NewAccessKey {
+                    user_id: user.id,
+                    name,
+                    display_prefix: key.masked(),
+                    digest: pepper.digest(&key),
+                    expires_at,
+                })
+                .await?;
+            audit(
+                &store,
+                "access_key.issue",
+                "access_key",
+                record.id,
+                json!({"user_id": user.id, "key": record.display_prefix}),
+            )
+            .await?;
+            out.done(
+                json!({
+                    "id": record.id,
+                    "key": key.expose(),
+                    "user_id": user.id,
+                    "display_prefix": record.display_prefix,
+                    "expires_at": record.expires_at,
+                }),
+                &format!(
+                    "Issued access key {} for {} (id {}).\nKey (shown once; it is not stored): {}\n\
+                     Claude Code: ANTHROPIC_BASE_URL=https://<gateway>/ak/{}",
+                    record.display_prefix,
+                    user.email,
+                    record.id,
+                    key.expose(),
+                    key.expose()
+                ),
+            )
+        }
+        Command::Key(KeyCommand::Revoke { id }) => {
+            let record = store.revoke_access_key(id).await?;
+            audit(
+                &store,
+                "access_key.revoke",
+                "access_key",
+                record.id,
+                json!({"key": record.display_prefix}),
+            )
+            .await?;
+            out.done(
+                serde_json::to_value(&record)?,
+                &format!(
+                    "Revoked access key {} (id {}).",
+                    record.display_prefix, record.id
+                ),
+            )
+        }
+        Command::Key(KeyCommand::List { user }) => {
+            let user_id = match user {
+                Some(u) => Some(resolve_user(&store, &u).await?.id),
+                None => None,
+            };
+            let keys = store.list_access_keys(user_id).await?;
+            out.list(&keys, |k: &AccessKeyRecord| {
+                format!(
+                    "{}  {:<7}  {}  user {}  last used {}",
+                    k.id,
+                    k.status.as_str(),
+                    k.display_prefix,
+                    k.user_id,
+                    k.last_used_at
+                        .map_or_else(|| "never".to_owned(), |t| t.to_rfc3339())
+                )
+            })
+        }
+    }
+}
+
+fn validate_user(name: &str, email: &str) -> anyhow::Result<()> {
+    if name.trim().is_empty() || name.len() > 200 {
+        return Err(anyhow!("--name must be 1 to 200 characters"));
+    }
+    let email = email.trim();
+    let plausible = email.len() <= 254
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
+        && !email.chars().any(char::is_whitespace);
+    if !plausible {
+        return Err(anyhow!("--email must be an email address"));
+    }
+    Ok(())
+}
+
+async fn resolve_user(store: &Store, id_or_email: &str) -> anyhow::Result<User> {
+    let found = match Uuid::parse_str(id_or_email) {
+        Ok(id) => store.get_user(id).await?,
+        Err(_) => store.find_user_by_email(id_or_email).await?,
+    };
+    found.ok_or_else(|| anyhow!("no user with id or email {id_or_email:?}"))
+}
+
+async fn audit(
+    store: &Store,
+    action: &'static str,
+    target_type: &'static str,
+    target_id: Uuid,
+    detail: serde_json::Value,
+) -> anyhow::Result<()> {
+    store
+        .append_audit(NewAuditEntry {
+            actor: "cli".to_owned(),
+            action,
+            target_type: Some(target_type),
+            target_id: Some(target_id.to_string()),
+            detail: Some(detail),
+        })
+        .await?;
+    Ok(())
+}
+
+struct Output {
+    json: bool,
+}
+
+impl Output {
+    fn done(&self, value: serde_json::Value, text: &str) -> anyhow::Result<()> {
+        if self.json {
+            println!("{value}");
+        } else {
+            println!("{text}");
+        }
+        Ok(())
+    }
+
+    fn list<T: serde::Serialize>(
+        &self,
+        items: &[T],
+        line: impl Fn(&T) -> String,
+    ) -> anyhow::Result<()> {
+        if self.json {
+            println!("{}", serde_json::to_string(items)?);
+        } else if items.is_empty() {
+            println!("(none)");
+        } else {
+            for item in items {
+                println!("{}", line(item));
+            }
+        }
+        Ok(())
+    }
+}

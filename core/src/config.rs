@@ -1,0 +1,476 @@
+//! Settings: `CCP_*` environment variables over an optional TOML file (`CCP_CONFIG`),
+//! read into a raw serde shape and validated once into [`Config`], with messages that name
+//! the setting. docs/configuration.md documents every field.
+
+use crate::secret::SecretString;
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Every setting, by its TOML name; the environment variable is `CCP_` + upper case.
+const KEYS: &[&str] = &[
+    "data_dir",
+    "database_url",
+    "gateway_addr",
+    "admin_addr",
+    "plan_base_url",
+    "plan_api_key",
+    "plan_connect_timeout_secs",
+    "plan_read_timeout_secs",
+    "bedrock_endpoint",
+    "pepper",
+    "pepper_file",
+    "key_cache_ttl_secs",
+    "key_negative_cache_ttl_secs",
+    "max_body_bytes",
+    "client_read_timeout_secs",
+    "shutdown_grace_secs",
+    "threads",
+    "log_format",
+    "db_max_connections",
+    "db_acquire_timeout_ms",
+];
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    gateway_addr: Option<String>,
+    admin_addr: Option<String>,
+    plan_base_url: Option<String>,
+    plan_api_key: Option<String>,
+    plan_connect_timeout_secs: Option<u64>,
+    plan_read_timeout_secs: Option<u64>,
+    bedrock_endpoint: Option<String>,
+    pepper: Option<String>,
+    pepper_file: Option<PathBuf>,
+    key_cache_ttl_secs: Option<u64>,
+    key_negative_cache_ttl_secs: Option<u64>,
+    max_body_bytes: Option<u64>,
+    client_read_timeout_secs: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
+    threads: Option<usize>,
+    log_format: Option<String>,
+    db_max_connections: Option<u32>,
+    db_acquire_timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(String),
+    #[error("configuration: {setting} {problem}")]
+    Invalid {
+        setting: &'static str,
+        problem: String,
+    },
+}
+
+fn invalid(setting: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        setting,
+        problem: problem.into(),
+    }
+}
+
+/// Where the HMAC pepper comes from.
+#[derive(Debug, Clone)]
+pub enum PepperSource {
+    /// `CCP_PEPPER`, e.g. injected from Secrets Manager.
+    Value(SecretString),
+    /// `CCP_PEPPER_FILE`: must exist and be readable.
+    File(PathBuf),
+    /// Embedded default only: `<data_dir>/pepper`, created once with mode 0600.
+    DataDir(PathBuf),
+}
+
+/// The Anthropic API ("Plan") upstream, parsed from `CCP_PLAN_BASE_URL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamUrl {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    /// A path prefix put before `/v1/...`; empty for the real API.
+    pub base_path: String,
+}
+
+impl UpstreamUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let uri: http::Uri = raw.parse().map_err(|_| "is not a URL".to_owned())?;
+        let tls = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            _ => return Err("must start with https:// or http://".to_owned()),
+        };
+        let host = uri.host().ok_or("has no host")?.to_owned();
+        if uri.query().is_some() || raw.contains('@') {
+            return Err("must not carry a query or user info".to_owned());
+        }
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let base_path = uri.path().trim_end_matches('/').to_owned();
+        Ok(Self {
+            tls,
+            host,
+            port,
+            base_path,
+        })
+    }
+
+    /// The `Host` header value for requests to this upstream.
+    pub fn authority(&self) -> String {
+        let default_port = if self.tls { 443 } else { 80 };
+        if self.port == default_port {
+            self.host.clone()
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    /// May carry a database password, so it is held as a secret.
+    pub database_url: SecretString,
+    pub gateway_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub plan_base_url: UpstreamUrl,
+    /// Sent as `x-api-key` only on requests that carry no client credential.
+    pub plan_api_key: Option<SecretString>,
+    pub plan_connect_timeout: Duration,
+    /// Longest wait for Plan response bytes: long enough for a non-streaming answer or a
+    /// long thinking pause.
+    pub plan_read_timeout: Duration,
+    pub bedrock_endpoint: Option<String>,
+    pub pepper: PepperSource,
+    pub key_cache_ttl: Duration,
+    pub key_negative_cache_ttl: Duration,
+    pub max_body_bytes: u64,
+    pub client_read_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub threads: usize,
+    pub log_format: LogFormat,
+    pub db_max_connections: u32,
+    pub db_acquire_timeout: Duration,
+}
+
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
+
+impl Config {
+    /// Reads `CCP_CONFIG` (if set) and the `CCP_*` environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let file = std::env::var_os("CCP_CONFIG").map(PathBuf::from);
+        Self::load(file.as_deref(), Env::prefixed("CCP_").only(KEYS))
+    }
+
+    /// Reads only the given `(setting, value)` pairs, as if they were `CCP_*` variables.
+    /// Tests and embedders use this to stay independent of the process environment.
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        for (key, value) in pairs {
+            if !KEYS.contains(key) {
+                return Err(ConfigError::Load(format!("unknown setting {key}")));
+            }
+            // Parsed the way figment parses environment values, so "3" becomes a number.
+            let value: figment::value::Value = value
+                .parse()
+                .map_err(|_| ConfigError::Load(format!("unparsable value for {key}")))?;
+            figment = figment.merge(figment::providers::Serialized::default(key, value));
+        }
+        let raw = extract(figment)?;
+        raw.validate()
+    }
+
+    fn load(file: Option<&Path>, env: Env) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Load(format!(
+                    "CCP_CONFIG names {}, which does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        extract(figment.merge(env))?.validate()
+    }
+}
+
+fn extract(figment: Figment) -> Result<RawConfig, ConfigError> {
+    figment
+        .extract::<RawConfig>()
+        .map_err(|e| ConfigError::Load(e.to_string()))
+}
+
+fn positive_secs(
+    setting: &'static str,
+    value: Option<u64>,
+    default: u64,
+) -> Result<Duration, ConfigError> {
+    match value.unwrap_or(default) {
+        0 => Err(invalid(setting, "must be at least 1")),
+        n => Ok(Duration::from_secs(n)),
+    }
+}
+
+fn parse_addr(
+    setting: &'static str,
+    value: Option<String>,
+    default: &str,
+) -> Result<SocketAddr, ConfigError> {
+    let text = value.unwrap_or_else(|| default.to_owned());
+    text.parse().map_err(|_| {
+        invalid(
+            setting,
+            format!("must be host:port with an IP host, got {text:?}"),
+        )
+    })
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
+impl RawConfig {
+    fn validate(self) -> Result<Config, ConfigError> {
+        let data_dir = self.data_dir.unwrap_or_else(|| PathBuf::from("data"));
+        let database_url = match non_empty(self.database_url) {
+            Some(url) => url,
+            None => format!("sqlite://{}?mode=rwc", data_dir.join("ccp.db").display()),
+        };
+        let is_sqlite = database_url.starts_with("sqlite:");
+        if !is_sqlite
+            && !database_url.starts_with("postgres://")
+            && !database_url.starts_with("postgresql://")
+        {
+            return Err(invalid(
+                "CCP_DATABASE_URL",
+                "must start with postgres://, postgresql:// or sqlite:",
+            ));
+        }
+
+        let plan_base_url = UpstreamUrl::parse(
+            self.plan_base_url
+                .as_deref()
+                .unwrap_or("https://api.anthropic.com"),
+        )
+        .map_err(|p| invalid("CCP_PLAN_BASE_URL", p))?;
+
+        if let Some(endpoint) = &self.bedrock_endpoint {
+            UpstreamUrl::parse(endpoint).map_err(|p| invalid("CCP_BEDROCK_ENDPOINT", p))?;
+        }
+
+        let pepper = match (non_empty(self.pepper), self.pepper_file) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "CCP_PEPPER",
+                    "and CCP_PEPPER_FILE are both set; set one",
+                ));
+            }
+            (Some(value), None) => {
+                if value.trim().len() < crate::keys::MIN_PEPPER_LEN {
+                    return Err(invalid("CCP_PEPPER", "must be at least 32 characters"));
+                }
+                PepperSource::Value(SecretString::new(value))
+            }
+            (None, Some(path)) => PepperSource::File(path),
+            // Generating a pepper is only safe when this machine owns the database too:
+            // with a shared PostgreSQL every instance must use the same, managed pepper.
+            (None, None) if is_sqlite => PepperSource::DataDir(data_dir.join("pepper")),
+            (None, None) => {
+                return Err(invalid(
+                    "CCP_PEPPER",
+                    "is required with PostgreSQL (set CCP_PEPPER or CCP_PEPPER_FILE); \
+                     keys are never stored without a pepper",
+                ));
+            }
+        };
+
+        let key_cache_ttl = positive_secs("CCP_KEY_CACHE_TTL_SECS", self.key_cache_ttl_secs, 30)?;
+        if key_cache_ttl > Duration::from_secs(300) {
+            return Err(invalid(
+                "CCP_KEY_CACHE_TTL_SECS",
+                "must be at most 300 (it bounds how long a revoked key keeps working)",
+            ));
+        }
+        let max_body_bytes = self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        if max_body_bytes < 1024 {
+            return Err(invalid("CCP_MAX_BODY_BYTES", "must be at least 1024"));
+        }
+        let log_format = match self.log_format.as_deref().unwrap_or("text") {
+            "json" => LogFormat::Json,
+            "text" => LogFormat::Text,
+            other => {
+                return Err(invalid(
+                    "CCP_LOG_FORMAT",
+                    format!("must be json or text, got {other:?}"),
+                ));
+            }
+        };
+        let threads = self
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+        if threads == 0 {
+            return Err(invalid("CCP_THREADS", "must be at least 1"));
+        }
+
+        Ok(Config {
+            database_url: SecretString::new(database_url),
+            gateway_addr: parse_addr("CCP_GATEWAY_ADDR", self.gateway_addr, "0.0.0.0:8080")?,
+            admin_addr: parse_addr("CCP_ADMIN_ADDR", self.admin_addr, "127.0.0.1:8081")?,
+            plan_base_url,
+            plan_api_key: non_empty(self.plan_api_key).map(SecretString::new),
+            plan_connect_timeout: positive_secs(
+                "CCP_PLAN_CONNECT_TIMEOUT_SECS",
+                self.plan_connect_timeout_secs,
+                10,
+            )?,
+            plan_read_timeout: positive_secs(
+                "CCP_PLAN_READ_TIMEOUT_SECS",
+                self.plan_read_timeout_secs,
+                600,
+            )?,
+            bedrock_endpoint: non_empty(self.bedrock_endpoint),
+            pepper,
+            key_cache_ttl,
+            key_negative_cache_ttl: positive_secs(
+                "CCP_KEY_NEGATIVE_CACHE_TTL_SECS",
+                self.key_negative_cache_ttl_secs,
+                30,
+            )?,
+            max_body_bytes,
+            client_read_timeout: positive_secs(
+                "CCP_CLIENT_READ_TIMEOUT_SECS",
+                self.client_read_timeout_secs,
+                60,
+            )?,
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs.unwrap_or(60)),
+            threads,
+            log_format,
+            db_max_connections: self.db_max_connections.unwrap_or(10).max(1),
+            db_acquire_timeout: Duration::from_millis(
+                self.db_acquire_timeout_ms.unwrap_or(2_000).max(1),
+            ),
+            data_dir,
+        })
+    }
+}
+
+impl Config {
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.expose().starts_with("sqlite:")
+    }
+
+    /// Loads the pepper this configuration names; fails rather than run without one.
+    pub fn load_pepper(&self) -> Result<crate::keys::Pepper, crate::keys::PepperError> {
+        use crate::keys::Pepper;
+        match &self.pepper {
+            PepperSource::Value(value) => Pepper::new(value),
+            PepperSource::File(path) => Pepper::from_file(path),
+            PepperSource::DataDir(path) => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(|source| {
+                        crate::keys::PepperError::Create {
+                            path: dir.display().to_string(),
+                            source,
+                        }
+                    })?;
+                }
+                Pepper::load_or_create(path)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_embedded_setup() {
+        let c = Config::from_pairs(&[]).unwrap();
+        assert!(c.is_sqlite());
+        assert_eq!(c.gateway_addr.to_string(), "0.0.0.0:8080");
+        assert_eq!(c.plan_base_url.host, "api.anthropic.com");
+        assert!(c.plan_base_url.tls);
+        assert_eq!(c.plan_base_url.port, 443);
+        assert_eq!(c.max_body_bytes, 32 * 1024 * 1024);
+        assert!(c.key_cache_ttl <= Duration::from_secs(60));
+        assert!(matches!(c.pepper, PepperSource::DataDir(_)));
+    }
+
+    #[test]
+    fn postgres_without_pepper_is_refused() {
+        let err = Config::from_pairs(&[("database_url", "postgres://db/ccp")]).unwrap_err();
+        assert!(err.to_string().contains("CCP_PEPPER"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_their_setting() {
+        for (pairs, setting) in [
+            (vec![("gateway_addr", "nope")], "CCP_GATEWAY_ADDR"),
+            (vec![("plan_base_url", "ftp://x")], "CCP_PLAN_BASE_URL"),
+            (vec![("database_url", "mysql://x")], "CCP_DATABASE_URL"),
+            (vec![("pepper", "short")], "CCP_PEPPER"),
+            (vec![("log_format", "xml")], "CCP_LOG_FORMAT"),
+            (vec![("key_cache_ttl_secs", "0")], "CCP_KEY_CACHE_TTL_SECS"),
+        ] {
+            let err = Config::from_pairs(&pairs).unwrap_err().to_string();
+            assert!(err.contains(setting), "{err}");
+        }
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug() {
+        let c = Config::from_pairs(&[
+            ("plan_api_key", "sk-ant-CANARYCT-123"),
+            ("pepper", "CANARYPEPPER-CANARYPEPPER-CANARYPEPPER"),
+            ("database_url", "postgres://u:CANARYPW@db/ccp"),
+        ])
+        .unwrap();
+        let debug = format!("{c:?}");
+        for canary in ["CANARYCT", "CANARYPEPPER", "CANARYPW"] {
+            assert!(!debug.contains(canary), "{canary} leaked: {debug}");
+        }
+    }
+
+    #[test]
+    fn upstream_url_parts() {
+        let u = UpstreamUrl::parse("http://127.0.0.1:9999/prefix/").unwrap();
+        assert_eq!(
+            (u.tls, u.host.as_str(), u.port, u.base_path.as_str()),
+            (false, "127.0.0.1", 9999, "/prefix")
+        );
+        assert_eq!(u.authority(), "127.0.0.1:9999");
+        assert_eq!(
+            UpstreamUrl::parse("https://api.anthropic.com")
+                .unwrap()
+                .authority(),
+            "api.anthropic.com"
+        );
+        assert!(UpstreamUrl::parse("https://user:pw@host").is_err());
+    }
+
+    #[test]
+    fn toml_file_and_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ccp.toml");
+        std::fs::write(&path, "gateway_addr = \"127.0.0.1:9000\"\nthreads = 3\n").unwrap();
+        let c = Config::load(Some(&path), Env::prefixed("CCP_UNUSED_IN_TEST_")).unwrap();
+        assert_eq!(c.gateway_addr.port(), 9000);
+        assert_eq!(c.threads, 3);
+        std::fs::write(&path, "gatway_addr = \"127.0.0.1:9000\"\n").unwrap();
+        assert!(Config::load(Some(&path), Env::prefixed("CCP_UNUSED_IN_TEST_")).is_err());
+    }
+}

@@ -1,0 +1,156 @@
+//! Domain records: what the store returns and the admin plane shows.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserStatus {
+    Active,
+    Disabled,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+        }
+    }
+
+    pub(crate) fn from_db(s: &str) -> Self {
+        // The CHECK constraint admits only these two; anything else is treated as disabled.
+        if s == "active" {
+            Self::Active
+        } else {
+            Self::Disabled
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub status: UserStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyStatus {
+    Active,
+    Revoked,
+}
+
+impl KeyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Revoked => "revoked",
+        }
+    }
+
+    pub(crate) fn from_db(s: &str) -> Self {
+        if s == "active" {
+            Self::Active
+        } else {
+            Self::Revoked
+        }
+    }
+}
+
+/// An access key as admins see it: never the key, only its mask.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccessKeyRecord {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub name: Option<String>,
+    pub display_prefix: String,
+    pub status: KeyStatus,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// What authentication needs about a key, joined with its user's status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyGrant {
+    pub key_id: Uuid,
+    pub user_id: Uuid,
+    pub key_status: KeyStatus,
+    pub user_status: UserStatus,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl KeyGrant {
+    /// Whether the key may be used at `now`.
+    pub fn is_usable(&self, now: DateTime<Utc>) -> bool {
+        self.key_status == KeyStatus::Active
+            && self.user_status == UserStatus::Active
+            && self.expires_at.is_none_or(|at| now < at)
+    }
+}
+
+/// One audit entry. `detail` is JSON and must never carry a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub detail: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    #[test]
+    fn grant_usability() {
+        let now = Utc::now();
+        let grant = KeyGrant {
+            key_id: Uuid::nil(),
+            user_id: Uuid::nil(),
+            key_status: KeyStatus::Active,
+            user_status: UserStatus::Active,
+            expires_at: None,
+        };
+        assert!(grant.is_usable(now));
+        assert!(
+            !KeyGrant {
+                key_status: KeyStatus::Revoked,
+                ..grant.clone()
+            }
+            .is_usable(now)
+        );
+        assert!(
+            !KeyGrant {
+                user_status: UserStatus::Disabled,
+                ..grant.clone()
+            }
+            .is_usable(now)
+        );
+        assert!(
+            !KeyGrant {
+                expires_at: Some(now),
+                ..grant.clone()
+            }
+            .is_usable(now)
+        );
+        assert!(
+            KeyGrant {
+                expires_at: Some(now + Duration::seconds(1)),
+                ..grant
+            }
+            .is_usable(now)
+        );
+    }
+}

@@ -1,0 +1,22 @@
+//! `ccp-core`: the domain of ClaudeCodeProxy, shared by the gateway and the admin plane.
+//!
+//! It owns everything that is not HTTP plumbing:
+//! - [`config`]: settings from `CCP_*` environment variables and an optional TOML file,
+//!   validated once into a [`config::Config`];
+//! - [`secret`] and [`keys`]: redacting secret types, the access-key format, its peppered
+//!   HMAC digest and the display mask;
+//! - [`store`]: one repository interface over PostgreSQL (production) and SQLite (embedded
+//!   default), with the migrations for both;
+//! - [`auth`]: the access-key authenticator with its positive and negative caches;
+//! - [`api_error`]: the Anthropic-shaped error body every client-facing error uses.
+//!
+//! A binary loads a [`config::Config`], opens a [`store::Store`], loads the
+//! [`keys::Pepper`] and builds an [`auth::KeyAuthenticator`] from them.
+
+pub mod api_error;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod keys;
+pub mod secret;
+pub mod store;

@@ -1,0 +1,82 @@
+//! The audit log: who changed what, when. Entries never hold a secret.
+
+use super::{Store, StoreResult, new_id, now, on_pool};
+use crate::domain::AuditEntry;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct NewAuditEntry {
+    pub actor: String,
+    pub action: &'static str,
+    pub target_type: Option<&'static str>,
+    pub target_id: Option<String>,
+    pub detail: Option<serde_json::Value>,
+}
+
+#[derive(sqlx::FromRow)]
+struct AuditRow {
+    id: Uuid,
+    at: DateTime<Utc>,
+    actor: String,
+    action: String,
+    target_type: Option<String>,
+    target_id: Option<String>,
+    detail: Option<String>,
+}
+
+impl Store {
+    pub async fn append_audit(&self, entry: NewAuditEntry) -> StoreResult<AuditEntry> {
+        let saved = AuditEntry {
+            id: new_id(),
+            at: now(),
+            actor: entry.actor,
+            action: entry.action.to_owned(),
+            target_type: entry.target_type.map(str::to_owned),
+            target_id: entry.target_id,
+            detail: entry.detail.map(|d| d.to_string()),
+        };
+        on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO audit_log (id, at, actor, action, target_type, target_id, detail)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(saved.id)
+            .bind(saved.at)
+            .bind(&saved.actor)
+            .bind(&saved.action)
+            .bind(&saved.target_type)
+            .bind(&saved.target_id)
+            .bind(&saved.detail)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(saved)
+    }
+
+    /// The newest `limit` entries, newest first.
+    pub async fn list_audit(&self, limit: i64) -> StoreResult<Vec<AuditEntry>> {
+        let rows: Vec<AuditRow> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, at, actor, action, target_type, target_id, detail
+                 FROM audit_log ORDER BY at DESC, id DESC LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|r| AuditEntry {
+                id: r.id,
+                at: r.at,
+                actor: r.actor,
+                action: r.action,
+                target_type: r.target_type,
+                target_id: r.target_id,
+                detail: r.detail,
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,158 @@
+//! Request header hygiene for the Plan upstream: every end-to-end header is forwarded
+//! unchanged (both `x-api-key` and `Authorization` when a client sends both); hop-by-hop
+//! headers, the client's forwarding headers and `Host` are not.
+
+use ccp_core::secret::SecretString;
+use pingora::http::RequestHeader;
+use pingora::prelude::*;
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) and proxy credentials meant for us, not the upstream.
+/// `Transfer-Encoding` and `Content-Length` stay: Pingora frames the body with them.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "upgrade",
+    "http2-settings",
+];
+
+/// Headers a client could use to lie about where the request came from.
+fn is_forwarding_header(name: &str) -> bool {
+    name.starts_with("x-forwarded-") || name == "forwarded" || name == "x-real-ip"
+}
+
+/// Rewrites `req` (a copy of the client's request) into the Plan upstream request.
+pub fn prepare_plan_request(
+    req: &mut RequestHeader,
+    path_and_query: &str,
+    host: &str,
+    default_api_key: Option<&SecretString>,
+) -> Result<()> {
+    let uri = http::Uri::builder()
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|_| Error::explain(ErrorType::InternalError, "upstream path rejected"))?;
+    req.set_uri(uri);
+
+    // Headers named by `Connection` are hop-by-hop too.
+    let named: Vec<String> = req
+        .headers
+        .get_all("connection")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty() && t != "content-length" && t != "transfer-encoding")
+        .collect();
+    let forwarding: Vec<String> = req
+        .headers
+        .keys()
+        .map(|k| k.as_str())
+        .filter(|k| is_forwarding_header(k))
+        .map(str::to_owned)
+        .collect();
+    for name in HOP_BY_HOP
+        .iter()
+        .copied()
+        .chain(named.iter().map(String::as_str))
+        .chain(forwarding.iter().map(String::as_str))
+    {
+        req.remove_header(name);
+    }
+
+    req.insert_header("host", host)?;
+
+    if let Some(key) = default_api_key {
+        let has_credential =
+            req.headers.contains_key("x-api-key") || req.headers.contains_key("authorization");
+        if !has_credential {
+            req.insert_header("x-api-key", key.expose().as_str())?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(headers: &[(&str, &str)]) -> RequestHeader {
+        let mut req =
+            RequestHeader::build("POST", b"/ak/ccp_x/v1/messages?beta=true", None).unwrap();
+        for (k, v) in headers {
+            req.append_header(k.to_string(), *v).unwrap();
+        }
+        req
+    }
+
+    fn names(req: &RequestHeader) -> Vec<String> {
+        req.headers.keys().map(|k| k.as_str().to_owned()).collect()
+    }
+
+    #[test]
+    fn drops_hop_by_hop_and_forwarding_headers() {
+        let mut req = request(&[
+            ("host", "gateway.example"),
+            ("connection", "keep-alive, X-Secret-Hop"),
+            ("x-secret-hop", "1"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-authorization", "Basic abc"),
+            ("te", "trailers"),
+            ("upgrade", "websocket"),
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x-forwarded-proto", "http"),
+            ("forwarded", "for=1.2.3.4"),
+            ("content-length", "10"),
+            ("anthropic-beta", "a,b"),
+            ("x-api-key", "sk-client"),
+            ("authorization", "Bearer tok"),
+        ]);
+        prepare_plan_request(
+            &mut req,
+            "/v1/messages?beta=true",
+            "api.anthropic.com",
+            None,
+        )
+        .unwrap();
+        let kept = names(&req);
+        for gone in [
+            "connection",
+            "x-secret-hop",
+            "keep-alive",
+            "proxy-authorization",
+            "te",
+            "upgrade",
+            "x-forwarded-for",
+            "x-forwarded-proto",
+            "forwarded",
+        ] {
+            assert!(!kept.iter().any(|k| k == gone), "{gone} was forwarded");
+        }
+        assert_eq!(req.headers["host"], "api.anthropic.com");
+        assert_eq!(req.headers["content-length"], "10");
+        assert_eq!(req.headers["anthropic-beta"], "a,b");
+        assert_eq!(req.headers["x-api-key"], "sk-client");
+        assert_eq!(req.headers["authorization"], "Bearer tok");
+        assert_eq!(req.uri.to_string(), "/v1/messages?beta=true");
+    }
+
+    #[test]
+    fn default_key_only_when_the_client_sends_no_credential() {
+        let key = SecretString::from("sk-default");
+        let mut bare = request(&[]);
+        prepare_plan_request(&mut bare, "/v1/models", "h", Some(&key)).unwrap();
+        assert_eq!(bare.headers["x-api-key"], "sk-default");
+
+        let mut bearer = request(&[("authorization", "Bearer mine")]);
+        prepare_plan_request(&mut bearer, "/v1/models", "h", Some(&key)).unwrap();
+        assert!(bearer.headers.get("x-api-key").is_none());
+
+        let mut own = request(&[("x-api-key", "sk-mine")]);
+        prepare_plan_request(&mut own, "/v1/models", "h", Some(&key)).unwrap();
+        assert_eq!(own.headers["x-api-key"], "sk-mine");
+    }
+}

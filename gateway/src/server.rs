@@ -1,0 +1,289 @@
+//! Start-up and shutdown: open the store, load the pepper, resolve the Plan host, run the
+//! Pingora server, and drain on SIGTERM.
+//!
+//! Shutdown: on SIGTERM `/readyz` turns 503 (the load balancer stops sending), responses
+//! close their connections, and the process waits for in-flight requests (streams included)
+//! for up to `shutdown_grace`, then stops. SIGINT stops at once.
+
+use crate::plan::PlanUpstream;
+use crate::proxy::{Gateway, GatewayState, Lifecycle};
+use anyhow::Context;
+use async_trait::async_trait;
+use ccp_core::auth::{AuthCacheSettings, KeyAuthenticator};
+use ccp_core::config::{Config, LogFormat};
+use ccp_core::store::{Store, StoreOptions};
+use pingora::proxy::http_proxy_service;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// Everything built before the proxy starts.
+#[derive(Debug)]
+pub struct Prepared {
+    pub state: Arc<GatewayState>,
+    /// Owns the store's start-up connections and the DNS refresher; lives as long as the server.
+    background: tokio::runtime::Runtime,
+}
+
+/// Connects and migrates the store, loads the pepper and resolves the Plan host.
+pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
+    let background = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("ccp-background")
+        .enable_all()
+        .build()
+        .context("cannot start the background runtime")?;
+    let state = background.block_on(build_state(config))?;
+    state.plan.spawn_refresher(background.handle());
+    Ok(Prepared { state, background })
+}
+
+async fn build_state(config: &Config) -> anyhow::Result<Arc<GatewayState>> {
+    if config.is_sqlite() {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                config.data_dir.display()
+            )
+        })?;
+    }
+    let store = Store::connect(
+        config.database_url.expose(),
+        &StoreOptions {
+            max_connections: config.db_max_connections,
+            acquire_timeout: config.db_acquire_timeout,
+        },
+    )
+    .await
+    .context("cannot open the database (CCP_DATABASE_URL)")?;
+    store
+        .migrate()
+        .await
+        .context("cannot apply database migrations")?;
+    let pepper = config
+        .load_pepper()
+        .context("cannot load the access-key pepper")?;
+    let auth = KeyAuthenticator::new(
+        store.clone(),
+        pepper,
+        &AuthCacheSettings {
+            ttl: config.key_cache_ttl,
+            negative_ttl: config.key_negative_cache_ttl,
+            ..AuthCacheSettings::default()
+        },
+    );
+    let plan = Arc::new(PlanUpstream::new(config));
+    match plan.refresh().await {
+        Ok(n) => {
+            tracing::info!(host = %config.plan_base_url.host, addresses = n, "Plan upstream resolved")
+        }
+        Err(err) => {
+            tracing::warn!(host = %config.plan_base_url.host, error = %err, "Plan upstream not resolved yet; retrying in the background")
+        }
+    }
+    Ok(Arc::new(GatewayState {
+        auth,
+        store,
+        plan,
+        plan_api_key: config.plan_api_key.clone(),
+        max_body_bytes: config.max_body_bytes,
+        client_read_timeout: config.client_read_timeout,
+        lifecycle: Lifecycle::default(),
+    }))
+}
+
+/// What ends the server.
+#[derive(Debug)]
+pub enum StopTrigger {
+    /// SIGTERM drains, SIGINT stops at once.
+    OsSignals,
+    /// A test or an embedder sends on the channel to drain.
+    Channel(Mutex<Option<oneshot::Receiver<()>>>),
+}
+
+struct DrainingSignal {
+    state: Arc<GatewayState>,
+    trigger: StopTrigger,
+    grace: Duration,
+}
+
+#[async_trait]
+impl ShutdownSignalWatch for DrainingSignal {
+    async fn recv(&self) -> ShutdownSignal {
+        match &self.trigger {
+            StopTrigger::OsSignals => {
+                use tokio::signal::unix::{SignalKind, signal};
+                let (Ok(mut term), Ok(mut int)) = (
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::interrupt()),
+                ) else {
+                    tracing::error!("cannot install signal handlers; stop with SIGKILL");
+                    return std::future::pending().await;
+                };
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {
+                        tracing::info!("SIGINT: stopping now");
+                        return ShutdownSignal::FastShutdown;
+                    }
+                }
+            }
+            StopTrigger::Channel(rx) => {
+                let rx = rx.lock().ok().and_then(|mut slot| slot.take());
+                match rx {
+                    Some(rx) => {
+                        let _ = rx.await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+        }
+        drain(&self.state.lifecycle, self.grace).await;
+        ShutdownSignal::GracefulTerminate
+    }
+}
+
+async fn drain(lifecycle: &Lifecycle, grace: Duration) {
+    lifecycle.start_draining();
+    let deadline = Instant::now() + grace;
+    tracing::info!(
+        in_flight = lifecycle.in_flight(),
+        grace_secs = grace.as_secs(),
+        "draining"
+    );
+    while lifecycle.in_flight() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    match lifecycle.in_flight() {
+        0 => tracing::info!("drained; stopping"),
+        n => tracing::warn!(
+            in_flight = n,
+            "grace period over; cutting the remaining requests"
+        ),
+    }
+}
+
+/// Runs the gateway until the trigger fires and the drain completes.
+pub fn serve(config: &Config, prepared: Prepared, trigger: StopTrigger) -> anyhow::Result<()> {
+    // Pingora panics on a bind failure inside its runtime; fail with a message instead.
+    std::net::TcpListener::bind(config.gateway_addr).with_context(|| {
+        format!(
+            "cannot listen on {} (CCP_GATEWAY_ADDR)",
+            config.gateway_addr
+        )
+    })?;
+
+    let conf = ServerConf {
+        threads: config.threads,
+        work_stealing: true,
+        // Draining happens in `DrainingSignal` before Pingora is told to stop.
+        grace_period_seconds: Some(0),
+        graceful_shutdown_timeout_seconds: Some(5),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let mut service = http_proxy_service(
+        &server.configuration,
+        Gateway::new(Arc::clone(&prepared.state)),
+    );
+    service.add_tcp(&config.gateway_addr.to_string());
+    server.add_service(service);
+    tracing::info!(addr = %config.gateway_addr, plan = %config.plan_base_url.host, "gateway listening");
+    server.run(RunArgs {
+        shutdown_signal: Box::new(DrainingSignal {
+            state: Arc::clone(&prepared.state),
+            trigger,
+            grace: config.shutdown_grace,
+        }),
+    });
+    drop(prepared.background);
+    Ok(())
+}
+
+/// Prepares and serves until SIGTERM or SIGINT: what the `ccp-gateway` binary runs.
+pub fn run(config: Config) -> anyhow::Result<()> {
+    let prepared = prepare(&config)?;
+    serve(&config, prepared, StopTrigger::OsSignals)
+}
+
+/// A gateway running on its own thread, for tests and embedding.
+#[derive(Debug)]
+pub struct RunningGateway {
+    pub addr: SocketAddr,
+    pub state: Arc<GatewayState>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl RunningGateway {
+    /// Starts the gateway and waits (bounded) until it accepts connections.
+    pub fn start(config: Config) -> anyhow::Result<Self> {
+        let prepared = prepare(&config)?;
+        let state = Arc::clone(&prepared.state);
+        let (stop, rx) = oneshot::channel();
+        let addr = config.gateway_addr;
+        let thread = std::thread::Builder::new()
+            .name("ccp-gateway".into())
+            .spawn(move || {
+                serve(
+                    &config,
+                    prepared,
+                    StopTrigger::Channel(Mutex::new(Some(rx))),
+                )
+            })?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
+            if thread.is_finished() || Instant::now() > deadline {
+                let outcome = thread.join();
+                anyhow::bail!("gateway did not start: {outcome:?}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(Self {
+            addr,
+            state,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// Drains (as on SIGTERM) and waits for the server thread to end.
+    pub fn shutdown(mut self) -> anyhow::Result<()> {
+        self.stop_and_join()
+    }
+
+    fn stop_and_join(&mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.thread.take() {
+            Some(thread) => thread
+                .join()
+                .map_err(|_| anyhow::anyhow!("gateway thread panicked"))?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunningGateway {
+    fn drop(&mut self) {
+        let _ = self.stop_and_join();
+    }
+}
+
+/// Installs the tracing subscriber (Pingora's own `log` records included).
+pub fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("CCP_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}

@@ -1,0 +1,71 @@
+//! `ccp-fake-upstream`: a fast stand-in for the Anthropic API, for load benchmarks only.
+//!
+//! `ccp-fake-upstream [ADDR]` (default 127.0.0.1:9901). Every POST whose body says
+//! `"stream":true` in its first 512 bytes gets a 50-event Claude-like SSE stream; any other
+//! request gets a ~1 KB Messages JSON answer. Nothing is recorded.
+
+use ccp_testkit::{FakeUpstream, Reply, ReplyBody};
+use std::time::Duration;
+
+fn message_json() -> Vec<u8> {
+    let text = "The quick brown fox jumps over the lazy dog. ".repeat(18);
+    format!(
+        r#"{{"id":"msg_bench","type":"message","role":"assistant","model":"claude-sonnet-5-5","content":[{{"type":"text","text":"{text}"}}],"stop_reason":"end_turn","stop_sequence":null,"usage":{{"input_tokens":12000,"output_tokens":200,"cache_creation_input_tokens":0,"cache_read_input_tokens":11000}}}}"#
+    )
+    .into_bytes()
+}
+
+/// message_start, content_block_start, 45 deltas, content_block_stop, message_delta, message_stop.
+fn stream_events() -> Vec<u8> {
+    let mut out = String::new();
+    out.push_str("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_bench\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-5-5\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":12000,\"output_tokens\":1,\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":11000}}}\n\n");
+    out.push_str("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
+    for i in 0..45 {
+        out.push_str(&format!(
+            "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"token {i} of the answer \"}}}}\n\n"
+        ));
+    }
+    out.push_str(
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+    );
+    out.push_str("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":45}}\n\n");
+    out.push_str("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    out.into_bytes()
+}
+
+/// Splits the stream at event boundaries so the proxy sees one chunk per event.
+fn stream_chunks(all: &[u8]) -> Vec<(Duration, Vec<u8>)> {
+    let text = String::from_utf8_lossy(all);
+    text.split_inclusive("\n\n")
+        .map(|e| (Duration::ZERO, e.as_bytes().to_vec()))
+        .collect()
+}
+
+#[tokio::main]
+async fn main() {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9901".to_owned());
+    let json = message_json();
+    let chunks = stream_chunks(&stream_events());
+    let mut upstream = FakeUpstream::start_on(
+        &addr,
+        move |req| {
+            let head = &req.body[..req.body.len().min(512)];
+            let streaming = head.windows(13).any(|w| w == b"\"stream\":true");
+            if streaming {
+                Reply {
+                    status: 200,
+                    headers: vec![("content-type".into(), "text/event-stream".into())],
+                    body: ReplyBody::Chunked(chunks.clone()),
+                }
+            } else {
+                Reply::json(200, json.clone()).with_header("request-id", "req_bench")
+            }
+        },
+        false,
+    )
+    .await;
+    println!("ccp-fake-upstream listening on {}", upstream.addr);
+    upstream.wait().await;
+}

@@ -1,0 +1,208 @@
+//! `ccp-testkit`: fake upstreams for tests and benchmarks.
+//!
+//! [`FakeUpstream`] is a small HTTP/1.1 server on `127.0.0.1:0` that records every request
+//! it receives (head and body, byte for byte) and answers with whatever [`Reply`] the test's
+//! responder returns: a JSON body, an SSE stream cut into delayed chunks, a connection that
+//! drops mid-body. It speaks plain HTTP/1.1 (Content-Length and chunked, keep-alive) so the
+//! gateway sees exactly what it would see from a real upstream.
+
+pub mod http1;
+
+use http1::{ReadError, read_request, write_reply};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::BufReader;
+use tokio::net::{TcpListener, TcpStream};
+
+/// A request as the upstream received it.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// The request target: path and query.
+    pub target: String,
+    /// Header names (lower-cased) and values, in arrival order, duplicates kept.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// The head exactly as it arrived, for byte-level checks.
+    pub raw_head: Vec<u8>,
+}
+
+impl RecordedRequest {
+    /// The first value of a header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn has_header(&self, name: &str) -> bool {
+        self.header(name).is_some()
+    }
+}
+
+/// How a reply body is sent.
+#[derive(Debug, Clone)]
+pub enum ReplyBody {
+    /// With `Content-Length`.
+    Full(Vec<u8>),
+    /// Chunked; each piece is sent after its delay.
+    Chunked(Vec<(Duration, Vec<u8>)>),
+    /// Announces `Content-Length: announced`, sends `sent`, then closes the connection.
+    Truncated { announced: usize, sent: Vec<u8> },
+    /// Accepts the request and never answers (until the connection is dropped).
+    Hang,
+}
+
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: ReplyBody,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: ReplyBody::Full(body.into()),
+        }
+    }
+
+    /// A `text/event-stream` reply sent in chunks, `gap` apart.
+    pub fn sse(chunks: Vec<Vec<u8>>, gap: Duration) -> Self {
+        Self {
+            status: 200,
+            headers: vec![
+                ("content-type".into(), "text/event-stream".into()),
+                ("cache-control".into(), "no-cache".into()),
+            ],
+            body: ReplyBody::Chunked(chunks.into_iter().map(|c| (gap, c)).collect()),
+        }
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+type Responder = dyn Fn(&RecordedRequest) -> Reply + Send + Sync;
+
+struct Shared {
+    requests: Mutex<Vec<RecordedRequest>>,
+    hits: AtomicUsize,
+    responder: Box<Responder>,
+    record: bool,
+}
+
+/// A running fake upstream. Stops when dropped.
+pub struct FakeUpstream {
+    pub addr: std::net::SocketAddr,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for FakeUpstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeUpstream")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl FakeUpstream {
+    /// Starts on `127.0.0.1:0`, recording every request.
+    pub async fn start(
+        responder: impl Fn(&RecordedRequest) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        Self::start_on("127.0.0.1:0", responder, true).await
+    }
+
+    /// Starts on `addr`; `record` off keeps memory flat under load.
+    pub async fn start_on(
+        addr: &str,
+        responder: impl Fn(&RecordedRequest) -> Reply + Send + Sync + 'static,
+        record: bool,
+    ) -> Self {
+        #[allow(clippy::expect_used)]
+        let listener = TcpListener::bind(addr)
+            .await
+            .expect("bind the fake upstream");
+        #[allow(clippy::expect_used)]
+        let addr = listener.local_addr().expect("local addr");
+        let shared = Arc::new(Shared {
+            requests: Mutex::new(Vec::new()),
+            hits: AtomicUsize::new(0),
+            responder: Box::new(responder),
+            record,
+        });
+        let accept_shared = Arc::clone(&shared);
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let shared = Arc::clone(&accept_shared);
+                tokio::spawn(serve_connection(stream, shared));
+            }
+        });
+        Self { addr, shared, task }
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn hits(&self) -> usize {
+        self.shared.hits.load(Ordering::SeqCst)
+    }
+
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared
+            .requests
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn last_request(&self) -> Option<RecordedRequest> {
+        self.requests().pop()
+    }
+
+    /// Runs until the task is aborted (for the benchmark binary).
+    pub async fn wait(&mut self) {
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for FakeUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
+    let _ = stream.set_nodelay(true);
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::with_capacity(64 * 1024, read);
+    loop {
+        let request = match read_request(&mut reader).await {
+            Ok(request) => request,
+            Err(ReadError::Closed) => return,
+            Err(ReadError::Malformed(_) | ReadError::Io(_)) => return,
+        };
+        shared.hits.fetch_add(1, Ordering::SeqCst);
+        let reply = (shared.responder)(&request);
+        if shared.record {
+            if let Ok(mut requests) = shared.requests.lock() {
+                requests.push(request);
+            }
+        }
+        match write_reply(&mut write, &reply).await {
+            Ok(true) => {}
+            Ok(false) | Err(_) => return,
+        }
+    }
+}
