@@ -1,0 +1,350 @@
+//! Repository and authenticator behaviour, run unchanged on SQLite and PostgreSQL.
+
+mod common;
+
+use ccp_core::auth::{AuthCacheSettings, AuthOutcome, KeyAuthenticator};
+use ccp_core::domain::{KeyStatus, UserStatus};
+use ccp_core::keys::{AccessKey, KeyDigest, Pepper};
+use ccp_core::secret::SecretString;
+use ccp_core::store::{NewAccessKey, NewAuditEntry, NewUser, Store, StoreError};
+use std::time::Duration;
+
+on_both_engines!(
+    users_round_trip,
+    duplicate_email_is_a_conflict_whatever_its_case,
+    access_key_lifecycle,
+    keys_for_missing_users_are_refused,
+    duplicate_digest_is_a_conflict,
+    sql_looking_input_is_only_data,
+    audit_entries_are_listed_newest_first,
+    migrations_run_twice_without_harm,
+    authenticator_grants_denies_and_caches,
+    revocation_reaches_the_gateway_within_the_ttl,
+    disabled_users_and_expired_keys_are_denied,
+    unreachable_database_means_unavailable_not_denied,
+);
+
+fn pepper() -> Pepper {
+    Pepper::new(&SecretString::from("test-pepper-test-pepper-test-pepper")).expect("pepper")
+}
+
+async fn user(store: &Store, email: &str) -> ccp_core::domain::User {
+    store
+        .create_user(NewUser {
+            name: "Test User".into(),
+            email: email.into(),
+        })
+        .await
+        .expect("create user")
+}
+
+async fn issue(
+    store: &Store,
+    user_id: uuid::Uuid,
+    expires_in: Option<chrono::Duration>,
+) -> (AccessKey, uuid::Uuid) {
+    let key = AccessKey::generate();
+    let record = store
+        .insert_access_key(NewAccessKey {
+            user_id,
+            name: Some("laptop".into()),
+            display_prefix: key.masked(),
+            digest: pepper().digest(&key),
+            expires_at: expires_in.map(|d| chrono::Utc::now() + d),
+        })
+        .await
+        .expect("insert key");
+    (key, record.id)
+}
+
+async fn users_round_trip(store: &Store) {
+    let alice = user(store, "  Alice@Example.COM ").await;
+    assert_eq!(alice.email, "alice@example.com");
+    assert_eq!(alice.status, UserStatus::Active);
+    assert_eq!(store.get_user(alice.id).await.unwrap(), Some(alice.clone()));
+    assert_eq!(
+        store.find_user_by_email("ALICE@example.com").await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(
+        store.find_user_by_email("bob@example.com").await.unwrap(),
+        None
+    );
+    let bob = user(store, "bob@example.com").await;
+    let listed = store.list_users(10, 0).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|u| u.id).collect::<Vec<_>>(),
+        vec![alice.id, bob.id]
+    );
+    assert_eq!(store.list_users(10, 1).await.unwrap().len(), 1);
+    let disabled = store
+        .set_user_status(alice.id, UserStatus::Disabled)
+        .await
+        .unwrap();
+    assert_eq!(disabled.status, UserStatus::Disabled);
+    assert!(matches!(
+        store
+            .set_user_status(uuid::Uuid::now_v7(), UserStatus::Active)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn duplicate_email_is_a_conflict_whatever_its_case(store: &Store) {
+    user(store, "carol@example.com").await;
+    let err = store
+        .create_user(NewUser {
+            name: "Other".into(),
+            email: "CAROL@example.com".into(),
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+}
+
+async fn access_key_lifecycle(store: &Store) {
+    let u = user(store, "dave@example.com").await;
+    let (key, id) = issue(store, u.id, None).await;
+    let digest = pepper().digest(&key);
+
+    let grant = store
+        .find_grant_by_digest(&digest)
+        .await
+        .unwrap()
+        .expect("grant");
+    assert_eq!(
+        (grant.key_id, grant.user_id, grant.key_status),
+        (id, u.id, KeyStatus::Active)
+    );
+    assert!(grant.is_usable(chrono::Utc::now()));
+    assert_eq!(
+        store
+            .find_grant_by_digest(&KeyDigest([7; 32]))
+            .await
+            .unwrap(),
+        None
+    );
+
+    let listed = store.list_access_keys(Some(u.id)).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].display_prefix, key.masked());
+    assert!(!listed[0].display_prefix.contains(&key.expose()[8..40]));
+
+    let at = chrono::Utc::now();
+    store.touch_access_key(id, at).await.unwrap();
+    let touched = store.get_access_key(id).await.unwrap().unwrap();
+    assert!(touched.last_used_at.is_some());
+
+    let revoked = store.revoke_access_key(id).await.unwrap();
+    assert_eq!(revoked.status, KeyStatus::Revoked);
+    let first_revocation = revoked.revoked_at.expect("revoked_at");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let again = store.revoke_access_key(id).await.unwrap();
+    assert_eq!(
+        again.revoked_at,
+        Some(first_revocation),
+        "the first revocation time is kept"
+    );
+    let grant = store.find_grant_by_digest(&digest).await.unwrap().unwrap();
+    assert_eq!(grant.key_status, KeyStatus::Revoked);
+    assert!(!grant.is_usable(chrono::Utc::now()));
+    assert!(matches!(
+        store.revoke_access_key(uuid::Uuid::now_v7()).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    let other = user(store, "erin@example.com").await;
+    issue(store, other.id, None).await;
+    assert_eq!(store.list_access_keys(None).await.unwrap().len(), 2);
+    assert_eq!(
+        store.list_access_keys(Some(other.id)).await.unwrap().len(),
+        1
+    );
+}
+
+async fn keys_for_missing_users_are_refused(store: &Store) {
+    let key = AccessKey::generate();
+    let err = store
+        .insert_access_key(NewAccessKey {
+            user_id: uuid::Uuid::now_v7(),
+            name: None,
+            display_prefix: key.masked(),
+            digest: pepper().digest(&key),
+            expires_at: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound("user")), "{err:?}");
+}
+
+async fn duplicate_digest_is_a_conflict(store: &Store) {
+    let u = user(store, "frank@example.com").await;
+    let key = AccessKey::generate();
+    let new = NewAccessKey {
+        user_id: u.id,
+        name: None,
+        display_prefix: key.masked(),
+        digest: pepper().digest(&key),
+        expires_at: None,
+    };
+    store.insert_access_key(new.clone()).await.unwrap();
+    assert!(matches!(
+        store.insert_access_key(new).await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+async fn sql_looking_input_is_only_data(store: &Store) {
+    let nasty = "x' OR '1'='1'; DROP TABLE users; --@example.com";
+    let u = store
+        .create_user(NewUser {
+            name: "Robert'); DROP TABLE users;--".into(),
+            email: nasty.into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(u.name, "Robert'); DROP TABLE users;--");
+    assert_eq!(store.find_user_by_email("' OR '1'='1").await.unwrap(), None);
+    assert_eq!(
+        store.find_user_by_email(nasty).await.unwrap().map(|f| f.id),
+        Some(u.id)
+    );
+    assert_eq!(store.list_users(100, 0).await.unwrap().len(), 1);
+}
+
+async fn audit_entries_are_listed_newest_first(store: &Store) {
+    for action in ["user.create", "access_key.issue"] {
+        store
+            .append_audit(NewAuditEntry {
+                actor: "cli".into(),
+                action,
+                target_type: Some("user"),
+                target_id: Some("t1".into()),
+                detail: Some(serde_json::json!({"n": 1})),
+            })
+            .await
+            .unwrap();
+    }
+    let entries = store.list_audit(10).await.unwrap();
+    assert_eq!(
+        entries
+            .iter()
+            .map(|e| e.action.as_str())
+            .collect::<Vec<_>>(),
+        vec!["access_key.issue", "user.create"]
+    );
+    assert_eq!(entries[0].detail.as_deref(), Some(r#"{"n":1}"#));
+    assert_eq!(store.list_audit(1).await.unwrap().len(), 1);
+}
+
+async fn migrations_run_twice_without_harm(store: &Store) {
+    store.migrate().await.unwrap();
+    store.ping().await.unwrap();
+}
+
+fn authenticator(store: &Store, ttl: Duration) -> KeyAuthenticator {
+    KeyAuthenticator::new(
+        store.clone(),
+        pepper(),
+        &AuthCacheSettings {
+            ttl,
+            negative_ttl: Duration::from_secs(30),
+            capacity: 1000,
+        },
+    )
+}
+
+async fn authenticator_grants_denies_and_caches(store: &Store) {
+    let u = user(store, "gina@example.com").await;
+    let (key, id) = issue(store, u.id, None).await;
+    let auth = authenticator(store, Duration::from_secs(30));
+    match auth.authenticate(key.expose()).await {
+        AuthOutcome::Granted(grant) => assert_eq!(grant.key_id, id),
+        other => panic!("expected a grant, got {other:?}"),
+    }
+    assert!(matches!(
+        auth.authenticate("ccp_nope").await,
+        AuthOutcome::Denied
+    ));
+    let unknown = AccessKey::generate();
+    assert!(matches!(
+        auth.authenticate(unknown.expose()).await,
+        AuthOutcome::Denied
+    ));
+    // Cached both ways: with the database gone, the known key still works and the
+    // unknown one is still denied (not "unavailable").
+    store.close().await;
+    assert!(matches!(
+        auth.authenticate(key.expose()).await,
+        AuthOutcome::Granted(_)
+    ));
+    assert!(matches!(
+        auth.authenticate(unknown.expose()).await,
+        AuthOutcome::Denied
+    ));
+}
+
+async fn revocation_reaches_the_gateway_within_the_ttl(store: &Store) {
+    let u = user(store, "hank@example.com").await;
+    let (key, id) = issue(store, u.id, None).await;
+    let auth = authenticator(store, Duration::from_millis(400));
+    assert!(matches!(
+        auth.authenticate(key.expose()).await,
+        AuthOutcome::Granted(_)
+    ));
+    store.revoke_access_key(id).await.unwrap();
+    let revoked_at = std::time::Instant::now();
+    loop {
+        match auth.authenticate(key.expose()).await {
+            AuthOutcome::Denied => break,
+            AuthOutcome::Granted(_) => {
+                assert!(
+                    revoked_at.elapsed() < Duration::from_secs(2),
+                    "revoked key still granted after 2 s"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            AuthOutcome::Unavailable => panic!("database unavailable"),
+        }
+    }
+    assert!(
+        revoked_at.elapsed() <= Duration::from_millis(700),
+        "took {:?}",
+        revoked_at.elapsed()
+    );
+}
+
+async fn disabled_users_and_expired_keys_are_denied(store: &Store) {
+    let u = user(store, "ivy@example.com").await;
+    let (key, _) = issue(store, u.id, None).await;
+    let (expired, _) = issue(store, u.id, Some(chrono::Duration::seconds(-1))).await;
+    let auth = authenticator(store, Duration::from_millis(1));
+    assert!(matches!(
+        auth.authenticate(expired.expose()).await,
+        AuthOutcome::Denied
+    ));
+    assert!(matches!(
+        auth.authenticate(key.expose()).await,
+        AuthOutcome::Granted(_)
+    ));
+    store
+        .set_user_status(u.id, UserStatus::Disabled)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(matches!(
+        auth.authenticate(key.expose()).await,
+        AuthOutcome::Denied
+    ));
+}
+
+async fn unreachable_database_means_unavailable_not_denied(store: &Store) {
+    let u = user(store, "jack@example.com").await;
+    let (key, _) = issue(store, u.id, None).await;
+    let auth = authenticator(store, Duration::from_secs(30));
+    store.close().await;
+    assert!(matches!(
+        auth.authenticate(key.expose()).await,
+        AuthOutcome::Unavailable
+    ));
+}
