@@ -5,6 +5,7 @@ use ccp_core::store::{Store, StoreOptions};
 use sqlx::postgres::PgConnectOptions;
 use std::str::FromStr;
 
+#[derive(Debug)]
 pub struct TestStore {
     pub store: Store,
     _dir: Option<tempfile::TempDir>,
@@ -15,11 +16,11 @@ impl TestStore {
     /// Drops the PostgreSQL schema (SQLite files go with their temp dir).
     pub async fn cleanup(self) {
         self.store.close().await;
-        if let Some((admin, schema)) = self.pg_schema {
-            if let Ok(mut conn) = sqlx::ConnectOptions::connect(&admin).await {
-                let drop = sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
-                let _ = sqlx::query(drop).execute(&mut conn).await;
-            }
+        if let Some((admin, schema)) = self.pg_schema
+            && let Ok(mut conn) = sqlx::ConnectOptions::connect(&admin).await
+        {
+            let drop = sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+            let _ = sqlx::query(drop).execute(&mut conn).await;
         }
     }
 }

@@ -1,5 +1,7 @@
 //! Repository and authenticator behaviour, run unchanged on SQLite and PostgreSQL.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use ccp_core::auth::{AuthCacheSettings, AuthOutcome, KeyAuthenticator};

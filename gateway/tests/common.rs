@@ -11,6 +11,7 @@ use ccp_testkit::{FakeUpstream, RecordedRequest, Reply};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+#[derive(Debug)]
 pub struct Harness {
     pub gateway: Option<RunningGateway>,
     pub upstream: FakeUpstream,

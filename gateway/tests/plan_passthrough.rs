@@ -1,5 +1,7 @@
 //! End to end: Claude Code traffic through the real gateway to a fake Anthropic API.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use ccp_testkit::{Reply, ReplyBody};
@@ -342,7 +344,8 @@ async fn odd_paths_get_404_or_400_never_500_and_never_reach_the_upstream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_errors_are_relayed_unchanged() {
-    let cases: Vec<(u16, &str, Vec<(&str, &str)>)> = vec![
+    type Case = (u16, &'static str, Vec<(&'static str, &'static str)>);
+    let cases: Vec<Case> = vec![
         (
             429,
             r#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}"#,

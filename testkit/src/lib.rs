@@ -195,10 +195,10 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
         };
         shared.hits.fetch_add(1, Ordering::SeqCst);
         let reply = (shared.responder)(&request);
-        if shared.record {
-            if let Ok(mut requests) = shared.requests.lock() {
-                requests.push(request);
-            }
+        if shared.record
+            && let Ok(mut requests) = shared.requests.lock()
+        {
+            requests.push(request);
         }
         match write_reply(&mut write, &reply).await {
             Ok(true) => {}

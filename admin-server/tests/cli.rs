@@ -1,0 +1,195 @@
+//! `ccp-admin` as scripts use it: the real binary, `--json` output, exit codes.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn admin(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ccp-admin"))
+        .args(args)
+        .env_clear()
+        .env("CCP_DATA_DIR", data_dir)
+        .output()
+        .expect("run ccp-admin")
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("stdout is one JSON document")
+}
+
+fn read_all_files(dir: &Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            all.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    all
+}
+
+#[test]
+fn issue_list_and_revoke_keys_from_a_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    assert!(admin(data, &["migrate"]).status.success());
+
+    let user = json(&admin(
+        data,
+        &[
+            "--json",
+            "user",
+            "create",
+            "--name",
+            "Ada",
+            "--email",
+            "ada@example.com",
+        ],
+    ));
+    assert_eq!(user["email"], "ada@example.com");
+    let issued = json(&admin(
+        data,
+        &["key", "issue", "--user", "ADA@example.com", "--json"],
+    ));
+    let key = issued["key"].as_str().unwrap().to_owned();
+    let id = issued["id"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("ccp_") && key.len() == ccp_core::keys::ACCESS_KEY_LEN);
+    assert!(ccp_core::keys::AccessKey::parse(&key).is_ok());
+
+    let by_id = json(&admin(
+        data,
+        &[
+            "--json",
+            "key",
+            "issue",
+            "--user",
+            user["id"].as_str().unwrap(),
+        ],
+    ));
+    assert_ne!(by_id["key"], issued["key"]);
+
+    let listed = json(&admin(
+        data,
+        &["--json", "key", "list", "--user", "ada@example.com"],
+    ));
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    let text = serde_json::to_string(listed).unwrap();
+    assert!(!text.contains(&key), "listings never show a key");
+    assert!(
+        text.contains(&ccp_core::keys::mask(&key)),
+        "listings show the mask"
+    );
+
+    let plain = admin(data, &["key", "list"]);
+    assert!(plain.status.success());
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains(&key));
+
+    let revoked = json(&admin(data, &["--json", "key", "revoke", &id]));
+    assert_eq!(revoked["status"], "revoked");
+    assert!(revoked["revoked_at"].is_string());
+
+    // The key is stored only as a digest: no copy of it anywhere in the database files.
+    let files = read_all_files(data);
+    assert!(
+        !files.windows(key.len()).any(|w| w == key.as_bytes()),
+        "raw key found in the data directory"
+    );
+}
+
+#[test]
+fn errors_exit_non_zero_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["key", "issue", "--user", "nobody@example.com"],
+        vec!["key", "revoke", "0193a0a0-0000-7000-8000-000000000000"],
+        vec!["user", "create", "--name", "X", "--email", "not-an-email"],
+    ] {
+        let out = admin(dir.path(), &args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("ccp-admin: "), "{stderr}");
+    }
+    json(&admin(
+        dir.path(),
+        &[
+            "--json",
+            "user",
+            "create",
+            "--name",
+            "A",
+            "--email",
+            "a@example.com",
+        ],
+    ));
+    let dup = admin(
+        dir.path(),
+        &["user", "create", "--name", "B", "--email", "A@example.com"],
+    );
+    assert!(!dup.status.success());
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+}
+
+#[test]
+fn postgres_without_a_pepper_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ccp-admin"))
+        .args(["migrate"])
+        .env_clear()
+        .env("CCP_DATA_DIR", dir.path())
+        .env(
+            "CCP_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/test",
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CCP_PEPPER"));
+}
+
+#[test]
+fn pepper_file_is_created_private_and_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    json(&admin(
+        dir.path(),
+        &[
+            "--json",
+            "user",
+            "create",
+            "--name",
+            "P",
+            "--email",
+            "p@example.com",
+        ],
+    ));
+    json(&admin(
+        dir.path(),
+        &["--json", "key", "issue", "--user", "p@example.com"],
+    ));
+    let pepper = dir.path().join("pepper");
+    let first = std::fs::read(&pepper).unwrap();
+    json(&admin(
+        dir.path(),
+        &["--json", "key", "issue", "--user", "p@example.com"],
+    ));
+    assert_eq!(
+        std::fs::read(&pepper).unwrap(),
+        first,
+        "the pepper is created once"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&pepper).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+}
