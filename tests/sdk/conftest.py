@@ -1,0 +1,161 @@
+"""Fixtures: a fake Anthropic API, the real ccp-gateway binary in front of it, and an access
+key issued with the real ccp-admin binary. Everything binds to 127.0.0.1."""
+
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN_DIR = Path(os.environ.get("CCP_BIN_DIR", ROOT / "target" / "debug"))
+
+MESSAGE = {
+    "id": "msg_sdk_1",
+    "type": "message",
+    "role": "assistant",
+    "model": "claude-sonnet-5-5",
+    "content": [{"type": "text", "text": "Hello through the gateway"}],
+    "stop_reason": "end_turn",
+    "stop_sequence": None,
+    "usage": {"input_tokens": 21, "output_tokens": 5},
+}
+
+TOOL_INPUT = {"command": "echo cc-accept-12345", "description": "print a marker"}
+
+
+def sse(event, data):
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def stream_events():
+    """A text block and a tool_use block, the way the Anthropic API streams them."""
+    tool_json = json.dumps(TOOL_INPUT)
+    yield sse("message_start", {"type": "message_start", "message": {**MESSAGE, "content": [], "stop_reason": None,
+                                                                     "usage": {"input_tokens": 21, "output_tokens": 1}}})
+    yield sse("content_block_start", {"type": "content_block_start", "index": 0,
+                                      "content_block": {"type": "text", "text": ""}})
+    yield sse("ping", {"type": "ping"})
+    for piece in ["Hello ", "through ", "the ", "gateway ✓"]:
+        yield sse("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                          "delta": {"type": "text_delta", "text": piece}})
+    yield sse("content_block_stop", {"type": "content_block_stop", "index": 0})
+    yield sse("content_block_start", {"type": "content_block_start", "index": 1,
+                                      "content_block": {"type": "tool_use", "id": "toolu_01", "name": "Bash",
+                                                        "input": {}}})
+    for part in [tool_json[:10], tool_json[10:25], tool_json[25:]]:
+        yield sse("content_block_delta", {"type": "content_block_delta", "index": 1,
+                                          "delta": {"type": "input_json_delta", "partial_json": part}})
+    yield sse("content_block_stop", {"type": "content_block_stop", "index": 1})
+    yield sse("message_delta", {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+                                "usage": {"output_tokens": 9}})
+    yield sse("message_stop", {"type": "message_stop"})
+
+
+class FakeAnthropic(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    seen = []
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status, body, content_type="application/json", extra=()):
+        self.send_response(status)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(body)))
+        self.send_header("request-id", "req_fake_1")
+        for k, v in extra:
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        FakeAnthropic.seen.append({"method": "GET", "path": self.path, "headers": dict(self.headers.items()), "body": b""})
+        self._send(200, json.dumps({"data": [{"id": "claude-sonnet-5-5", "type": "model"}], "has_more": False}).encode())
+
+    def do_POST(self):
+        length = int(self.headers.get("content-length", "0"))
+        body = self.rfile.read(length)
+        FakeAnthropic.seen.append({"method": "POST", "path": self.path, "headers": dict(self.headers.items()), "body": body})
+        request = json.loads(body)
+        if self.path.startswith("/v1/messages/count_tokens"):
+            return self._send(200, b'{"input_tokens":17}')
+        if request.get("model") == "rate-limited-model":
+            err = {"type": "error", "error": {"type": "rate_limit_error", "message": "Number of requests has exceeded your rate limit"}}
+            return self._send(429, json.dumps(err).encode(), extra=[("retry-after", "3"), ("x-should-retry", "false")])
+        if request.get("stream"):
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("transfer-encoding", "chunked")
+            self.send_header("request-id", "req_fake_stream")
+            self.end_headers()
+            for event in stream_events():
+                self.wfile.write(f"{len(event):x}\r\n".encode() + event + b"\r\n")
+                self.wfile.flush()
+                time.sleep(0.01)
+            self.wfile.write(b"0\r\n\r\n")
+            return None
+        return self._send(200, json.dumps(MESSAGE).encode())
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def fake_anthropic():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeAnthropic)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def gateway(fake_anthropic, tmp_path_factory):
+    for binary in ("ccp-gateway", "ccp-admin"):
+        assert (BIN_DIR / binary).exists(), f"build first: cargo build --bins ({BIN_DIR / binary} missing)"
+    data = tmp_path_factory.mktemp("ccp-data")
+    port = free_port()
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "CCP_DATA_DIR": str(data),
+        "CCP_GATEWAY_ADDR": f"127.0.0.1:{port}",
+        "CCP_PLAN_BASE_URL": f"http://127.0.0.1:{fake_anthropic.server_address[1]}",
+        "CCP_LOG_FORMAT": "json",
+        "CCP_THREADS": "2",
+        "CCP_SHUTDOWN_GRACE_SECS": "2",
+    }
+
+    def admin(*args):
+        out = subprocess.run([str(BIN_DIR / "ccp-admin"), "--json", *args], env=env, capture_output=True, check=True)
+        return json.loads(out.stdout)
+
+    admin("user", "create", "--name", "SDK Tester", "--email", "sdk@example.com")
+    key = admin("key", "issue", "--user", "sdk@example.com")["key"]
+    log_path = data / "gateway.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([str(BIN_DIR / "ccp-gateway")], env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/readyz", timeout=1) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        assert proc.poll() is None, log_path.read_text()
+        assert time.monotonic() < deadline, "gateway did not become ready in 30 s"
+        time.sleep(0.1)
+    yield {"base_url": f"{base}/ak/{key}", "key": key, "log": log_path, "process": proc}
+    proc.terminate()
+    proc.wait(timeout=15)
