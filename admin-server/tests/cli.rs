@@ -23,6 +23,13 @@ fn json(output: &Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).expect("stdout is one JSON document")
 }
 
+fn create_user(data_dir: &Path, name: &str, email: &str) -> serde_json::Value {
+    json(&admin(
+        data_dir,
+        &["--json", "user", "create", "--name", name, "--email", email],
+    ))
+}
+
 fn read_all_files(dir: &Path) -> Vec<u8> {
     let mut all = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -40,18 +47,7 @@ fn issue_list_and_revoke_keys_from_a_script() {
     let data = dir.path();
     assert!(admin(data, &["migrate"]).status.success());
 
-    let user = json(&admin(
-        data,
-        &[
-            "--json",
-            "user",
-            "create",
-            "--name",
-            "Ada",
-            "--email",
-            "ada@example.com",
-        ],
-    ));
+    let user = create_user(data, "Ada", "ada@example.com");
     assert_eq!(user["email"], "ada@example.com");
     let issued = json(&admin(
         data,
@@ -117,18 +113,7 @@ fn errors_exit_non_zero_with_one_line() {
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.starts_with("ccp-admin: "), "{stderr}");
     }
-    json(&admin(
-        dir.path(),
-        &[
-            "--json",
-            "user",
-            "create",
-            "--name",
-            "A",
-            "--email",
-            "a@example.com",
-        ],
-    ));
+    create_user(dir.path(), "A", "a@example.com");
     let dup = admin(
         dir.path(),
         &["user", "create", "--name", "B", "--email", "A@example.com"],
@@ -157,18 +142,7 @@ fn postgres_without_a_pepper_is_refused() {
 #[test]
 fn pepper_file_is_created_private_and_reused() {
     let dir = tempfile::tempdir().unwrap();
-    json(&admin(
-        dir.path(),
-        &[
-            "--json",
-            "user",
-            "create",
-            "--name",
-            "P",
-            "--email",
-            "p@example.com",
-        ],
-    ));
+    create_user(dir.path(), "P", "p@example.com");
     json(&admin(
         dir.path(),
         &["--json", "key", "issue", "--user", "p@example.com"],

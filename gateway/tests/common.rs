@@ -24,6 +24,27 @@ pub struct Harness {
     _dir: tempfile::TempDir,
 }
 
+async fn issue_key(
+    store: &Store,
+    config: &Config,
+    user_id: uuid::Uuid,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> (AccessKey, uuid::Uuid) {
+    let key = AccessKey::generate();
+    let pepper = config.load_pepper().expect("pepper");
+    let record = store
+        .insert_access_key(NewAccessKey {
+            user_id,
+            name: None,
+            display_prefix: key.masked(),
+            digest: pepper.digest(&key),
+            expires_at,
+        })
+        .await
+        .expect("key");
+    (key, record.id)
+}
+
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()
@@ -69,18 +90,7 @@ impl Harness {
             })
             .await
             .expect("user");
-        let key = AccessKey::generate();
-        let pepper = config.load_pepper().expect("pepper");
-        let record = store
-            .insert_access_key(NewAccessKey {
-                user_id: user.id,
-                name: None,
-                display_prefix: key.masked(),
-                digest: pepper.digest(&key),
-                expires_at: None,
-            })
-            .await
-            .expect("key");
+        let (key, key_id) = issue_key(&store, &config, user.id, None).await;
 
         let gateway_config = config.clone();
         let gateway = tokio::task::spawn_blocking(move || RunningGateway::start(gateway_config))
@@ -92,7 +102,7 @@ impl Harness {
             upstream,
             store,
             key,
-            key_id: record.id,
+            key_id,
             user_id: user.id,
             config,
             client: reqwest::Client::builder()
@@ -101,6 +111,14 @@ impl Harness {
                 .expect("client"),
             _dir: dir,
         }
+    }
+
+    /// Issues another key for the harness user, as the CLI would.
+    pub async fn issue_key(
+        &self,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> (AccessKey, uuid::Uuid) {
+        issue_key(&self.store, &self.config, self.user_id, expires_at).await
     }
 
     pub fn addr(&self) -> std::net::SocketAddr {

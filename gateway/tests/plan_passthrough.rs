@@ -119,6 +119,39 @@ async fn json_request_and_response_pass_through_unchanged() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_bodies_in_many_chunks_arrive_byte_for_byte() {
+    let h = Harness::start(ok_json).await;
+    // ~200 KB, uploaded chunked in uneven pieces: exercises the coalescing of body chunks.
+    let body = claude_code_body(200, true);
+    let pieces: Vec<Vec<u8>> = body.chunks(7_919).map(<[u8]>::to_vec).collect();
+    let stream = tokio_stream::iter(pieces.into_iter().map(Ok::<_, std::io::Error>));
+    let resp = h
+        .client
+        .post(h.url("/v1/messages?beta=true"))
+        .header("x-api-key", "k")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let seen = h.upstream.last_request().unwrap();
+    assert_eq!(seen.body.len(), body.len());
+    assert!(seen.body == body, "a 200 KB chunked body arrives unchanged");
+
+    // And with Content-Length, in one piece.
+    let resp = h
+        .client
+        .post(h.url("/v1/messages"))
+        .header("x-api-key", "k")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(h.upstream.last_request().unwrap().body == body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hop_by_hop_headers_are_dropped() {
     let h = Harness::start(ok_json).await;
     let body = br#"{"model":"claude-haiku-5-5","max_tokens":5,"messages":[]}"#;
@@ -223,38 +256,11 @@ async fn sse_stream_is_relayed_byte_for_byte_as_it_arrives() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_keys_get_one_identical_404_and_never_reach_the_upstream() {
     let h = Harness::start(ok_json).await;
-    let revoked = {
-        let key = ccp_core::keys::AccessKey::generate();
-        let pepper = h.config.load_pepper().unwrap();
-        let record = h
-            .store
-            .insert_access_key(ccp_core::store::NewAccessKey {
-                user_id: h.user_id,
-                name: None,
-                display_prefix: key.masked(),
-                digest: pepper.digest(&key),
-                expires_at: None,
-            })
-            .await
-            .unwrap();
-        h.store.revoke_access_key(record.id).await.unwrap();
-        key
-    };
-    let expired = {
-        let key = ccp_core::keys::AccessKey::generate();
-        let pepper = h.config.load_pepper().unwrap();
-        h.store
-            .insert_access_key(ccp_core::store::NewAccessKey {
-                user_id: h.user_id,
-                name: None,
-                display_prefix: key.masked(),
-                digest: pepper.digest(&key),
-                expires_at: Some(chrono::Utc::now() - chrono::Duration::seconds(5)),
-            })
-            .await
-            .unwrap();
-        key
-    };
+    let (revoked, revoked_id) = h.issue_key(None).await;
+    h.store.revoke_access_key(revoked_id).await.unwrap();
+    let (expired, _) = h
+        .issue_key(Some(chrono::Utc::now() - chrono::Duration::seconds(5)))
+        .await;
     let valid = h.key.expose().to_owned();
     let mut typo = valid.clone().into_bytes();
     typo[10] = if typo[10] == b'x' { b'y' } else { b'x' };
