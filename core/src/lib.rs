@@ -8,6 +8,7 @@
 //! - [`store`]: one repository interface over PostgreSQL (production) and SQLite (embedded
 //!   default), with the migrations for both;
 //! - [`auth`]: the access-key authenticator with its positive and negative caches;
+//! - [`routing`]: the per-key circuit breaker that chooses Plan, a probe, or Bedrock direct;
 //! - [`api_error`]: the Anthropic-shaped error body every client-facing error uses.
 //!
 //! A binary loads a [`config::Config`], opens a [`store::Store`], loads the
@@ -18,5 +19,6 @@ pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod keys;
+pub mod routing;
 pub mod secret;
 pub mod store;
