@@ -22,3 +22,4 @@ pub mod keys;
 pub mod routing;
 pub mod secret;
 pub mod store;
+pub mod translate;

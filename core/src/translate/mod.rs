@@ -1,0 +1,4 @@
+//! Provider wire formats and the conversions between them. Anthropic and Bedrock types meet
+//! only here. Everything in this module is pure: bytes in, bytes or values out.
+
+pub mod eventstream;
