@@ -2,3 +2,4 @@
 //! only here. Everything in this module is pure: bytes in, bytes or values out.
 
 pub mod eventstream;
+pub mod stream;
