@@ -2,4 +2,6 @@
 //! only here. Everything in this module is pure: bytes in, bytes or values out.
 
 pub mod eventstream;
+pub mod models;
+pub mod response;
 pub mod stream;
