@@ -3,5 +3,6 @@
 
 pub mod eventstream;
 pub mod models;
+pub mod request;
 pub mod response;
 pub mod stream;
