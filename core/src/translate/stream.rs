@@ -8,8 +8,9 @@
 //! in `message_delta` before `message_stop`; exceptions become an SSE `error` event.
 
 use super::eventstream::StreamFrame;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Token counts as Anthropic reports them (from Converse `metadata.usage`).
@@ -71,32 +72,41 @@ struct ToolUseStart {
     name: String,
 }
 
+// Delta strings borrow from the frame payload unless they hold JSON escapes.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct BlockDelta {
+struct BlockDelta<'a> {
     content_block_index: u32,
-    delta: Option<Delta>,
+    #[serde(borrow)]
+    delta: Option<Delta<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Delta {
-    text: Option<String>,
-    reasoning_content: Option<ReasoningDelta>,
-    tool_use: Option<ToolUseDelta>,
+struct Delta<'a> {
+    #[serde(borrow)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    reasoning_content: Option<ReasoningDelta<'a>>,
+    #[serde(borrow)]
+    tool_use: Option<ToolUseDelta<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ReasoningDelta {
-    text: Option<String>,
-    signature: Option<String>,
-    redacted_content: Option<String>,
+struct ReasoningDelta<'a> {
+    #[serde(borrow)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    signature: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    redacted_content: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
-struct ToolUseDelta {
-    input: String,
+struct ToolUseDelta<'a> {
+    #[serde(borrow)]
+    input: Cow<'a, str>,
 }
 
 #[derive(Deserialize)]
@@ -164,13 +174,47 @@ pub fn map_stream_exception(exception_type: &str, original_status: Option<u16>) 
     }
 }
 
-fn sse(out: &mut Vec<u8>, event: &str, data: &Value) {
+fn sse<T: Serialize + ?Sized>(out: &mut Vec<u8>, event: &str, data: &T) {
     out.extend_from_slice(b"event: ");
     out.extend_from_slice(event.as_bytes());
     out.extend_from_slice(b"\ndata: ");
-    // serde_json escapes control characters, so the data stays on one line.
-    out.extend_from_slice(data.to_string().as_bytes());
+    // serde_json escapes control characters, so the data stays on one line. Writing into a
+    // Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, data);
     out.extend_from_slice(b"\n\n");
+}
+
+/// `content_block_delta`, the event of nearly every frame, serialised without building a
+/// JSON tree.
+#[derive(Serialize)]
+struct DeltaEvent<'a> {
+    #[serde(rename = "type")]
+    ty: &'static str,
+    index: u32,
+    delta: DeltaBody<'a>,
+}
+
+// The variant names are Anthropic's wire names (`text_delta`, …), hence the shared suffix.
+#[allow(clippy::enum_variant_names)]
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum DeltaBody<'a> {
+    TextDelta { text: &'a str },
+    ThinkingDelta { thinking: &'a str },
+    SignatureDelta { signature: &'a str },
+    InputJsonDelta { partial_json: &'a str },
+}
+
+fn write_delta(out: &mut Vec<u8>, index: u32, body: DeltaBody<'_>) {
+    sse(
+        out,
+        "content_block_delta",
+        &DeltaEvent {
+            ty: "content_block_delta",
+            index,
+            delta: body,
+        },
+    );
 }
 
 /// Writes an Anthropic SSE `error` event.
@@ -324,16 +368,10 @@ impl StreamTranslator {
         }
     }
 
-    fn on_delta(&mut self, converse_index: u32, delta: Delta, out: &mut Vec<u8>) {
+    fn on_delta(&mut self, converse_index: u32, delta: Delta<'_>, out: &mut Vec<u8>) {
         if let Some(text) = delta.text {
             let index = self.open_with_start(converse_index, BlockKind::Text, out);
-            sse(
-                out,
-                "content_block_delta",
-                &json!({
-                    "type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}
-                }),
-            );
+            write_delta(out, index, DeltaBody::TextDelta { text: &text });
         } else if let Some(reasoning) = delta.reasoning_content {
             if let Some(data) = reasoning.redacted_content {
                 self.open(converse_index, BlockKind::Redacted);
@@ -344,21 +382,21 @@ impl StreamTranslator {
             }
             let index = self.open_with_start(converse_index, BlockKind::Thinking, out);
             if let Some(thinking) = reasoning.text {
-                sse(
+                write_delta(
                     out,
-                    "content_block_delta",
-                    &json!({
-                        "type": "content_block_delta", "index": index, "delta": {"type": "thinking_delta", "thinking": thinking}
-                    }),
+                    index,
+                    DeltaBody::ThinkingDelta {
+                        thinking: &thinking,
+                    },
                 );
             }
             if let Some(signature) = reasoning.signature {
-                sse(
+                write_delta(
                     out,
-                    "content_block_delta",
-                    &json!({
-                        "type": "content_block_delta", "index": index, "delta": {"type": "signature_delta", "signature": signature}
-                    }),
+                    index,
+                    DeltaBody::SignatureDelta {
+                        signature: &signature,
+                    },
                 );
             }
         } else if let Some(tool) = delta.tool_use
@@ -367,13 +405,12 @@ impl StreamTranslator {
                 .get(&converse_index)
                 .filter(|b| b.kind == BlockKind::ToolUse)
         {
-            sse(
+            write_delta(
                 out,
-                "content_block_delta",
-                &json!({
-                    "type": "content_block_delta", "index": block.index,
-                    "delta": {"type": "input_json_delta", "partial_json": tool.input}
-                }),
+                block.index,
+                DeltaBody::InputJsonDelta {
+                    partial_json: &tool.input,
+                },
             );
         }
         // Citations, tool results and images are not produced for Claude Code's requests.
