@@ -154,6 +154,17 @@ impl Drop for Harness {
     }
 }
 
+/// Reads a streaming response body to the end on its own task.
+pub fn read_body_in_background(mut resp: reqwest::Response) -> tokio::task::JoinHandle<Vec<u8>> {
+    tokio::spawn(async move {
+        let mut got = Vec::new();
+        while let Ok(Some(chunk)) = resp.chunk().await {
+            got.extend_from_slice(&chunk);
+        }
+        got
+    })
+}
+
 /// A response read off a raw socket, for cases an HTTP client would tidy up.
 #[derive(Debug)]
 pub struct RawResponse {

@@ -676,7 +676,7 @@ async fn shutdown_drains_an_in_flight_stream() {
     let served = pieces.clone();
     let mut h =
         Harness::start(move |_| Reply::sse(served.clone(), Duration::from_millis(150))).await;
-    let mut resp = h
+    let resp = h
         .client
         .post(h.url("/v1/messages"))
         .header("x-api-key", "k")
@@ -686,13 +686,7 @@ async fn shutdown_drains_an_in_flight_stream() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     // Stop while the stream is running (about 1.5 s long); it must still complete.
-    let reader = tokio::spawn(async move {
-        let mut got = Vec::new();
-        while let Ok(Some(chunk)) = resp.chunk().await {
-            got.extend_from_slice(&chunk);
-        }
-        got
-    });
+    let reader = common::read_body_in_background(resp);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let stopping = Instant::now();
     h.stop_gateway().await;

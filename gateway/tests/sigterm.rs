@@ -42,7 +42,7 @@ async fn sigterm_drains_in_flight_streams_and_exits_cleanly() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let mut resp = h
+    let resp = h
         .client
         .post(h.url("/v1/messages"))
         .header("x-api-key", "k")
@@ -51,13 +51,7 @@ async fn sigterm_drains_in_flight_streams_and_exits_cleanly() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let reader = tokio::spawn(async move {
-        let mut got = Vec::new();
-        while let Ok(Some(chunk)) = resp.chunk().await {
-            got.extend_from_slice(&chunk);
-        }
-        got
-    });
+    let reader = common::read_body_in_background(resp);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

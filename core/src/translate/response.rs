@@ -1,6 +1,6 @@
 //! Converse JSON response → Anthropic Messages JSON (reference §3).
 
-use super::stream::map_stop_reason;
+use super::stream::{ConverseUsage, StreamUsage, map_stop_reason};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -15,7 +15,7 @@ pub enum ResponseError {
 struct ConverseResponse {
     output: Output,
     stop_reason: String,
-    usage: Usage,
+    usage: ConverseUsage,
     additional_model_response_fields: Option<Value>,
 }
 
@@ -59,17 +59,6 @@ struct ReasoningText {
     signature: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Usage {
-    input_tokens: u64,
-    output_tokens: u64,
-    #[serde(default)]
-    cache_read_input_tokens: u64,
-    #[serde(default)]
-    cache_write_input_tokens: u64,
-}
-
 /// Builds the Anthropic message. `model` is the name the client asked for.
 pub fn converse_to_anthropic(
     body: &[u8],
@@ -91,6 +80,7 @@ pub fn converse_to_anthropic(
         .and_then(|f| f.get("stop_sequence"))
         .cloned()
         .unwrap_or(Value::Null);
+    let usage = StreamUsage::from(response.usage);
     Ok(json!({
         "id": message_id,
         "type": "message",
@@ -100,10 +90,10 @@ pub fn converse_to_anthropic(
         "stop_reason": map_stop_reason(&response.stop_reason),
         "stop_sequence": stop_sequence,
         "usage": {
-            "input_tokens": response.usage.input_tokens,
-            "output_tokens": response.usage.output_tokens,
-            "cache_read_input_tokens": response.usage.cache_read_input_tokens,
-            "cache_creation_input_tokens": response.usage.cache_write_input_tokens,
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "cache_read_input_tokens": usage.cache_read_input_tokens,
+            "cache_creation_input_tokens": usage.cache_creation_input_tokens,
         }
     }))
 }

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-/// Token counts as Anthropic reports them (from Converse `metadata.usage`).
+/// Token counts as Anthropic reports them (from Converse `usage`, streamed or not).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct StreamUsage {
     pub input_tokens: u64,
@@ -127,15 +127,28 @@ struct Metadata {
     usage: Option<ConverseUsage>,
 }
 
+/// Converse `usage`, in both the streaming `metadata` event and the JSON response.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ConverseUsage {
+pub(crate) struct ConverseUsage {
     input_tokens: u64,
     output_tokens: u64,
     #[serde(default)]
     cache_read_input_tokens: u64,
     #[serde(default)]
     cache_write_input_tokens: u64,
+}
+
+impl From<ConverseUsage> for StreamUsage {
+    fn from(u: ConverseUsage) -> Self {
+        // Converse's input count already excludes cache tokens, as Anthropic's does.
+        StreamUsage {
+            input_tokens: u.input_tokens,
+            output_tokens: u.output_tokens,
+            cache_read_input_tokens: u.cache_read_input_tokens,
+            cache_creation_input_tokens: u.cache_write_input_tokens,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -352,12 +365,7 @@ impl StreamTranslator {
                 let usage = serde_json::from_slice::<Metadata>(payload)
                     .ok()
                     .and_then(|m| m.usage)
-                    .map(|u| StreamUsage {
-                        input_tokens: u.input_tokens,
-                        output_tokens: u.output_tokens,
-                        cache_read_input_tokens: u.cache_read_input_tokens,
-                        cache_creation_input_tokens: u.cache_write_input_tokens,
-                    })
+                    .map(StreamUsage::from)
                     .unwrap_or_default();
                 self.usage = Some(usage);
                 if self.stop.is_some() {
