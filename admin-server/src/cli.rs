@@ -3,9 +3,14 @@
 
 use anyhow::{Context, anyhow};
 use ccp_core::config::Config;
+use ccp_core::crypto::WrapContext;
 use ccp_core::domain::{AccessKeyRecord, User};
 use ccp_core::keys::AccessKey;
-use ccp_core::store::{NewAccessKey, NewAuditEntry, NewUser, Store, StoreOptions};
+use ccp_core::secret::SecretString;
+use ccp_core::store::{
+    BedrockKeyRecord, ModelMapping, NewAccessKey, NewAuditEntry, NewBedrockKey, NewModelMapping,
+    NewUser, Store, StoreOptions,
+};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use std::process::ExitCode;
@@ -15,7 +20,7 @@ use uuid::Uuid;
 #[command(
     name = "ccp-admin",
     version,
-    about = "Manage ClaudeCodeProxy users and access keys"
+    about = "Manage ClaudeCodeProxy users, access keys, Bedrock keys and the model map"
 )]
 pub struct Cli {
     /// Print machine-readable JSON instead of text.
@@ -35,6 +40,58 @@ enum Command {
     /// Manage access keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Manage the Bedrock API key an access key fails over with.
+    #[command(subcommand)]
+    BedrockKey(BedrockKeyCommand),
+    /// Manage the Anthropic model → Bedrock model id map.
+    #[command(subcommand)]
+    ModelMap(ModelMapCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BedrockKeyCommand {
+    /// Register or replace the Bedrock API key; the key is read from standard input, never
+    /// from the command line.
+    Set {
+        /// Access key id.
+        #[arg(long)]
+        access_key: Uuid,
+        /// The AWS region the Bedrock key was made in, e.g. us-east-1.
+        #[arg(long)]
+        region: String,
+    },
+    /// Show the region and last four characters.
+    Show {
+        #[arg(long)]
+        access_key: Uuid,
+    },
+    /// Remove it: the access key then uses Plan only.
+    Delete {
+        #[arg(long)]
+        access_key: Uuid,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelMapCommand {
+    /// Map an Anthropic model name to a Bedrock model id (replaces an existing row).
+    Set {
+        /// e.g. claude-opus-5-5
+        #[arg(long)]
+        anthropic: String,
+        /// e.g. global.anthropic.claude-opus-5-5-v1 (an inference-profile id or ARN)
+        #[arg(long)]
+        bedrock: String,
+        #[arg(long)]
+        max_output_tokens: Option<u32>,
+        /// Store the row disabled: the model then never goes to Bedrock.
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// List the rows (they override the built-in defaults).
+    List,
+    /// Delete a row: the built-in default, if any, applies again.
+    Delete { anthropic: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -219,6 +276,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 ),
             )
         }
+        Command::BedrockKey(command) => bedrock_key(&config, &store, &out, command).await,
+        Command::ModelMap(command) => model_map(&store, &out, command).await,
         Command::Key(KeyCommand::List { user }) => {
             let user_id = match user {
                 Some(u) => Some(resolve_user(&store, &u).await?.id),
@@ -236,6 +295,208 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         .map_or_else(|| "never".to_owned(), |t| t.to_rfc3339())
                 )
             })
+        }
+    }
+}
+
+async fn bedrock_key(
+    config: &Config,
+    store: &Store,
+    out: &Output,
+    command: BedrockKeyCommand,
+) -> anyhow::Result<()> {
+    match command {
+        BedrockKeyCommand::Set { access_key, region } => {
+            if !ccp_core::translate::models::is_valid_region(&region) {
+                return Err(anyhow!("--region must be an AWS region such as us-east-1"));
+            }
+            let secret = read_secret_from_stdin()?;
+            let wrapper = config
+                .key_wrapper()
+                .await
+                .context("cannot set up the key wrapper")?;
+            let ciphertext = wrapper
+                .wrap(&secret, &WrapContext::new(access_key))
+                .await
+                .context("cannot encrypt the Bedrock key")?;
+            let last4: String = {
+                let chars: Vec<char> = secret.expose().chars().collect();
+                chars[chars.len().saturating_sub(4)..].iter().collect()
+            };
+            let record = store
+                .set_bedrock_key(NewBedrockKey {
+                    access_key_id: access_key,
+                    ciphertext,
+                    wrapper: wrapper.kind().as_str(),
+                    region,
+                    last4,
+                })
+                .await?;
+            audit(
+                store,
+                "bedrock_key.set",
+                "access_key",
+                access_key,
+                json!({"region": record.region, "last4": record.last4, "wrapper": record.wrapper}),
+            )
+            .await?;
+            out.done(
+                bedrock_key_json(&record),
+                &format!(
+                    "Bedrock key …{} ({}, wrapped by {}) set for access key {}. Gateways pick it up within the key cache TTL.",
+                    record.last4, record.region, record.wrapper, access_key
+                ),
+            )
+        }
+        BedrockKeyCommand::Show { access_key } => {
+            let record = store
+                .bedrock_key(access_key)
+                .await?
+                .ok_or_else(|| anyhow!("access key {access_key} has no Bedrock key"))?;
+            out.done(
+                bedrock_key_json(&record),
+                &format!(
+                    "Bedrock key …{}  region {}  wrapper {}  updated {}",
+                    record.last4,
+                    record.region,
+                    record.wrapper,
+                    record.updated_at.to_rfc3339()
+                ),
+            )
+        }
+        BedrockKeyCommand::Delete { access_key } => {
+            if !store.delete_bedrock_key(access_key).await? {
+                return Err(anyhow!("access key {access_key} has no Bedrock key"));
+            }
+            audit(
+                store,
+                "bedrock_key.delete",
+                "access_key",
+                access_key,
+                json!({}),
+            )
+            .await?;
+            out.done(
+                json!({"deleted": true, "access_key_id": access_key}),
+                &format!("Bedrock key removed from access key {access_key}."),
+            )
+        }
+    }
+}
+
+/// Never the ciphertext, never the key.
+fn bedrock_key_json(record: &BedrockKeyRecord) -> serde_json::Value {
+    json!({
+        "access_key_id": record.access_key_id,
+        "region": record.region,
+        "last4": record.last4,
+        "wrapper": record.wrapper,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+    })
+}
+
+/// One line from standard input, trimmed; refused if empty or implausible.
+fn read_secret_from_stdin() -> anyhow::Result<SecretString> {
+    use std::io::BufRead;
+    let mut raw = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut raw)
+        .context("cannot read the Bedrock key from standard input")?;
+    let trimmed = raw.trim();
+    if trimmed.len() < 8 || trimmed.len() > 8192 || trimmed.chars().any(char::is_whitespace) {
+        zeroize::Zeroize::zeroize(&mut raw);
+        return Err(anyhow!(
+            "expected the Bedrock API key on standard input (one line, no spaces)"
+        ));
+    }
+    let secret = SecretString::new(trimmed.to_owned());
+    zeroize::Zeroize::zeroize(&mut raw);
+    Ok(secret)
+}
+
+async fn model_map(store: &Store, out: &Output, command: ModelMapCommand) -> anyhow::Result<()> {
+    match command {
+        ModelMapCommand::Set {
+            anthropic,
+            bedrock,
+            max_output_tokens,
+            disabled,
+        } => {
+            let name_ok = (1..=200).contains(&anthropic.len())
+                && anthropic
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b));
+            if !name_ok {
+                return Err(anyhow!(
+                    "--anthropic must be a model name such as claude-opus-5-5"
+                ));
+            }
+            if !ccp_core::translate::models::is_valid_model_id(&bedrock) {
+                return Err(anyhow!(
+                    "--bedrock must be a Bedrock model id, inference-profile id or ARN"
+                ));
+            }
+            let max_output_tokens = max_output_tokens
+                .map(|n| i32::try_from(n).map_err(|_| anyhow!("--max-output-tokens is too large")))
+                .transpose()?;
+            let row = store
+                .upsert_model_mapping(NewModelMapping {
+                    anthropic_model: anthropic,
+                    bedrock_model_id: bedrock,
+                    max_output_tokens,
+                    enabled: !disabled,
+                })
+                .await?;
+            audit(
+                store,
+                "model_mapping.set",
+                "model_mapping",
+                row.id,
+                json!({"anthropic_model": row.anthropic_model, "bedrock_model_id": row.bedrock_model_id, "enabled": row.enabled}),
+            )
+            .await?;
+            out.done(
+                serde_json::to_value(&row)?,
+                &format!(
+                    "{} → {} ({}).",
+                    row.anthropic_model,
+                    row.bedrock_model_id,
+                    if row.enabled { "enabled" } else { "disabled" }
+                ),
+            )
+        }
+        ModelMapCommand::List => {
+            let rows = store.list_model_mappings().await?;
+            out.list(&rows, |r: &ModelMapping| {
+                format!(
+                    "{:<32} {:<60} max_out {:<7} {}",
+                    r.anthropic_model,
+                    r.bedrock_model_id,
+                    r.max_output_tokens
+                        .map_or_else(|| "-".to_owned(), |n| n.to_string()),
+                    if r.enabled { "enabled" } else { "disabled" }
+                )
+            })
+        }
+        ModelMapCommand::Delete { anthropic } => {
+            let Some(row) = store.model_mapping(&anthropic).await? else {
+                return Err(anyhow!("no model mapping for {anthropic:?}"));
+            };
+            store.delete_model_mapping(&anthropic).await?;
+            audit(
+                store,
+                "model_mapping.delete",
+                "model_mapping",
+                row.id,
+                json!({"anthropic_model": row.anthropic_model}),
+            )
+            .await?;
+            out.done(
+                json!({"deleted": true, "anthropic_model": row.anthropic_model}),
+                &format!("Deleted the mapping for {}.", row.anthropic_model),
+            )
         }
     }
 }

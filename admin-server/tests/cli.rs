@@ -167,3 +167,176 @@ fn pepper_file_is_created_private_and_reused() {
         );
     }
 }
+
+fn admin_with_stdin(data_dir: &Path, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ccp-admin"))
+        .args(args)
+        .env_clear()
+        .env("CCP_DATA_DIR", data_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ccp-admin");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn bedrock_keys_are_read_from_stdin_and_stored_wrapped() {
+    const BEDROCK: &str = "ABSKQmVkcm9ja0FQSUtleS1DANARYBRzz91";
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    create_user(data, "Bo", "bo@example.com");
+    let issued = json(&admin(
+        data,
+        &["--json", "key", "issue", "--user", "bo@example.com"],
+    ));
+    let key_id = issued["id"].as_str().unwrap();
+
+    // A bad region is refused before anything is read or stored.
+    let bad = admin_with_stdin(
+        data,
+        &[
+            "bedrock-key",
+            "set",
+            "--access-key",
+            key_id,
+            "--region",
+            "us-east-1.evil.com",
+        ],
+        BEDROCK,
+    );
+    assert!(!bad.status.success());
+    // An empty stdin is refused.
+    let empty = admin_with_stdin(
+        data,
+        &[
+            "bedrock-key",
+            "set",
+            "--access-key",
+            key_id,
+            "--region",
+            "us-east-1",
+        ],
+        "\n",
+    );
+    assert!(!empty.status.success());
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("standard input"));
+
+    let set = admin_with_stdin(
+        data,
+        &[
+            "--json",
+            "bedrock-key",
+            "set",
+            "--access-key",
+            key_id,
+            "--region",
+            "eu-west-1",
+        ],
+        &format!("{BEDROCK}\n"),
+    );
+    let set = json(&set);
+    assert_eq!(set["last4"], "zz91");
+    assert_eq!(set["region"], "eu-west-1");
+    assert_eq!(set["wrapper"], "local");
+    assert!(set.get("ciphertext").is_none());
+
+    let shown = json(&admin(
+        data,
+        &["--json", "bedrock-key", "show", "--access-key", key_id],
+    ));
+    assert_eq!(shown["last4"], "zz91");
+    let everything = String::from_utf8_lossy(&read_all_files(data)).into_owned();
+    assert!(
+        !everything.contains("CANARYBR"),
+        "the Bedrock key is never stored in clear"
+    );
+    assert!(!String::from_utf8_lossy(&set.to_string().into_bytes()).contains("CANARYBR"));
+
+    // An unknown access key is a clear error.
+    let unknown = admin_with_stdin(
+        data,
+        &[
+            "bedrock-key",
+            "set",
+            "--access-key",
+            "00000000-0000-7000-8000-000000000000",
+            "--region",
+            "us-east-1",
+        ],
+        BEDROCK,
+    );
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("access key not found"));
+
+    let deleted = json(&admin(
+        data,
+        &["--json", "bedrock-key", "delete", "--access-key", key_id],
+    ));
+    assert_eq!(deleted["deleted"], true);
+    assert!(
+        !admin(data, &["bedrock-key", "show", "--access-key", key_id])
+            .status
+            .success()
+    );
+}
+
+#[test]
+fn model_map_rows_are_validated_and_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let set = json(&admin(
+        data,
+        &[
+            "--json",
+            "model-map",
+            "set",
+            "--anthropic",
+            "claude-opus-5-5",
+            "--bedrock",
+            "global.anthropic.claude-opus-5-5-v1",
+            "--max-output-tokens",
+            "128000",
+        ],
+    ));
+    assert_eq!(
+        set["bedrock_model_id"],
+        "global.anthropic.claude-opus-5-5-v1"
+    );
+    assert_eq!(set["enabled"], true);
+    for bad in ["x/../../foo", "a?b", "id#frag", "a%2Fb"] {
+        let out = admin(
+            data,
+            &[
+                "model-map",
+                "set",
+                "--anthropic",
+                "claude-x",
+                "--bedrock",
+                bad,
+            ],
+        );
+        assert!(!out.status.success(), "{bad} accepted");
+    }
+    let listed = json(&admin(data, &["--json", "model-map", "list"]));
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let deleted = json(&admin(
+        data,
+        &["--json", "model-map", "delete", "claude-opus-5-5"],
+    ));
+    assert_eq!(deleted["deleted"], true);
+    assert!(
+        !admin(data, &["model-map", "delete", "claude-opus-5-5"])
+            .status
+            .success()
+    );
+}

@@ -2,6 +2,10 @@
 """Load benchmark: the same fast fake Anthropic upstream measured three ways in one run:
 direct, through nginx as a plain reverse proxy, through the smallest possible Pingora proxy
 (gateway/examples/bare_pingora.rs: Pingora's own floor), and through ccp-gateway.
+Two more gateway targets measure the Bedrock leg against a fake Bedrock runtime (binary
+event-stream): `failover` (Plan answers 429 every time, each request fails over; the
+circuit threshold is set out of reach) and `bedrock` (the circuit is open: Bedrock direct).
+Their p50 difference is what failing over adds before Bedrock's own first byte.
 
 For each scenario (30 KB and 150 KB non-streaming Claude Code-like bodies, a 50-event stream)
 it measures max throughput (oha, fixed connections, no rate limit) and a fixed 500 req/s rate,
@@ -150,6 +154,9 @@ def main():
     ap.add_argument("--rate", type=int, default=500)
     ap.add_argument("--threads", type=int, default=2, help="gateway threads and nginx workers")
     ap.add_argument("--out", default=str(ROOT / "benches" / "results"))
+    ap.add_argument("--scenarios", default="json_30k,json_150k,stream_50ev", help="comma-separated subset")
+    ap.add_argument("--targets", default="direct,nginx,pingora,gateway,failover,bedrock", help="comma-separated subset "
+                    "(also: gateway_nometer, the gateway with CCP_METERING=off)")
     args = ap.parse_args()
 
     for tool in ("oha", "nginx"):
@@ -200,28 +207,57 @@ http {{
         procs.append(bare)
         wait_port(bare_port)
 
-        env = {"PATH": os.environ["PATH"], "CCP_DATA_DIR": str(work / "gw"), "CCP_GATEWAY_ADDR": f"127.0.0.1:{gw_port}",
-               "CCP_PLAN_BASE_URL": f"http://127.0.0.1:{up_port}", "CCP_THREADS": str(args.threads),
-               "CCP_LOG_FORMAT": "json", "CCP_SHUTDOWN_GRACE_SECS": "1"}
-        admin = lambda *a: json.loads(subprocess.run([str(RELEASE / "ccp-admin"), "--json", *a], env=env, check=True, capture_output=True).stdout)
-        admin("user", "create", "--name", "Bench", "--email", "bench@example.com")
-        key = admin("key", "issue", "--user", "bench@example.com")["key"]
-        gw_log = open(work / "gateway.log", "wb")
-        gw = subprocess.Popen([str(RELEASE / "ccp-gateway")], env=env, stderr=gw_log)
-        procs.append(gw)
-        wait_port(gw_port)
+        limited_port, bedrock_port = free_port(), free_port()
+        for port, mode in ((limited_port, "rate-limited"), (bedrock_port, "bedrock")):
+            fake = subprocess.Popen([str(RELEASE / "ccp-fake-upstream"), f"127.0.0.1:{port}", mode], stdout=subprocess.DEVNULL)
+            procs.append(fake)
+            wait_port(port)
 
+        def start_gateway(name, plan_port, extra_env=(), bedrock=False):
+            port = free_port()
+            env = {"PATH": os.environ["PATH"], "CCP_DATA_DIR": str(work / name), "CCP_GATEWAY_ADDR": f"127.0.0.1:{port}",
+                   "CCP_PLAN_BASE_URL": f"http://127.0.0.1:{plan_port}", "CCP_THREADS": str(args.threads),
+                   "CCP_LOG_FORMAT": "json", "CCP_SHUTDOWN_GRACE_SECS": "1",
+                   "CCP_BEDROCK_ENDPOINT": f"http://127.0.0.1:{bedrock_port}", **dict(extra_env)}
+
+            def admin(*a, stdin=None):
+                out = subprocess.run([str(RELEASE / "ccp-admin"), "--json", *a], env=env, check=True, capture_output=True, input=stdin)
+                return json.loads(out.stdout)
+
+            admin("user", "create", "--name", "Bench", "--email", "bench@example.com")
+            issued = admin("key", "issue", "--user", "bench@example.com")
+            if bedrock:
+                admin("bedrock-key", "set", "--access-key", issued["id"], "--region", "us-east-1", stdin=b"ABSK-bench-bedrock-key\n")
+                admin("model-map", "set", "--anthropic", "claude-sonnet-5-5", "--bedrock", "us.anthropic.claude-sonnet-5-5-v1:0")
+            log = open(work / f"{name}.log", "wb")
+            proc = subprocess.Popen([str(RELEASE / "ccp-gateway")], env=env, stderr=log)
+            procs.append(proc)
+            wait_port(port)
+            return proc, f"http://127.0.0.1:{port}/ak/{issued['key']}/v1/messages?beta=true"
+
+        gw, gw_url = start_gateway("gw", up_port)
+        nm, nm_url = start_gateway("nometer", up_port, {"CCP_METERING": "off"})
+        fo, fo_url = start_gateway("failover", limited_port, {"CCP_CIRCUIT_FAILURE_THRESHOLD": "1000000000"}, bedrock=True)
+        bd, bd_url = start_gateway("bedrock", limited_port, {"CCP_CIRCUIT_FAILURE_THRESHOLD": "1",
+                                                              "CCP_CIRCUIT_OPEN_SECS": "86400"}, bedrock=True)
+
+        wanted = set(args.targets.split(","))
         targets = {
             "direct": (f"http://127.0.0.1:{up_port}/v1/messages?beta=true", lambda: [up.pid]),
             "nginx": (f"http://127.0.0.1:{ng_port}/v1/messages?beta=true", lambda: [ng.pid] + children(ng.pid)),
             "pingora": (f"http://127.0.0.1:{bare_port}/v1/messages?beta=true", lambda: [bare.pid]),
-            "gateway": (f"http://127.0.0.1:{gw_port}/ak/{key}/v1/messages?beta=true", lambda: [gw.pid]),
+            "gateway": (gw_url, lambda: [gw.pid]),
+            "gateway_nometer": (nm_url, lambda: [nm.pid]),
+            "failover": (fo_url, lambda: [fo.pid]),
+            "bedrock": (bd_url, lambda: [bd.pid]),
         }
+        targets = {k: v for k, v in targets.items() if k in wanted}
         scenarios = {
             "json_30k": claude_code_body(30, False),
             "json_150k": claude_code_body(150, False),
             "stream_50ev": claude_code_body(30, True),
         }
+        scenarios = {k: v for k, v in scenarios.items() if k in args.scenarios.split(",")}
         headers = ["anthropic-version: 2023-06-01", "x-api-key: sk-ant-bench", "anthropic-beta: claude-code-20250219"]
         results = []
         for scenario, body in scenarios.items():
@@ -264,10 +300,31 @@ http {{
 
 def print_comparison(results, rate):
     get = {(r["scenario"], r["target"], r["mode"]): r for r in results}
+    scenarios = list(dict.fromkeys(r["scenario"] for r in results))
+    if all((s, t, "max") in get for s in scenarios for t in ("gateway", "gateway_nometer")):
+        print(f"\n| scenario | max req/s metering on / off (ratio) | CPU ms/req at {rate} req/s on / off | p50 at {rate} req/s on / off (ms) |")
+        print("|---|---|---|---|")
+        for scenario in scenarios:
+            on, off = get[(scenario, "gateway", "max")], get[(scenario, "gateway_nometer", "max")]
+            onr, offr = get[(scenario, "gateway", f"{rate}rps")], get[(scenario, "gateway_nometer", f"{rate}rps")]
+            print(f"| {scenario} | {on['rps']:.0f} / {off['rps']:.0f} ({on['rps'] / off['rps']:.2f}) | "
+                  f"{onr['cpu_ms_per_req']:.3f} / {offr['cpu_ms_per_req']:.3f} | {onr['p50_ms']:.3f} / {offr['p50_ms']:.3f} |")
+    if all((s, t, "max") in get for s in scenarios for t in ("failover", "bedrock")):
+        print(f"\n| scenario | max req/s failover / Bedrock direct | CPU ms/req at {rate} req/s failover / Bedrock direct | "
+              f"p50 at {rate} req/s failover / Bedrock direct (ms) | failover adds at p50 (ms) | peak RSS (MB) |")
+        print("|---|---|---|---|---|---|")
+        for scenario in scenarios:
+            f, d = get[(scenario, "failover", "max")], get[(scenario, "bedrock", "max")]
+            fr, dr = get[(scenario, "failover", f"{rate}rps")], get[(scenario, "bedrock", f"{rate}rps")]
+            print(f"| {scenario} | {f['rps']:.0f} / {d['rps']:.0f} | {fr['cpu_ms_per_req']:.3f} / {dr['cpu_ms_per_req']:.3f} | "
+                  f"{fr['p50_ms']:.3f} / {dr['p50_ms']:.3f} | {fr['p50_ms'] - dr['p50_ms']:.3f} | "
+                  f"{max(f['peak_rss_mb'], fr['peak_rss_mb'], d['peak_rss_mb'], dr['peak_rss_mb']):.1f} |")
+    if not all((s, t, "max") in get for s in scenarios for t in ("gateway", "nginx", "pingora", "direct")):
+        return
     print("\n| scenario | max req/s gateway / nginx (ratio) | max req/s bare Pingora | CPU ms/req at max: gateway / nginx / bare Pingora | "
           f"CPU ms/req at {rate} req/s: gateway / nginx (ratio) | p50 added at {rate} req/s: gateway / nginx (ms) | gateway peak RSS (MB) |")
     print("|---|---|---|---|---|---|---|")
-    for scenario in dict.fromkeys(r["scenario"] for r in results):
+    for scenario in scenarios:
         g, n, b = (get[(scenario, t, "max")] for t in ("gateway", "nginx", "pingora"))
         gr, nr, dr = (get[(scenario, t, f"{rate}rps")] for t in ("gateway", "nginx", "direct"))
         print(f"| {scenario} | {g['rps']:.0f} / {n['rps']:.0f} ({g['rps'] / n['rps']:.2f}) | {b['rps']:.0f} | "

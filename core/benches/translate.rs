@@ -47,6 +47,7 @@ fn request_translation(c: &mut Criterion) {
         max_output_tokens: 64_000,
         betas: &["interleaved-thinking-2025-05-14"],
         prompt_caching: true,
+        strip_thinking: false,
     };
     let mut group = c.benchmark_group("anthropic_to_converse");
     for kb in [50, 150, 500] {
@@ -65,6 +66,18 @@ fn request_translation(c: &mut Criterion) {
             },
         );
     }
+    // The split of the 150 KB case: parsing alone, and parsing plus translating.
+    let raw = claude_code_request(150);
+    group.throughput(Throughput::Bytes(raw.len() as u64));
+    group.bench_function("150KB_parse_only", |b| {
+        b.iter(|| serde_json::from_slice::<Value>(black_box(&raw)).unwrap_or_default())
+    });
+    group.bench_function("150KB_parse_translate", |b| {
+        b.iter(|| {
+            let parsed: Value = serde_json::from_slice(black_box(&raw)).unwrap_or_default();
+            anthropic_to_converse(&parsed, &options).unwrap_or_default()
+        })
+    });
     group.finish();
 }
 

@@ -5,6 +5,7 @@
 //! say what to do, and never carry a URL, a key or any other secret.
 
 use serde::Serialize;
+use std::borrow::Cow;
 
 /// Anthropic's error types, with the HTTP status each one goes with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +55,7 @@ impl ApiErrorKind {
 pub struct ApiError {
     pub status: u16,
     pub kind: ApiErrorKind,
-    pub message: &'static str,
+    pub message: Cow<'static, str>,
 }
 
 #[derive(Serialize)]
@@ -76,7 +77,16 @@ impl ApiError {
         Self {
             status,
             kind,
-            message,
+            message: Cow::Borrowed(message),
+        }
+    }
+
+    /// An error with a message built at run time (never from a secret).
+    pub fn owned(status: u16, kind: ApiErrorKind, message: String) -> Self {
+        Self {
+            status,
+            kind,
+            message: Cow::Owned(message),
         }
     }
 
@@ -94,10 +104,10 @@ impl ApiError {
             ty: "error",
             error: Body {
                 ty: self.kind.type_name(),
-                message: self.message,
+                message: &self.message,
             },
         };
-        // Serialising two static strings into a Vec cannot fail.
+        // Serialising two strings into a Vec cannot fail.
         serde_json::to_vec(&envelope).unwrap_or_default()
     }
 }

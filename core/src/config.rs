@@ -32,6 +32,19 @@ const KEYS: &[&str] = &[
     "log_format",
     "db_max_connections",
     "db_acquire_timeout_ms",
+    "bedrock_connect_timeout_secs",
+    "bedrock_read_timeout_secs",
+    "bedrock_key_cache_ttl_secs",
+    "model_map_refresh_secs",
+    "circuit_failure_threshold",
+    "circuit_window_secs",
+    "circuit_open_secs",
+    "key_wrapper",
+    "wrap_key_file",
+    "kms_key_id",
+    "kms_endpoint",
+    "metrics_addr",
+    "metering",
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -57,6 +70,19 @@ struct RawConfig {
     log_format: Option<String>,
     db_max_connections: Option<u32>,
     db_acquire_timeout_ms: Option<u64>,
+    bedrock_connect_timeout_secs: Option<u64>,
+    bedrock_read_timeout_secs: Option<u64>,
+    bedrock_key_cache_ttl_secs: Option<u64>,
+    model_map_refresh_secs: Option<u64>,
+    circuit_failure_threshold: Option<usize>,
+    circuit_window_secs: Option<u64>,
+    circuit_open_secs: Option<u64>,
+    key_wrapper: Option<String>,
+    wrap_key_file: Option<PathBuf>,
+    kms_key_id: Option<String>,
+    kms_endpoint: Option<String>,
+    metrics_addr: Option<String>,
+    metering: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +157,21 @@ impl UpstreamUrl {
     }
 }
 
+/// Which key wrapper protects stored Bedrock keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WrapperSetting {
+    /// AES-256-GCM under a key file; `create` only for the embedded default.
+    Local { key_file: PathBuf, create: bool },
+    /// None configured (PostgreSQL without `CCP_KEY_WRAPPER`): stored Bedrock keys cannot be
+    /// opened, so there is no failover, and none can be set.
+    Unconfigured,
+    /// AWS KMS, with the standard AWS credential chain.
+    Kms {
+        key_id: String,
+        endpoint: Option<String>,
+    },
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Json,
@@ -163,6 +204,18 @@ pub struct Config {
     pub log_format: LogFormat,
     pub db_max_connections: u32,
     pub db_acquire_timeout: Duration,
+    pub bedrock_connect_timeout: Duration,
+    /// Longest gap between Bedrock response bytes.
+    pub bedrock_read_timeout: Duration,
+    pub bedrock_key_cache_ttl: Duration,
+    pub model_map_refresh: Duration,
+    pub circuit: crate::routing::circuit::BreakerSettings,
+    pub key_wrapper: WrapperSetting,
+    /// Where Prometheus metrics are served; `None` when set to `off`.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Whether request and token-usage rows are written (`CCP_METERING=off` only for
+    /// benchmarking the cost of metering).
+    pub metering: bool,
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
@@ -325,7 +378,102 @@ impl RawConfig {
             return Err(invalid("CCP_THREADS", "must be at least 1"));
         }
 
+        let default_wrapper = if is_sqlite { "local" } else { "none" };
+        let key_wrapper = match self.key_wrapper.as_deref().unwrap_or(default_wrapper) {
+            "none" => WrapperSetting::Unconfigured,
+            "local" => match (self.wrap_key_file, is_sqlite) {
+                (Some(key_file), _) => WrapperSetting::Local {
+                    key_file,
+                    create: false,
+                },
+                (None, true) => WrapperSetting::Local {
+                    key_file: data_dir.join("wrap.key"),
+                    create: true,
+                },
+                (None, false) => {
+                    return Err(invalid(
+                        "CCP_KEY_WRAPPER",
+                        "local needs CCP_WRAP_KEY_FILE with PostgreSQL (every instance must \
+                         share it); or use kms with CCP_KMS_KEY_ID",
+                    ));
+                }
+            },
+            "kms" => {
+                let key_id = non_empty(self.kms_key_id).ok_or_else(|| {
+                    invalid("CCP_KMS_KEY_ID", "is required with CCP_KEY_WRAPPER=kms")
+                })?;
+                let endpoint = non_empty(self.kms_endpoint);
+                if let Some(endpoint) = &endpoint {
+                    UpstreamUrl::parse(endpoint).map_err(|p| invalid("CCP_KMS_ENDPOINT", p))?;
+                }
+                WrapperSetting::Kms { key_id, endpoint }
+            }
+            other => {
+                return Err(invalid(
+                    "CCP_KEY_WRAPPER",
+                    format!("must be local, kms or none, got {other:?}"),
+                ));
+            }
+        };
+        let circuit = crate::routing::circuit::BreakerSettings {
+            threshold: match self.circuit_failure_threshold.unwrap_or(3) {
+                0 => {
+                    return Err(invalid(
+                        "CCP_CIRCUIT_FAILURE_THRESHOLD",
+                        "must be at least 1",
+                    ));
+                }
+                n => n,
+            },
+            window: positive_secs("CCP_CIRCUIT_WINDOW_SECS", self.circuit_window_secs, 60)?,
+            open_for: positive_secs("CCP_CIRCUIT_OPEN_SECS", self.circuit_open_secs, 1800)?,
+        };
+
+        let metrics_addr = match self.metrics_addr.as_deref().map(str::trim) {
+            Some("off") => None,
+            other => Some(parse_addr(
+                "CCP_METRICS_ADDR",
+                other.map(str::to_owned),
+                "127.0.0.1:9464",
+            )?),
+        };
+
+        let metering = match self.metering.as_deref().unwrap_or("on") {
+            "on" => true,
+            "off" => false,
+            other => {
+                return Err(invalid(
+                    "CCP_METERING",
+                    format!("must be on or off, got {other:?}"),
+                ));
+            }
+        };
+
         Ok(Config {
+            metering,
+            metrics_addr,
+            bedrock_connect_timeout: positive_secs(
+                "CCP_BEDROCK_CONNECT_TIMEOUT_SECS",
+                self.bedrock_connect_timeout_secs,
+                10,
+            )?,
+            bedrock_read_timeout: positive_secs(
+                "CCP_BEDROCK_READ_TIMEOUT_SECS",
+                self.bedrock_read_timeout_secs,
+                300,
+            )?,
+            bedrock_key_cache_ttl: positive_secs(
+                "CCP_BEDROCK_KEY_CACHE_TTL_SECS",
+                self.bedrock_key_cache_ttl_secs,
+                900,
+            )?,
+            model_map_refresh: positive_secs(
+                "CCP_MODEL_MAP_REFRESH_SECS",
+                self.model_map_refresh_secs,
+                30,
+            )?,
+            circuit,
+            key_wrapper,
             database_url: SecretString::new(database_url),
             gateway_addr: parse_addr("CCP_GATEWAY_ADDR", self.gateway_addr, "0.0.0.0:8080")?,
             admin_addr: parse_addr("CCP_ADMIN_ADDR", self.admin_addr, "127.0.0.1:8081")?,
@@ -368,6 +516,34 @@ impl RawConfig {
 }
 
 impl Config {
+    /// Builds the configured Bedrock-key wrapper.
+    pub async fn key_wrapper(
+        &self,
+    ) -> Result<std::sync::Arc<dyn crate::crypto::KeyWrapper>, crate::crypto::WrapError> {
+        use crate::crypto::{LocalWrapper, UnconfiguredWrapper};
+        Ok(match &self.key_wrapper {
+            WrapperSetting::Unconfigured => std::sync::Arc::new(UnconfiguredWrapper),
+            WrapperSetting::Local { key_file, create } => {
+                if *create && let Some(dir) = key_file.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        crate::crypto::WrapError::Setup(format!("{}: {e}", dir.display()))
+                    })?;
+                }
+                std::sync::Arc::new(LocalWrapper::load_or_create(key_file, *create)?)
+            }
+            #[cfg(feature = "kms")]
+            WrapperSetting::Kms { key_id, endpoint } => std::sync::Arc::new(
+                crate::crypto::KmsWrapper::from_environment(key_id, endpoint.as_deref()).await,
+            ),
+            #[cfg(not(feature = "kms"))]
+            WrapperSetting::Kms { .. } => {
+                return Err(crate::crypto::WrapError::Setup(
+                    "this build has no KMS support (feature kms)".into(),
+                ));
+            }
+        })
+    }
+
     pub fn is_sqlite(&self) -> bool {
         self.database_url.expose().starts_with("sqlite:")
     }
@@ -408,6 +584,56 @@ mod tests {
         assert_eq!(c.max_body_bytes, 32 * 1024 * 1024);
         assert!(c.key_cache_ttl <= Duration::from_secs(60));
         assert!(matches!(c.pepper, PepperSource::DataDir(_)));
+        assert_eq!(
+            c.key_wrapper,
+            WrapperSetting::Local {
+                key_file: PathBuf::from("data/wrap.key"),
+                create: true
+            }
+        );
+        assert_eq!(c.circuit.threshold, 3);
+        assert_eq!(c.circuit.window, Duration::from_secs(60));
+        assert_eq!(c.circuit.open_for, Duration::from_secs(1800));
+    }
+
+    #[test]
+    fn key_wrapper_choices() {
+        let pg = [
+            ("database_url", "postgres://db/ccp"),
+            ("pepper", &"p".repeat(40)),
+        ];
+        let c = Config::from_pairs(&pg).unwrap();
+        assert_eq!(c.key_wrapper, WrapperSetting::Unconfigured);
+        let mut kms = pg.to_vec();
+        kms.extend([("key_wrapper", "kms"), ("kms_key_id", "alias/ccp")]);
+        assert_eq!(
+            Config::from_pairs(&kms).unwrap().key_wrapper,
+            WrapperSetting::Kms {
+                key_id: "alias/ccp".into(),
+                endpoint: None
+            }
+        );
+        let mut local = pg.to_vec();
+        local.push(("key_wrapper", "local"));
+        let err = Config::from_pairs(&local).unwrap_err().to_string();
+        assert!(err.contains("CCP_WRAP_KEY_FILE"), "{err}");
+        local.push(("wrap_key_file", "/run/secrets/wrap.key"));
+        assert!(matches!(
+            Config::from_pairs(&local).unwrap().key_wrapper,
+            WrapperSetting::Local { create: false, .. }
+        ));
+        for (pairs, setting) in [
+            (vec![("key_wrapper", "kms")], "CCP_KMS_KEY_ID"),
+            (vec![("key_wrapper", "vault")], "CCP_KEY_WRAPPER"),
+            (
+                vec![("circuit_failure_threshold", "0")],
+                "CCP_CIRCUIT_FAILURE_THRESHOLD",
+            ),
+            (vec![("circuit_open_secs", "0")], "CCP_CIRCUIT_OPEN_SECS"),
+        ] {
+            let err = Config::from_pairs(&pairs).unwrap_err().to_string();
+            assert!(err.contains(setting), "{err}");
+        }
     }
 
     #[test]

@@ -85,6 +85,8 @@ pub struct KeyGrant {
     pub key_status: KeyStatus,
     pub user_status: UserStatus,
     pub expires_at: Option<DateTime<Utc>>,
+    /// The region of the key's Bedrock API key, when it has one: only such keys fail over.
+    pub bedrock_region: Option<String>,
 }
 
 impl KeyGrant {
@@ -122,6 +124,7 @@ mod tests {
             key_status: KeyStatus::Active,
             user_status: UserStatus::Active,
             expires_at: None,
+            bedrock_region: None,
         };
         assert!(grant.is_usable(now));
         assert!(

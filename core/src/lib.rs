@@ -8,7 +8,10 @@
 //! - [`store`]: one repository interface over PostgreSQL (production) and SQLite (embedded
 //!   default), with the migrations for both;
 //! - [`auth`]: the access-key authenticator with its positive and negative caches;
-//! - [`routing`]: the per-key circuit breaker that chooses Plan, a probe, or Bedrock direct;
+//! - [`routing`]: the per-key circuit breaker that chooses Plan, a probe, or Bedrock direct,
+//!   the model map and the decrypted Bedrock-key cache;
+//! - [`crypto`]: wrapping of stored Bedrock keys (AWS KMS, or a local AES-256-GCM key);
+//! - [`translate`]: Anthropic Messages ⇄ Bedrock Converse, streams included;
 //! - [`api_error`]: the Anthropic-shaped error body every client-facing error uses.
 //!
 //! A binary loads a [`config::Config`], opens a [`store::Store`], loads the
@@ -17,8 +20,12 @@
 pub mod api_error;
 pub mod auth;
 pub mod config;
+pub mod crypto;
 pub mod domain;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod keys;
+pub mod metering;
 pub mod routing;
 pub mod secret;
 pub mod store;

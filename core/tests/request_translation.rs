@@ -21,6 +21,7 @@ fn options() -> TranslateOptions<'static> {
             "effort-2025-11-24",
         ],
         prompt_caching: true,
+        strip_thinking: false,
     }
 }
 
@@ -167,6 +168,7 @@ fn at_most_four_cache_points_in_tools_system_messages_order() {
     assert_eq!(user.len(), 4, "u1, its cache point, u2, u3");
     let no_caching = TranslateOptions {
         prompt_caching: false,
+        strip_thinking: false,
         ..options()
     };
     assert!(

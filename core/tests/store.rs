@@ -8,7 +8,9 @@ use ccp_core::auth::{AuthCacheSettings, AuthOutcome, KeyAuthenticator};
 use ccp_core::domain::{KeyStatus, UserStatus};
 use ccp_core::keys::{AccessKey, KeyDigest, Pepper};
 use ccp_core::secret::SecretString;
-use ccp_core::store::{NewAccessKey, NewAuditEntry, NewUser, Store, StoreError};
+use ccp_core::store::{
+    NewAccessKey, NewAuditEntry, NewBedrockKey, NewModelMapping, NewUser, Store, StoreError,
+};
 use std::time::Duration;
 
 on_both_engines!(
@@ -24,6 +26,8 @@ on_both_engines!(
     revocation_reaches_the_gateway_within_the_ttl,
     disabled_users_and_expired_keys_are_denied,
     unreachable_database_means_unavailable_not_denied,
+    bedrock_keys_are_set_replaced_and_joined_into_grants,
+    model_mappings_upsert_list_and_delete,
 );
 
 fn pepper() -> Pepper {
@@ -349,4 +353,93 @@ async fn unreachable_database_means_unavailable_not_denied(store: &Store) {
         auth.authenticate(key.expose()).await,
         AuthOutcome::Unavailable
     ));
+}
+
+async fn bedrock_keys_are_set_replaced_and_joined_into_grants(store: &Store) {
+    let u = user(store, "bedrock@example.com").await;
+    let (key, key_id) = issue(store, u.id, None).await;
+    let digest = pepper().digest(&key);
+    assert_eq!(
+        store
+            .find_grant_by_digest(&digest)
+            .await
+            .unwrap()
+            .unwrap()
+            .bedrock_region,
+        None
+    );
+    let new = |region: &str, ciphertext: &[u8]| NewBedrockKey {
+        access_key_id: key_id,
+        ciphertext: ciphertext.to_vec(),
+        wrapper: "local",
+        region: region.into(),
+        last4: "wxyz".into(),
+    };
+    let first = store
+        .set_bedrock_key(new("us-east-1", b"\x01one"))
+        .await
+        .unwrap();
+    assert_eq!(first.region, "us-east-1");
+    let second = store
+        .set_bedrock_key(new("eu-west-1", b"\x01two"))
+        .await
+        .unwrap();
+    assert_eq!(second.ciphertext, b"\x01two", "replaced, not duplicated");
+    assert_eq!(second.created_at, first.created_at);
+    assert_eq!(
+        store
+            .find_grant_by_digest(&digest)
+            .await
+            .unwrap()
+            .unwrap()
+            .bedrock_region
+            .as_deref(),
+        Some("eu-west-1")
+    );
+    let missing = NewBedrockKey {
+        access_key_id: uuid::Uuid::now_v7(),
+        ..new("us-east-1", b"x")
+    };
+    assert!(matches!(
+        store.set_bedrock_key(missing).await,
+        Err(StoreError::NotFound("access key"))
+    ));
+    assert!(store.delete_bedrock_key(key_id).await.unwrap());
+    assert!(!store.delete_bedrock_key(key_id).await.unwrap());
+    assert!(store.bedrock_key(key_id).await.unwrap().is_none());
+}
+
+async fn model_mappings_upsert_list_and_delete(store: &Store) {
+    let row = |name: &str, id: &str, enabled| NewModelMapping {
+        anthropic_model: name.into(),
+        bedrock_model_id: id.into(),
+        max_output_tokens: Some(64_000),
+        enabled,
+    };
+    store
+        .upsert_model_mapping(row("claude-b", "global.b", true))
+        .await
+        .unwrap();
+    let a = store
+        .upsert_model_mapping(row("claude-a", "us.a", true))
+        .await
+        .unwrap();
+    let a2 = store
+        .upsert_model_mapping(row("claude-a", "eu.a", false))
+        .await
+        .unwrap();
+    assert_eq!(a2.id, a.id, "one row per Anthropic model");
+    assert_eq!(a2.bedrock_model_id, "eu.a");
+    assert!(!a2.enabled);
+    let names: Vec<String> = store
+        .list_model_mappings()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.anthropic_model)
+        .collect();
+    assert_eq!(names, ["claude-a", "claude-b"]);
+    assert!(store.delete_model_mapping("claude-a").await.unwrap());
+    assert!(!store.delete_model_mapping("claude-a").await.unwrap());
+    assert!(store.model_mapping("claude-a").await.unwrap().is_none());
 }

@@ -1,6 +1,8 @@
 //! The Pingora `ProxyHttp` implementation: each hook is short and hands off to a plain
 //! function. Per-request state lives in [`RequestCtx`], shared state in [`GatewayState`].
 
+use crate::bedrock::{Bedrock, ClientRequest, Operation, Outcome};
+use crate::failover::{BedrockLeg, Failover, PathTaken, PlanFailure, SseWatch};
 use crate::path::{self, Route};
 use crate::plan::PlanUpstream;
 use crate::respond;
@@ -9,6 +11,10 @@ use bytes::Bytes;
 use ccp_core::api_error::{ApiError, ApiErrorKind};
 use ccp_core::auth::{AuthOutcome, KeyAuthenticator};
 use ccp_core::domain::KeyGrant;
+use ccp_core::metering::Meter;
+use ccp_core::metering::pricing::PriceTable;
+use ccp_core::metering::tap::{ReportedUsage, UsageTap};
+use ccp_core::routing::circuit::{self, CircuitBreaker, PlanOutcome, Transition};
 use ccp_core::secret::SecretString;
 use ccp_core::store::Store;
 use pingora::http::ResponseHeader;
@@ -28,6 +34,14 @@ pub struct GatewayState {
     pub max_body_bytes: u64,
     pub client_read_timeout: Duration,
     pub lifecycle: Lifecycle,
+    pub bedrock: Bedrock,
+    /// Per access key; only keys with a Bedrock key use it.
+    pub breaker: CircuitBreaker<uuid::Uuid>,
+    pub meter: Meter,
+    pub prices: PriceTable,
+    pub metrics: crate::metrics::Metrics,
+    /// `CCP_METERING`: off only to measure what metering costs.
+    pub metering: bool,
 }
 
 /// Drain bookkeeping for graceful shutdown.
@@ -77,7 +91,35 @@ pub struct RequestCtx {
     /// Set when the gateway itself answered, naming the Anthropic error type it used.
     pub local_error: Option<&'static str>,
     pub auth_time: Option<Duration>,
+    /// Present when Bedrock may serve this request.
+    pub failover: Option<Failover>,
+    pub path_taken: PathTaken,
+    /// The Plan response status, once its header arrived.
+    pub plan_status: Option<u16>,
+    pub plan_first_byte: Option<Duration>,
+    /// The Plan answer that triggered failover.
+    pub plan_failure: Option<PlanFailure>,
+    /// Set on Plan SSE responses.
+    pub plan_sse: Option<SseWatch>,
+    pub bedrock: Option<BedrockLeg>,
+    /// Reads token usage from a Plan answer as it passes.
+    pub usage_tap: Option<UsageTap>,
+    pub reported: Option<ReportedUsage>,
+    /// A Plan stream ended without `message_stop` and got an SSE error appended.
+    pub plan_stream_cut: bool,
+    pub started_at: chrono::DateTime<chrono::Utc>,
     _in_flight: InFlight,
+}
+
+impl RequestCtx {
+    /// Who answered: `bedrock`, `plan`, or `gateway` (the gateway's own error).
+    pub fn upstream(&self) -> &'static str {
+        match (&self.bedrock, self.plan_status) {
+            (Some(_), _) => "bedrock",
+            (None, Some(_)) if self.local_error.is_none() => "plan",
+            _ => "gateway",
+        }
+    }
 }
 
 /// The gateway service.
@@ -132,6 +174,8 @@ const INTERNAL: ApiError = ApiError::new(500, ApiErrorKind::Api, "Internal gatew
 /// What `request_filter` decided.
 enum Decision {
     Proxy,
+    /// The circuit is open: straight to Bedrock.
+    BedrockDirect,
     Answer(ApiError),
     Health,
     Ready(bool),
@@ -176,7 +220,211 @@ impl Gateway {
             Some(query) => format!("{base}{}?{query}", keyed.upstream_path),
             None => format!("{base}{}", keyed.upstream_path),
         };
+        let operation = match keyed.upstream_path {
+            "/v1/messages" => Some(Operation::Messages),
+            "/v1/messages/count_tokens" => Some(Operation::CountTokens),
+            _ => None,
+        };
+        let has_bedrock = ctx
+            .grant
+            .as_ref()
+            .is_some_and(|g| g.bedrock_region.is_some());
+        if let (Some(operation), true, true) = (operation, has_bedrock, req.method == "POST") {
+            let key_id = ctx.grant.as_ref().map(|g| g.key_id).unwrap_or_default();
+            let route = self.state.breaker.route(&key_id);
+            ctx.failover = Some(Failover::new(operation, route));
+            if route == circuit::Route::BedrockDirect {
+                return Decision::BedrockDirect;
+            }
+        }
         Decision::Proxy
+    }
+
+    /// Tells the breaker how the Plan attempt ended, once per request.
+    fn record_plan(&self, ctx: &mut RequestCtx, outcome: PlanOutcome) {
+        let (Some(failover), Some(grant)) = (ctx.failover.as_mut(), ctx.grant.as_ref()) else {
+            return;
+        };
+        if failover.outcome_recorded {
+            return;
+        }
+        failover.outcome_recorded = true;
+        if let Some(transition) = self
+            .state
+            .breaker
+            .record(&grant.key_id, failover.route, outcome)
+        {
+            let key_id = grant.key_id;
+            match transition {
+                Transition::Opened => {
+                    tracing::warn!(%key_id, "circuit opened: Plan keeps failing; Bedrock direct")
+                }
+                Transition::Reopened => {
+                    tracing::warn!(%key_id, "circuit probe failed; Bedrock direct again")
+                }
+                Transition::Closed => {
+                    tracing::info!(%key_id, "circuit closed: Plan answered the probe")
+                }
+            }
+        }
+    }
+
+    /// Bedrock direct (circuit open): read the body here, call Bedrock, answer. Without a
+    /// usable Bedrock credential the request goes to Plan after all (`Ok(false)`).
+    async fn serve_direct(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let key_id = ctx.grant.as_ref().map(|g| g.key_id).unwrap_or_default();
+        let credential = match self.state.bedrock.credentials.get(key_id).await {
+            Ok(credential) => credential,
+            Err(why) => {
+                tracing::warn!(request_id = %ctx.request_id, %key_id, reason = ?why,
+                    "circuit open but no usable Bedrock key; trying Plan");
+                ctx.failover = None;
+                return Ok(false);
+            }
+        };
+        ctx.path_taken = PathTaken::BedrockDirect;
+        let mut failover = ctx.failover.take();
+        let read = match failover.as_mut() {
+            Some(f) => self.read_rest_of_body(session, f, ctx).await,
+            None => Err(INTERNAL),
+        };
+        let answer = match read {
+            Ok(()) => {
+                let body = failover.as_ref().map(Failover::body).unwrap_or_default();
+                let operation = failover
+                    .as_ref()
+                    .map_or(Operation::Messages, |f| f.operation);
+                let outcome = self
+                    .call_bedrock(session, &body, operation, &credential, ctx)
+                    .await;
+                match outcome {
+                    Outcome::NotServed { error, .. } => Some(error),
+                    Outcome::Served { .. } | Outcome::ClientGone => None,
+                }
+            }
+            Err(error) => Some(error),
+        };
+        ctx.failover = failover;
+        if let Some(error) = answer {
+            ctx.local_error = Some(error.kind.type_name());
+            respond::api_error(session, &error, &ctx.request_id).await?;
+        }
+        Ok(true)
+    }
+
+    /// Reads whatever part of the request body Pingora has not read yet into the tee.
+    async fn read_rest_of_body(
+        &self,
+        session: &mut Session,
+        failover: &mut Failover,
+        ctx: &mut RequestCtx,
+    ) -> std::result::Result<(), ApiError> {
+        if !failover.body_complete {
+            loop {
+                match session.read_request_body().await {
+                    Ok(Some(chunk)) => {
+                        ctx.request_bytes += chunk.len() as u64;
+                        if ctx.request_bytes > self.state.max_body_bytes {
+                            return Err(TOO_LARGE);
+                        }
+                        failover.push(&chunk);
+                    }
+                    Ok(None) => break,
+                    Err(e) if e.etype() == &ErrorType::ReadTimedout => return Err(CLIENT_TIMEOUT),
+                    Err(_) => return Err(INTERNAL),
+                }
+            }
+            failover.body_complete = true;
+        }
+        // A chunk Pingora read but never handed to the body filter would be missing.
+        let declared = session
+            .req_header()
+            .headers
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        match declared {
+            Some(n) if n != failover.tee_len => Err(INTERNAL),
+            _ => Ok(()),
+        }
+    }
+
+    async fn call_bedrock(
+        &self,
+        session: &mut Session,
+        body: &[u8],
+        operation: Operation,
+        credential: &ccp_core::routing::credentials::BedrockCredential,
+        ctx: &mut RequestCtx,
+    ) -> Outcome {
+        let headers = &session.req_header().headers;
+        let encoding = headers
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let betas: Vec<String> = headers
+            .get_all("anthropic-beta")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|b| b.trim().to_owned())
+            .filter(|b| !b.is_empty())
+            .collect();
+        let request = ClientRequest {
+            operation,
+            body,
+            content_encoding: encoding.as_deref(),
+            betas: betas.iter().map(String::as_str).collect(),
+        };
+        let request_id = ctx.request_id.clone();
+        let outcome = self
+            .state
+            .bedrock
+            .serve(session, &request, credential, &request_id)
+            .await;
+        if let Outcome::Served { status, stats } = &outcome {
+            ctx.bedrock = Some(BedrockLeg {
+                stats: stats.clone(),
+                status: *status,
+            });
+        }
+        outcome
+    }
+
+    /// After a Plan failure: serve the request from Bedrock if at all possible. `Some(status)`
+    /// when the client got an answer (0: the client went away), `None` when not.
+    async fn fail_over(&self, session: &mut Session, ctx: &mut RequestCtx) -> Option<u16> {
+        let key_id = ctx.grant.as_ref()?.key_id;
+        let credential = match self.state.bedrock.credentials.get(key_id).await {
+            Ok(credential) => credential,
+            Err(why) => {
+                tracing::warn!(request_id = %ctx.request_id, %key_id, reason = ?why,
+                    "Plan failed and no usable Bedrock key; relaying the Plan answer");
+                return None;
+            }
+        };
+        let mut failover = ctx.failover.take()?;
+        let read = self.read_rest_of_body(session, &mut failover, ctx).await;
+        let body = failover.body();
+        let operation = failover.operation;
+        ctx.failover = Some(failover);
+        if read.is_err() {
+            tracing::warn!(request_id = %ctx.request_id, "request body incomplete; no failover");
+            return None;
+        }
+        ctx.path_taken = PathTaken::PlanThenBedrock;
+        match self
+            .call_bedrock(session, &body, operation, &credential, ctx)
+            .await
+        {
+            Outcome::Served { status, .. } => Some(status),
+            Outcome::ClientGone => Some(0),
+            Outcome::NotServed { error, cause } => {
+                tracing::warn!(request_id = %ctx.request_id, cause = ?cause, status = error.status,
+                    error_type = error.kind.type_name(), "Bedrock fallback did not serve; relaying the Plan answer");
+                None
+            }
+        }
     }
 
     async fn authenticate(&self, key: &str, ctx: &mut RequestCtx) -> Result<(), ApiError> {
@@ -200,6 +448,19 @@ impl Gateway {
                 Ok(Ok(()))
             )
     }
+}
+
+/// Whether `e` means Plan failed before answering: refused, unreachable, timed out, or a
+/// failing status (recorded in `upstream_response_filter`). Client-side errors and the
+/// gateway's own limits are not Plan failures.
+fn is_plan_failure(e: &Error, ctx: &RequestCtx) -> bool {
+    if ctx.local_error.is_some() {
+        return false;
+    }
+    if ctx.plan_failure.is_some() {
+        return true;
+    }
+    ctx.plan_status.is_none() && e.esource() == &ErrorSource::Upstream
 }
 
 /// Maps a proxying failure to the answer the client gets, or `None` when the client is gone.
@@ -238,6 +499,17 @@ impl ProxyHttp for Gateway {
             pending_body: bytes::BytesMut::new(),
             local_error: None,
             auth_time: None,
+            failover: None,
+            path_taken: PathTaken::Plan,
+            plan_status: None,
+            plan_first_byte: None,
+            plan_failure: None,
+            plan_sse: None,
+            bedrock: None,
+            usage_tap: None,
+            reported: None,
+            plan_stream_cut: false,
+            started_at: chrono::Utc::now(),
             _in_flight: InFlight(Arc::clone(&self.state)),
         }
     }
@@ -256,6 +528,7 @@ impl ProxyHttp for Gateway {
         let decision = self.decide(session, ctx).await;
         match decision {
             Decision::Proxy => Ok(false),
+            Decision::BedrockDirect => self.serve_direct(session, ctx).await,
             Decision::Answer(err) => {
                 ctx.local_error = Some(err.kind.type_name());
                 respond::api_error(session, &err, &ctx.request_id).await?;
@@ -324,6 +597,12 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         const COALESCE_LIMIT: usize = 64 * 1024;
+        if let Some(failover) = ctx.failover.as_mut() {
+            if let Some(chunk) = body.as_ref() {
+                failover.push(chunk);
+            }
+            failover.body_complete |= end_of_stream;
+        }
         if let Some(chunk) = body {
             ctx.request_bytes += chunk.len() as u64;
             if ctx.request_bytes > self.state.max_body_bytes {
@@ -351,6 +630,37 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
+    /// The Plan status decides: 429 and 5xx (529 included) fail over when the request may use
+    /// Bedrock; returning an error here means nothing has been written to the client yet.
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let status = upstream_response.status.as_u16();
+        ctx.plan_status = Some(status);
+        ctx.plan_first_byte = Some(ctx.started.elapsed());
+        let Some(failover) = &ctx.failover else {
+            return Ok(());
+        };
+        let probing = failover.route == circuit::Route::Probe;
+        if status == 429 || status >= 500 {
+            self.record_plan(ctx, PlanOutcome::Failure);
+            ctx.plan_failure = Some(PlanFailure::from_response(upstream_response));
+            return Err(Error::explain(
+                ErrorType::HTTPStatus(status),
+                "Plan failed; failing over to Bedrock",
+            ));
+        }
+        // 4xx is the client's business: it neither counts as a failure nor resets the count,
+        // except that any answer to a probe shows Plan is back.
+        if status < 400 || probing {
+            self.record_plan(ctx, PlanOutcome::Success);
+        }
+        Ok(())
+    }
+
     async fn response_filter(
         &self,
         session: &mut Session,
@@ -358,10 +668,64 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         upstream_response.insert_header(respond::REQUEST_ID_HEADER, ctx.request_id.as_str())?;
+        let is_sse = upstream_response
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        // Only an open-ended body can take an appended event: not one with a Content-Length,
+        // not a compressed one.
+        let open_ended = !upstream_response.headers.contains_key("content-length")
+            && !upstream_response.headers.contains_key("content-encoding");
+        if is_sse && open_ended && upstream_response.status.is_success() {
+            ctx.plan_sse = Some(SseWatch::default());
+        }
+        if upstream_response.status.is_success() && ctx.grant.is_some() {
+            let header = |name: &str| {
+                upstream_response
+                    .headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+            };
+            ctx.usage_tap = UsageTap::new(
+                header("content-type").unwrap_or_default(),
+                header("content-encoding"),
+            );
+        }
         if self.state.lifecycle.is_draining() {
             session.set_keepalive(None);
         }
         Ok(())
+    }
+
+    /// Plan SSE: a stream that ends without `message_stop` (or an error event) gets an
+    /// `overloaded_error` event appended, so the client never mistakes it for a complete answer.
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<Duration>> {
+        if let (Some(tap), Some(chunk)) = (ctx.usage_tap.as_mut(), body.as_ref()) {
+            tap.feed(chunk);
+        }
+        if end_of_stream && let Some(tap) = ctx.usage_tap.take() {
+            ctx.reported = tap.finish();
+        }
+        if let Some(watch) = ctx.plan_sse.as_mut() {
+            if let Some(chunk) = body.as_ref() {
+                watch.observe(chunk);
+            }
+            if end_of_stream && !watch.complete {
+                watch.complete = true;
+                ctx.plan_stream_cut = true;
+                let mut joined = body.take().map(Vec::from).unwrap_or_default();
+                joined.extend_from_slice(&SseWatch::cut_event());
+                *body = Some(Bytes::from(joined));
+            }
+        }
+        Ok(None)
     }
 
     async fn fail_to_proxy(
@@ -370,11 +734,65 @@ impl ProxyHttp for Gateway {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
-        let answer = if session.response_written().is_some() {
-            None
-        } else {
-            failure_answer(e, ctx)
-        };
+        if session.response_written().is_some() {
+            // Too late to fail over: end a cut Plan stream with an SSE error event. Pingora
+            // 0.9 never reuses a client connection after a proxy failure, but the response
+            // header already said keep-alive: so the body is left unterminated (no final
+            // chunk) and the client sees the connection end instead of pooling a dead one.
+            if let Some(watch) = ctx.plan_sse.as_mut().filter(|w| !w.complete) {
+                watch.complete = true;
+                ctx.plan_stream_cut = true;
+                if let Err(write_err) = session
+                    .write_response_body(Some(SseWatch::cut_event()), false)
+                    .await
+                {
+                    tracing::debug!(request_id = %ctx.request_id, error = %write_err, "could not end the cut stream");
+                }
+            }
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        }
+        // Whatever is written now ends this connection (`Connection: close`): Pingora does
+        // not reuse a downstream connection after a proxy failure (tried: the next request
+        // on it was reset).
+        session.set_keepalive(None);
+        if ctx.failover.is_some() && is_plan_failure(e, ctx) {
+            if ctx.plan_failure.is_none() {
+                self.record_plan(ctx, PlanOutcome::Failure);
+            }
+            if let Some(status) = self.fail_over(session, ctx).await {
+                return FailToProxy {
+                    error_code: status,
+                    can_reuse_downstream: false,
+                };
+            }
+        }
+        if let Some(failure) = ctx.plan_failure.clone() {
+            let written = match failure.response(&ctx.request_id) {
+                Ok((header, body)) => {
+                    let header_ok = session.write_response_header(header, false).await;
+                    match header_ok {
+                        Ok(()) => {
+                            session
+                                .write_response_body(Some(Bytes::from(body)), true)
+                                .await
+                        }
+                        Err(err) => Err(err),
+                    }
+                }
+                Err(err) => Err(err),
+            };
+            if let Err(write_err) = written {
+                tracing::debug!(request_id = %ctx.request_id, error = %write_err, "could not relay the Plan answer");
+            }
+            return FailToProxy {
+                error_code: failure.status,
+                can_reuse_downstream: false,
+            };
+        }
+        let answer = failure_answer(e, ctx);
         let error_code = match answer {
             Some(err) => {
                 ctx.local_error = Some(err.kind.type_name());
@@ -395,6 +813,23 @@ impl ProxyHttp for Gateway {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let key_id = ctx.grant.as_ref().map(|g| g.key_id.to_string());
         let user_id = ctx.grant.as_ref().map(|g| g.user_id.to_string());
+        if let (Some(failover), Some(grant)) = (&ctx.failover, &ctx.grant)
+            && failover.route == circuit::Route::Probe
+            && !failover.outcome_recorded
+        {
+            self.state.breaker.abandon_probe(&grant.key_id);
+        }
+        let upstream = ctx.upstream();
+        let ms = |d: Option<Duration>| d.map_or(-1.0, |d| d.as_secs_f64() * 1e3);
+        let response_bytes = session.as_downstream().body_bytes_sent() as u64;
+        if let Some(record) =
+            crate::metering::request_record(ctx, status, response_bytes, e, &self.state.prices)
+        {
+            self.state.metrics.observe(&record);
+            if self.state.metering {
+                self.state.meter.record(record);
+            }
+        }
         // Request metering (request_logs, token usage) hooks in here: everything it needs is in
         // `ctx`, and this hook runs once per request after the last byte went out.
         tracing::info!(
@@ -404,10 +839,16 @@ impl ProxyHttp for Gateway {
             user_id = user_id.as_deref().unwrap_or("-"),
             method = %session.req_header().method,
             route = ctx.template,
+            path = ctx.path_taken.as_str(),
+            upstream,
             status,
+            plan_status = ctx.plan_status.unwrap_or(0),
             local_error = ctx.local_error.unwrap_or("-"),
             error = e.map(|e| e.etype().as_str()).unwrap_or("-"),
             auth_ms = ctx.auth_time.map_or(0.0, |d| d.as_secs_f64() * 1e3),
+            plan_ttfb_ms = ms(ctx.plan_first_byte),
+            bedrock_ttfb_ms = ms(ctx.bedrock.as_ref().and_then(|b| b.stats.first_byte)),
+            broken_stream = ctx.bedrock.as_ref().is_some_and(|b| b.stats.broken_stream),
             total_ms = ctx.started.elapsed().as_secs_f64() * 1e3,
             request_bytes = ctx.request_bytes,
             response_bytes = session.as_downstream().body_bytes_sent(),

@@ -5,12 +5,18 @@
 //! close their connections, and the process waits for in-flight requests (streams included)
 //! for up to `shutdown_grace`, then stops. SIGINT stops at once.
 
+use crate::bedrock::Bedrock;
 use crate::plan::PlanUpstream;
 use crate::proxy::{Gateway, GatewayState, Lifecycle};
 use anyhow::Context;
 use async_trait::async_trait;
 use ccp_core::auth::{AuthCacheSettings, KeyAuthenticator};
 use ccp_core::config::{Config, LogFormat};
+use ccp_core::metering::pricing::PriceTable;
+use ccp_core::metering::{Meter, MeterSettings, MeterWriter};
+use ccp_core::routing::circuit::CircuitBreaker;
+use ccp_core::routing::credentials::CredentialCache;
+use ccp_core::routing::model_map::ModelMap;
 use ccp_core::store::{Store, StoreOptions};
 use pingora::proxy::http_proxy_service;
 use pingora::server::configuration::ServerConf;
@@ -24,24 +30,43 @@ use tokio::sync::oneshot;
 #[derive(Debug)]
 pub struct Prepared {
     pub state: Arc<GatewayState>,
-    /// Owns the store's start-up connections and the DNS refresher; lives as long as the server.
+    /// Owns the store's start-up connections, the DNS refresher and the metering writer;
+    /// lives as long as the server.
     background: tokio::runtime::Runtime,
+    meter_stop: oneshot::Sender<()>,
+    meter_task: tokio::task::JoinHandle<()>,
 }
+
+/// How long the metering writer may take to write what is queued at shutdown.
+pub const METER_DRAIN_BUDGET: Duration = Duration::from_secs(15);
 
 /// Connects and migrates the store, loads the pepper and resolves the Plan host.
 pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
+    // Two TLS stacks share rustls (Pingora's and the AWS SDK's pull in different crypto
+    // back ends), so the process default must be chosen explicitly. Already set: fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let background = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("ccp-background")
         .enable_all()
         .build()
         .context("cannot start the background runtime")?;
-    let state = background.block_on(build_state(config))?;
+    let (state, writer) = background.block_on(build_state(config))?;
     state.plan.spawn_refresher(background.handle());
-    Ok(Prepared { state, background })
+    let (meter_stop, stopped) = oneshot::channel();
+    let meter_task = background.spawn(writer.run(stopped, METER_DRAIN_BUDGET));
+    if let Some(addr) = config.metrics_addr {
+        spawn_metrics(&background, addr, Arc::clone(&state));
+    }
+    Ok(Prepared {
+        state,
+        background,
+        meter_stop,
+        meter_task,
+    })
 }
 
-async fn build_state(config: &Config) -> anyhow::Result<Arc<GatewayState>> {
+async fn build_state(config: &Config) -> anyhow::Result<(Arc<GatewayState>, MeterWriter)> {
     if config.is_sqlite() {
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!(
@@ -75,6 +100,25 @@ async fn build_state(config: &Config) -> anyhow::Result<Arc<GatewayState>> {
             ..AuthCacheSettings::default()
         },
     );
+    let wrapper = config
+        .key_wrapper()
+        .await
+        .context("cannot set up the Bedrock key wrapper")?;
+    let credentials = CredentialCache::new(store.clone(), wrapper, config.bedrock_key_cache_ttl);
+    let models = ModelMap::new(store.clone(), config.model_map_refresh);
+    let bedrock = Bedrock::new(config, credentials, models)
+        .context("cannot build the Bedrock HTTP client")?;
+    // The metering writer gets its own small pool, so it can never starve key lookups.
+    let meter_store = Store::connect(
+        config.database_url.expose(),
+        &StoreOptions {
+            max_connections: 2,
+            acquire_timeout: Duration::from_secs(5),
+        },
+    )
+    .await
+    .context("cannot open the database for the metering writer")?;
+    let (meter, writer) = Meter::new(meter_store, MeterSettings::default());
     let plan = Arc::new(PlanUpstream::new(config));
     match plan.refresh().await {
         Ok(n) => {
@@ -84,7 +128,7 @@ async fn build_state(config: &Config) -> anyhow::Result<Arc<GatewayState>> {
             tracing::warn!(host = %config.plan_base_url.host, error = %err, "Plan upstream not resolved yet; retrying in the background")
         }
     }
-    Ok(Arc::new(GatewayState {
+    let state = Arc::new(GatewayState {
         auth,
         store,
         plan,
@@ -92,7 +136,46 @@ async fn build_state(config: &Config) -> anyhow::Result<Arc<GatewayState>> {
         max_body_bytes: config.max_body_bytes,
         client_read_timeout: config.client_read_timeout,
         lifecycle: Lifecycle::default(),
-    }))
+        bedrock,
+        breaker: CircuitBreaker::new(config.circuit),
+        meter,
+        prices: PriceTable::default(),
+        metrics: crate::metrics::Metrics::new(),
+        metering: config.metering,
+    });
+    Ok((state, writer))
+}
+
+/// Serves Prometheus metrics on `addr`. A busy port is logged, not fatal: the data path
+/// matters more than its metrics.
+fn spawn_metrics(background: &tokio::runtime::Runtime, addr: SocketAddr, state: Arc<GatewayState>) {
+    let listener = std::net::TcpListener::bind(addr).and_then(|l| {
+        l.set_nonblocking(true)?;
+        Ok(l)
+    });
+    let listener = match listener {
+        Ok(l) => l,
+        Err(err) => {
+            tracing::error!(%addr, error = %err, "cannot serve metrics (CCP_METRICS_ADDR)");
+            return;
+        }
+    };
+    background.spawn(async move {
+        match tokio::net::TcpListener::from_std(listener) {
+            Ok(listener) => {
+                tracing::info!(%addr, "metrics listening");
+                crate::metrics::serve(listener, move || {
+                    state.metrics.render(
+                        state.meter.stats(),
+                        state.bedrock.credentials.stats(),
+                        state.lifecycle.in_flight(),
+                    )
+                })
+                .await;
+            }
+            Err(err) => tracing::error!(%addr, error = %err, "cannot serve metrics"),
+        }
+    });
 }
 
 /// What ends the server.
@@ -202,7 +285,21 @@ pub fn serve(config: &Config, prepared: Prepared, trigger: StopTrigger) -> anyho
             grace: config.shutdown_grace,
         }),
     });
-    drop(prepared.background);
+    // Every request has finished: write what the metering queue still holds.
+    let Prepared {
+        background,
+        meter_stop,
+        meter_task,
+        ..
+    } = prepared;
+    let _ = meter_stop.send(());
+    let flushed = background.block_on(async {
+        tokio::time::timeout(METER_DRAIN_BUDGET + Duration::from_secs(1), meter_task).await
+    });
+    if flushed.is_err() {
+        tracing::error!("the metering writer did not finish in time");
+    }
+    drop(background);
     Ok(())
 }
 
@@ -277,10 +374,36 @@ impl Drop for RunningGateway {
     }
 }
 
+/// Third-party crates whose debug output prints request headers or URIs (Pingora logs
+/// whole request headers, credentials included, at debug): capped at `info` whatever
+/// `CCP_LOG` says.
+const CAPPED_TARGETS: &[&str] = &[
+    "pingora",
+    "pingora_core",
+    "pingora_proxy",
+    "pingora_pool",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "reqwest",
+    "rustls",
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_http_client",
+    "aws_config",
+    "aws_sdk_kms",
+    "sqlx",
+];
+
 /// Installs the tracing subscriber (Pingora's own `log` records included).
 pub fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("CCP_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_from_env("CCP_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    for target in CAPPED_TARGETS {
+        if let Ok(directive) = format!("{target}=info").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -715,6 +715,7 @@ async fn a_truncated_upstream_body_is_not_passed_off_as_complete() {
             announced: 500,
             sent: br#"{"id":"msg_"#.to_vec(),
         },
+        head_delay: None,
     })
     .await;
     let resp = h

@@ -137,6 +137,9 @@ fn reason(status: u16) -> &'static str {
 
 /// Writes a reply. Returns whether the connection may carry another request.
 pub async fn write_reply<W: AsyncWrite + Unpin>(w: &mut W, reply: &Reply) -> std::io::Result<bool> {
+    if let Some(delay) = reply.head_delay {
+        tokio::time::sleep(delay).await;
+    }
     let mut head = format!("HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status));
     for (k, v) in &reply.headers {
         head.push_str(k);
@@ -152,7 +155,7 @@ pub async fn write_reply<W: AsyncWrite + Unpin>(w: &mut W, reply: &Reply) -> std
             w.write_all(&out).await?;
             Ok(true)
         }
-        ReplyBody::Chunked(pieces) => {
+        ReplyBody::Chunked(pieces) | ReplyBody::ChunkedCut(pieces) => {
             head.push_str("transfer-encoding: chunked\r\n\r\n");
             w.write_all(head.as_bytes()).await?;
             w.flush().await?;
@@ -168,6 +171,10 @@ pub async fn write_reply<W: AsyncWrite + Unpin>(w: &mut W, reply: &Reply) -> std
                 out.extend_from_slice(b"\r\n");
                 w.write_all(&out).await?;
                 w.flush().await?;
+            }
+            if matches!(reply.body, ReplyBody::ChunkedCut(_)) {
+                w.shutdown().await?;
+                return Ok(false);
             }
             w.write_all(b"0\r\n\r\n").await?;
             w.flush().await?;

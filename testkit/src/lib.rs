@@ -6,7 +6,9 @@
 //! drops mid-body. It speaks plain HTTP/1.1 (Content-Length and chunked, keep-alive) so the
 //! gateway sees exactly what it would see from a real upstream.
 
+pub mod bedrock;
 pub mod http1;
+pub mod moto;
 
 use http1::{ReadError, read_request, write_reply};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -50,6 +52,8 @@ pub enum ReplyBody {
     Full(Vec<u8>),
     /// Chunked; each piece is sent after its delay.
     Chunked(Vec<(Duration, Vec<u8>)>),
+    /// Chunked like `Chunked`, but the connection closes instead of the final empty chunk.
+    ChunkedCut(Vec<(Duration, Vec<u8>)>),
     /// Announces `Content-Length: announced`, sends `sent`, then closes the connection.
     Truncated { announced: usize, sent: Vec<u8> },
     /// Accepts the request and never answers (until the connection is dropped).
@@ -61,6 +65,8 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: ReplyBody,
+    /// Wait this long before sending the status line (a slow upstream).
+    pub head_delay: Option<Duration>,
 }
 
 impl Reply {
@@ -69,6 +75,7 @@ impl Reply {
             status,
             headers: vec![("content-type".into(), "application/json".into())],
             body: ReplyBody::Full(body.into()),
+            head_delay: None,
         }
     }
 
@@ -81,7 +88,14 @@ impl Reply {
                 ("cache-control".into(), "no-cache".into()),
             ],
             body: ReplyBody::Chunked(chunks.into_iter().map(|c| (gap, c)).collect()),
+            head_delay: None,
         }
+    }
+
+    /// The same reply, its status line sent only after `delay`.
+    pub fn delayed(mut self, delay: Duration) -> Self {
+        self.head_delay = Some(delay);
+        self
     }
 
     pub fn with_header(mut self, name: &str, value: &str) -> Self {

@@ -3,11 +3,14 @@ key issued with the real ccp-admin binary. Everything binds to 127.0.0.1."""
 
 import json
 import os
+import re
 import socket
+import struct
 import subprocess
 import threading
 import time
 import urllib.request
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -86,7 +89,7 @@ class FakeAnthropic(BaseHTTPRequestHandler):
         request = json.loads(body)
         if self.path.startswith("/v1/messages/count_tokens"):
             return self._send(200, b'{"input_tokens":17}')
-        if request.get("model") == "rate-limited-model":
+        if request.get("model") in ("rate-limited-model", FAILOVER_MODEL):
             err = {"type": "error", "error": {"type": "rate_limit_error", "message": "Number of requests has exceeded your rate limit"}}
             return self._send(429, json.dumps(err).encode(), extra=[("retry-after", "3"), ("x-should-retry", "false")])
         if request.get("stream"):
@@ -104,15 +107,138 @@ class FakeAnthropic(BaseHTTPRequestHandler):
         return self._send(200, json.dumps(MESSAGE).encode())
 
 
+# ---------------------------------------------------------------------------------------------
+# A fake Amazon Bedrock runtime. Event-stream frames are built here from the published format
+# and checked once with botocore's own decoder (EventStreamBuffer), so the gateway is fed the
+# real wire format.
+
+FAILOVER_MODEL = "claude-failover-test"
+FAILOVER_BEDROCK_ID = "us.anthropic.claude-failover-test-v1:0"
+BEDROCK_KEY = "ABSK-CANARYBR-sdk-failover-0001"
+
+
+def es_frame(headers, payload):
+    """One application/vnd.amazon.eventstream message with string headers."""
+    head = b"".join(
+        bytes([len(k)]) + k.encode() + b"\x07" + struct.pack(">H", len(v.encode())) + v.encode()
+        for k, v in headers.items()
+    )
+    prelude = struct.pack(">II", 12 + len(head) + len(payload) + 4, len(head))
+    message = prelude + struct.pack(">I", zlib.crc32(prelude)) + head + payload
+    return message + struct.pack(">I", zlib.crc32(message))
+
+
+def es_event(event_type, payload):
+    return es_frame(
+        {":event-type": event_type, ":content-type": "application/json", ":message-type": "event"},
+        json.dumps(payload).encode(),
+    )
+
+
+def bedrock_tool_stream():
+    """Text, then a Bash tool call with its input in three fragments, as ConverseStream sends it."""
+    tool_json = json.dumps(TOOL_INPUT)
+    frames = [es_event("messageStart", {"role": "assistant", "p": "abcdefgh"})]
+    for piece in ["Running ", "the tool."]:
+        frames.append(es_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": piece}}))
+    frames.append(es_event("contentBlockStop", {"contentBlockIndex": 0}))
+    frames.append(es_event("contentBlockStart", {"contentBlockIndex": 1,
+                                                 "start": {"toolUse": {"toolUseId": "tooluse_bdrk_01", "name": "Bash"}}}))
+    for part in [tool_json[:7], tool_json[7:30], tool_json[30:]]:
+        frames.append(es_event("contentBlockDelta", {"contentBlockIndex": 1, "delta": {"toolUse": {"input": part}}}))
+    frames.append(es_event("contentBlockStop", {"contentBlockIndex": 1}))
+    frames.append(es_event("messageStop", {"stopReason": "tool_use"}))
+    frames.append(es_event("metadata", {"usage": {"inputTokens": 40, "outputTokens": 12, "totalTokens": 52,
+                                                  "cacheReadInputTokens": 5, "cacheWriteInputTokens": 0},
+                                        "metrics": {"latencyMs": 30}}))
+    return frames
+
+
+def bedrock_text_stream(text):
+    return [
+        es_event("messageStart", {"role": "assistant"}),
+        es_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": text}}),
+        es_event("contentBlockStop", {"contentBlockIndex": 0}),
+        es_event("messageStop", {"stopReason": "end_turn"}),
+        es_event("metadata", {"usage": {"inputTokens": 60, "outputTokens": 3, "totalTokens": 63}, "metrics": {"latencyMs": 9}}),
+    ]
+
+
+def check_frames_with_botocore(frames):
+    from botocore.eventstream import EventStreamBuffer
+
+    buffer = EventStreamBuffer()
+    buffer.add_data(b"".join(frames))
+    decoded = list(buffer)
+    assert len(decoded) == len(frames)
+    for message in decoded:
+        assert message.headers[":message-type"] == "event"
+        json.loads(message.payload)
+
+
+class FakeBedrock(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    seen = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("content-length", "0")))
+        raw_head = str(self.requestline) + "\n" + str(self.headers)
+        FakeBedrock.seen.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body, "raw": raw_head})
+        request = json.loads(body)
+        if self.headers.get("authorization") != f"Bearer {BEDROCK_KEY}":
+            return self._error(403, "AccessDeniedException", "bad key")
+        match = re.fullmatch(r"/model/([^/]+)/(converse|converse-stream)", self.path)
+        if not match:
+            return self._error(404, "UnknownOperationException", "no such operation")
+        answered_tool = any(
+            "toolResult" in block for m in request["messages"] for block in m["content"]
+        )
+        if match.group(2) == "converse":
+            out = {"output": {"message": {"role": "assistant", "content": [{"text": "Hello from Bedrock"}]}},
+                   "stopReason": "end_turn", "usage": {"inputTokens": 9, "outputTokens": 4, "totalTokens": 13},
+                   "metrics": {"latencyMs": 5}}
+            data = json.dumps(out).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.send_header("x-amzn-requestid", "4f1e2d3c-0000-1111-2222-333344445555")
+            self.end_headers()
+            self.wfile.write(data)
+            return None
+        frames = bedrock_text_stream("TOOL_OK cc-accept-12345") if answered_tool else bedrock_tool_stream()
+        self.send_response(200)
+        self.send_header("content-type", "application/vnd.amazon.eventstream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        for frame in frames:
+            self.wfile.write(f"{len(frame):x}\r\n".encode() + frame + b"\r\n")
+            self.wfile.flush()
+            time.sleep(0.005)
+        self.wfile.write(b"0\r\n\r\n")
+        return None
+
+    def _error(self, status, code, message):
+        data = json.dumps({"message": message}).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.send_header("x-amzn-errortype", f"{code}:http://internal.amazon.com/coral/com.amazon.bedrock/")
+        self.end_headers()
+        self.wfile.write(data)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def fake_anthropic():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeAnthropic)
+def serve(handler):
+    """Runs `handler` on 127.0.0.1 in a background thread; yields the server."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -120,7 +246,18 @@ def fake_anthropic():
 
 
 @pytest.fixture(scope="session")
-def gateway(fake_anthropic, tmp_path_factory):
+def fake_anthropic():
+    yield from serve(FakeAnthropic)
+
+
+@pytest.fixture(scope="session")
+def fake_bedrock():
+    check_frames_with_botocore(bedrock_tool_stream())
+    yield from serve(FakeBedrock)
+
+
+@pytest.fixture(scope="session")
+def gateway(fake_anthropic, fake_bedrock, tmp_path_factory):
     for binary in ("ccp-gateway", "ccp-admin"):
         assert (BIN_DIR / binary).exists(), f"build first: cargo build --bins ({BIN_DIR / binary} missing)"
     data = tmp_path_factory.mktemp("ccp-data")
@@ -130,6 +267,7 @@ def gateway(fake_anthropic, tmp_path_factory):
         "CCP_DATA_DIR": str(data),
         "CCP_GATEWAY_ADDR": f"127.0.0.1:{port}",
         "CCP_PLAN_BASE_URL": f"http://127.0.0.1:{fake_anthropic.server_address[1]}",
+        "CCP_BEDROCK_ENDPOINT": f"http://127.0.0.1:{fake_bedrock.server_address[1]}",
         "CCP_LOG_FORMAT": "json",
         "CCP_THREADS": "2",
         "CCP_SHUTDOWN_GRACE_SECS": "2",
@@ -141,6 +279,11 @@ def gateway(fake_anthropic, tmp_path_factory):
 
     admin("user", "create", "--name", "SDK Tester", "--email", "sdk@example.com")
     key = admin("key", "issue", "--user", "sdk@example.com")["key"]
+    # A second key that fails over: its Bedrock key goes in on stdin, as an admin would type it.
+    failover = admin("key", "issue", "--user", "sdk@example.com", "--name", "failover")
+    subprocess.run([str(BIN_DIR / "ccp-admin"), "bedrock-key", "set", "--access-key", failover["id"],
+                    "--region", "us-east-1"], env=env, input=f"{BEDROCK_KEY}\n".encode(), capture_output=True, check=True)
+    admin("model-map", "set", "--anthropic", FAILOVER_MODEL, "--bedrock", FAILOVER_BEDROCK_ID)
     log_path = data / "gateway.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([str(BIN_DIR / "ccp-gateway")], env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -156,6 +299,7 @@ def gateway(fake_anthropic, tmp_path_factory):
         assert proc.poll() is None, log_path.read_text()
         assert time.monotonic() < deadline, "gateway did not become ready in 30 s"
         time.sleep(0.1)
-    yield {"base_url": f"{base}/ak/{key}", "key": key, "log": log_path, "process": proc}
+    yield {"base_url": f"{base}/ak/{key}", "key": key, "log": log_path, "process": proc,
+           "failover_base_url": f"{base}/ak/{failover['key']}", "failover_key": failover["key"], "data": data}
     proc.terminate()
     proc.wait(timeout=15)

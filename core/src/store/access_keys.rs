@@ -51,6 +51,7 @@ struct GrantRow {
     status: String,
     user_status: String,
     expires_at: Option<DateTime<Utc>>,
+    bedrock_region: Option<String>,
 }
 
 macro_rules! select_keys {
@@ -104,8 +105,10 @@ impl Store {
     pub async fn find_grant_by_digest(&self, digest: &KeyDigest) -> StoreResult<Option<KeyGrant>> {
         let row: Option<GrantRow> = on_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT k.id, k.user_id, k.status, u.status AS user_status, k.expires_at
+                "SELECT k.id, k.user_id, k.status, u.status AS user_status, k.expires_at,
+                        b.region AS bedrock_region
                  FROM access_keys k JOIN users u ON u.id = k.user_id
+                 LEFT JOIN bedrock_keys b ON b.access_key_id = k.id
                  WHERE k.digest = $1",
             )
             .bind(digest.as_bytes())
@@ -118,6 +121,7 @@ impl Store {
             key_status: KeyStatus::from_db(&r.status),
             user_status: UserStatus::from_db(&r.user_status),
             expires_at: r.expires_at,
+            bedrock_region: r.bedrock_region,
         }))
     }
 

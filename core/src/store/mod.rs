@@ -5,6 +5,9 @@
 
 mod access_keys;
 mod audit;
+mod bedrock_keys;
+mod metering;
+mod model_mappings;
 mod users;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -15,6 +18,9 @@ use std::time::Duration;
 
 pub use access_keys::NewAccessKey;
 pub use audit::NewAuditEntry;
+pub use bedrock_keys::{BedrockKeyRecord, NewBedrockKey};
+pub use metering::{Granularity, RequestLogView, UsageBucket, UsageFilter, UsageTotals};
+pub use model_mappings::{ModelMapping, NewModelMapping};
 pub use users::NewUser;
 
 #[derive(Debug, thiserror::Error)]

@@ -134,9 +134,52 @@ pub fn is_valid_region(region: &str) -> bool {
         && last.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Whether `id` may name a Bedrock model: a base id, an inference-profile id or an ARN,
+/// 1–2048 characters of `[A-Za-z0-9._:/-]`, with no `..` (the id goes into a URL path).
+pub fn is_valid_model_id(id: &str) -> bool {
+    (1..=2048).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'/' | b'-'))
+        && !id.contains("..")
+        && !id.starts_with('/')
+}
+
+/// Percent-encodes a model id for the URL path: everything but unreserved characters, so
+/// `:` becomes `%3A` and an ARN's `/` becomes `%2F`, as botocore sends them.
+pub fn encode_model_id(id: &str) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(id.len() + 8);
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn model_ids_are_checked_and_encoded() {
+        assert_eq!(
+            encode_model_id("eu.anthropic.claude-3-7-sonnet-20250219-v1:0"),
+            "eu.anthropic.claude-3-7-sonnet-20250219-v1%3A0"
+        );
+        assert_eq!(
+            encode_model_id("arn:aws:bedrock:us-east-1:1:inference-profile/x"),
+            "arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Ainference-profile%2Fx"
+        );
+        assert!(is_valid_model_id("global.anthropic.claude-opus-4-6-v1"));
+        for bad in ["", "x/../../foo", "a?b", "a#b", "a%2Fb", "a b", "/abs", "ü"] {
+            assert!(!is_valid_model_id(bad), "{bad}");
+        }
+        assert!(!is_valid_model_id(&"a".repeat(2049)));
+    }
 
     #[test]
     fn names_and_aliases_resolve() {

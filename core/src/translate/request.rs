@@ -43,6 +43,9 @@ pub struct TranslateOptions<'a> {
     pub betas: &'a [&'a str],
     /// Whether the target model accepts cache points.
     pub prompt_caching: bool,
+    /// Drop every thinking block and turn thinking off: the one retry after Bedrock refused
+    /// a thinking signature minted by the first-party API (reference §7.1).
+    pub strip_thinking: bool,
 }
 
 /// Translates a parsed Anthropic request.
@@ -61,11 +64,12 @@ pub fn anthropic_to_converse(
     let mut out = Map::new();
 
     // tools first: cache-point order is tools → system → messages.
-    let thinking_on = req
-        .get("thinking")
-        .and_then(|t| t.get("type"))
-        .and_then(Value::as_str)
-        .is_some_and(|t| t == "enabled" || t == "adaptive");
+    let thinking_on = !options.strip_thinking
+        && req
+            .get("thinking")
+            .and_then(|t| t.get("type"))
+            .and_then(Value::as_str)
+            .is_some_and(|t| t == "enabled" || t == "adaptive");
     if let Some(tool_config) = tool_config(req, &mut cache, thinking_on) {
         out.insert("toolConfig".into(), tool_config);
     }
@@ -86,7 +90,7 @@ pub fn anthropic_to_converse(
             // Claude Code 5.5 models send mid-conversation system turns; Converse has none.
             "system" => system_blocks(Some(content), &mut system, &mut cache)?,
             "user" | "assistant" => {
-                let keep_thinking = Some(i) == last_assistant;
+                let keep_thinking = !options.strip_thinking && Some(i) == last_assistant;
                 let blocks = content_blocks(content, keep_thinking, &mut cache)?;
                 match converse_messages.last_mut() {
                     Some((last_role, last_blocks)) if last_role == role => {
@@ -166,7 +170,11 @@ pub fn anthropic_to_converse(
     if let Some(k) = req.get("top_k").filter(|_| !thinking_on) {
         additional.insert("top_k".into(), k.clone());
     }
-    if let Some(thinking) = req.get("thinking").and_then(Value::as_object) {
+    if let Some(thinking) = req
+        .get("thinking")
+        .and_then(Value::as_object)
+        .filter(|_| thinking_on)
+    {
         match thinking.get("type").and_then(Value::as_str) {
             Some("enabled") => {
                 let budget = thinking

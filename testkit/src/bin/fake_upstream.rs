@@ -1,10 +1,14 @@
 //! `ccp-fake-upstream`: a fast stand-in for the Anthropic API, for load benchmarks only.
 //!
-//! `ccp-fake-upstream [ADDR]` (default 127.0.0.1:9901). Every POST whose body says
-//! `"stream":true` in its first 512 bytes gets a 50-event Claude-like SSE stream; any other
-//! request gets a ~1 KB Messages JSON answer. Nothing is recorded.
+//! `ccp-fake-upstream [ADDR] [MODE]` (default 127.0.0.1:9901, mode `anthropic`). Nothing is
+//! recorded.
+//! - `anthropic`: every POST whose body says `"stream":true` in its first 512 bytes gets a
+//!   50-event Claude-like SSE stream; any other request gets a ~1 KB Messages JSON answer.
+//! - `rate-limited`: every request gets Anthropic's 429 `rate_limit_error` (Plan failing).
+//! - `bedrock`: `/converse-stream` gets a ConverseStream of 45 text deltas in the binary
+//!   event-stream framing, `/converse` a Converse JSON answer.
 
-use ccp_testkit::{FakeUpstream, Reply, ReplyBody};
+use ccp_testkit::{FakeUpstream, RecordedRequest, Reply, ReplyBody, bedrock};
 use std::time::Duration;
 
 fn message_json() -> Vec<u8> {
@@ -41,31 +45,72 @@ fn stream_chunks(all: &[u8]) -> Vec<(Duration, Vec<u8>)> {
         .collect()
 }
 
-#[tokio::main]
-async fn main() {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9901".to_owned());
+type Responder = Box<dyn Fn(&RecordedRequest) -> Reply + Send + Sync>;
+
+fn anthropic() -> Responder {
     let json = message_json();
     let chunks = stream_chunks(&stream_events());
-    let mut upstream = FakeUpstream::start_on(
-        &addr,
-        move |req| {
-            let head = &req.body[..req.body.len().min(512)];
-            let streaming = head.windows(13).any(|w| w == b"\"stream\":true");
-            if streaming {
-                Reply {
-                    status: 200,
-                    headers: vec![("content-type".into(), "text/event-stream".into())],
-                    body: ReplyBody::Chunked(chunks.clone()),
-                }
-            } else {
-                Reply::json(200, json.clone()).with_header("request-id", "req_bench")
+    Box::new(move |req| {
+        let head = &req.body[..req.body.len().min(512)];
+        let streaming = head.windows(13).any(|w| w == b"\"stream\":true");
+        if streaming {
+            Reply {
+                status: 200,
+                headers: vec![("content-type".into(), "text/event-stream".into())],
+                body: ReplyBody::Chunked(chunks.clone()),
+                head_delay: None,
             }
-        },
-        false,
-    )
-    .await;
-    println!("ccp-fake-upstream listening on {}", upstream.addr);
+        } else {
+            Reply::json(200, json.clone()).with_header("request-id", "req_bench")
+        }
+    })
+}
+
+fn rate_limited() -> Responder {
+    Box::new(|_| {
+        Reply::json(
+            429,
+            r#"{"type":"error","error":{"type":"rate_limit_error","message":"Number of requests has exceeded your rate limit"}}"#,
+        )
+        .with_header("retry-after", "30")
+    })
+}
+
+fn bedrock_runtime() -> Responder {
+    let pieces: Vec<String> = (0..45)
+        .map(|i| format!("token {i} of the answer "))
+        .collect();
+    let pieces: Vec<&str> = pieces.iter().map(String::as_str).collect();
+    let frames = bedrock::text_stream(&pieces, 12_000, 45);
+    let stream = bedrock::stream_reply(frames, Duration::ZERO);
+    let text = "The quick brown fox jumps over the lazy dog. ".repeat(18);
+    let json = bedrock::converse_reply(&text);
+    Box::new(move |req| {
+        if req.target.ends_with("/converse-stream") {
+            stream.clone()
+        } else {
+            json.clone()
+        }
+    })
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let addr = args.next().unwrap_or_else(|| "127.0.0.1:9901".to_owned());
+    let mode = args.next().unwrap_or_else(|| "anthropic".to_owned());
+    let responder = match mode.as_str() {
+        "anthropic" => anthropic(),
+        "rate-limited" => rate_limited(),
+        "bedrock" => bedrock_runtime(),
+        other => {
+            eprintln!(
+                "ccp-fake-upstream: unknown mode {other:?} (anthropic, rate-limited, bedrock)"
+            );
+            std::process::exit(2);
+        }
+    };
+    let mut upstream = FakeUpstream::start_on(&addr, move |req| responder(req), false).await;
+    println!("ccp-fake-upstream ({mode}) listening on {}", upstream.addr);
     upstream.wait().await;
 }

@@ -1,0 +1,348 @@
+//! Reads token usage from an Anthropic response as it passes through the gateway, without
+//! changing or holding back a byte: the caller relays each chunk and shows the tap a view of
+//! it. SSE answers carry usage in `message_start` and `message_delta` (the delta's counts win);
+//! JSON answers in `usage`. A gzip- or deflate-encoded body is decoded into a private copy.
+
+use super::pricing::TokenCounts;
+use serde::Deserialize;
+use std::io::Write;
+
+/// Usage and model as the Anthropic API reported them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportedUsage {
+    pub model: Option<String>,
+    pub tokens: TokenCounts,
+    /// `message_stop` (SSE) or a complete JSON body was seen.
+    pub complete: bool,
+}
+
+/// Largest JSON answer kept to read its usage (a 64k-token answer is about 300 KB).
+const MAX_JSON: usize = 4 * 1024 * 1024;
+/// Longest SSE line kept (usage lines are short; long delta lines are skipped unparsed).
+const MAX_LINE: usize = 64 * 1024;
+
+enum Decoder {
+    Identity,
+    Gzip(flate2::write::MultiGzDecoder<Vec<u8>>),
+    Deflate(flate2::write::ZlibDecoder<Vec<u8>>),
+}
+
+enum Body {
+    Sse { line: Vec<u8>, skipping: bool },
+    Json { buf: Vec<u8>, overflow: bool },
+}
+
+pub struct UsageTap {
+    decoder: Decoder,
+    body: Body,
+    usage: ReportedUsage,
+    failed: bool,
+}
+
+impl std::fmt::Debug for UsageTap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UsageTap")
+            .field("usage", &self.usage)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct Usage {
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    cache_read_input_tokens: Option<u64>,
+    cache_creation_input_tokens: Option<u64>,
+    cache_creation: Option<CacheCreation>,
+}
+
+#[derive(Deserialize)]
+struct CacheCreation {
+    ephemeral_5m_input_tokens: Option<u64>,
+    ephemeral_1h_input_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct Message {
+    model: Option<String>,
+    usage: Option<Usage>,
+}
+
+#[derive(Deserialize)]
+struct Event {
+    #[serde(rename = "type")]
+    kind: String,
+    message: Option<Message>,
+    usage: Option<Usage>,
+}
+
+impl UsageTap {
+    /// A tap for a response with these headers; `None` when it cannot be read (another
+    /// content type, or an encoding the gateway does not decode).
+    pub fn new(content_type: &str, content_encoding: Option<&str>) -> Option<Self> {
+        let decoder = match content_encoding
+            .map(|e| e.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("") | Some("identity") => Decoder::Identity,
+            Some("gzip" | "x-gzip") => {
+                Decoder::Gzip(flate2::write::MultiGzDecoder::new(Vec::new()))
+            }
+            Some("deflate") => Decoder::Deflate(flate2::write::ZlibDecoder::new(Vec::new())),
+            Some(_) => return None,
+        };
+        let body = if content_type.starts_with("text/event-stream") {
+            Body::Sse {
+                line: Vec::new(),
+                skipping: false,
+            }
+        } else if content_type.starts_with("application/json") {
+            Body::Json {
+                buf: Vec::new(),
+                overflow: false,
+            }
+        } else {
+            return None;
+        };
+        Some(Self {
+            decoder,
+            body,
+            usage: ReportedUsage::default(),
+            failed: false,
+        })
+    }
+
+    /// Shows the tap the next chunk as it went to the client.
+    pub fn feed(&mut self, chunk: &[u8]) {
+        if self.failed || chunk.is_empty() {
+            return;
+        }
+        let decoded = match &mut self.decoder {
+            Decoder::Identity => {
+                self.consume_plain(chunk);
+                return;
+            }
+            Decoder::Gzip(d) => d.write_all(chunk).map(|()| std::mem::take(d.get_mut())),
+            Decoder::Deflate(d) => d.write_all(chunk).map(|()| std::mem::take(d.get_mut())),
+        };
+        match decoded {
+            Ok(plain) => self.consume_plain(&plain),
+            Err(_) => self.failed = true,
+        }
+    }
+
+    fn consume_plain(&mut self, data: &[u8]) {
+        match &mut self.body {
+            Body::Json { buf, overflow } => {
+                if buf.len() + data.len() > MAX_JSON {
+                    *overflow = true;
+                    buf.clear();
+                } else if !*overflow {
+                    buf.extend_from_slice(data);
+                }
+            }
+            Body::Sse { .. } => {
+                let mut rest = data;
+                while let Some(eol) = memchr::memchr(b'\n', rest) {
+                    self.push_line_part(&rest[..eol]);
+                    self.end_line();
+                    rest = &rest[eol + 1..];
+                }
+                self.push_line_part(rest);
+            }
+        }
+    }
+
+    fn push_line_part(&mut self, part: &[u8]) {
+        if let Body::Sse { line, skipping } = &mut self.body {
+            if *skipping {
+                return;
+            }
+            if line.len() + part.len() > MAX_LINE {
+                *skipping = true;
+                line.clear();
+            } else {
+                line.extend_from_slice(part);
+            }
+        }
+    }
+
+    fn end_line(&mut self) {
+        let Body::Sse { line, skipping } = &mut self.body else {
+            return;
+        };
+        let taken = std::mem::take(line);
+        let was_skipping = std::mem::replace(skipping, false);
+        if was_skipping {
+            return;
+        }
+        let text = taken.strip_suffix(b"\r").unwrap_or(&taken);
+        let Some(data) = text.strip_prefix(b"data:") else {
+            return;
+        };
+        let data = data.strip_prefix(b" ").unwrap_or(data);
+        // Only the few events that carry usage or end the message are parsed.
+        let interesting = memchr::memmem::find(&data[..data.len().min(40)], b"message_").is_some();
+        if !interesting {
+            return;
+        }
+        if let Ok(event) = serde_json::from_slice::<Event>(data) {
+            match event.kind.as_str() {
+                "message_start" => {
+                    if let Some(message) = event.message {
+                        self.usage.model = message.model;
+                        if let Some(u) = message.usage {
+                            apply(&mut self.usage.tokens, &u);
+                        }
+                    }
+                }
+                "message_delta" => {
+                    if let Some(u) = event.usage {
+                        apply(&mut self.usage.tokens, &u);
+                    }
+                }
+                "message_stop" => self.usage.complete = true,
+                _ => {}
+            }
+        }
+    }
+
+    /// Call at the end of the body: the usage seen, if any could be read.
+    pub fn finish(mut self) -> Option<ReportedUsage> {
+        if let Decoder::Gzip(d) = &mut self.decoder {
+            let tail = d.try_finish().map(|()| std::mem::take(d.get_mut()));
+            match tail {
+                Ok(plain) => self.consume_plain(&plain),
+                Err(_) => self.failed = true,
+            }
+        }
+        if let Decoder::Deflate(d) = &mut self.decoder {
+            let tail = d.try_finish().map(|()| std::mem::take(d.get_mut()));
+            match tail {
+                Ok(plain) => self.consume_plain(&plain),
+                Err(_) => self.failed = true,
+            }
+        }
+        if self.failed {
+            return None;
+        }
+        match self.body {
+            Body::Json { buf, overflow } => {
+                if overflow {
+                    return None;
+                }
+                let message: Message = serde_json::from_slice(&buf).ok()?;
+                let mut tokens = TokenCounts::default();
+                apply(&mut tokens, message.usage.as_ref()?);
+                Some(ReportedUsage {
+                    model: message.model,
+                    tokens,
+                    complete: true,
+                })
+            }
+            Body::Sse { .. } => Some(self.usage),
+        }
+    }
+}
+
+/// Later reports win field by field (`message_delta` carries cumulative counts).
+fn apply(tokens: &mut TokenCounts, u: &Usage) {
+    if let Some(n) = u.input_tokens {
+        tokens.input = n;
+    }
+    if let Some(n) = u.output_tokens {
+        tokens.output = n;
+    }
+    if let Some(n) = u.cache_read_input_tokens {
+        tokens.cache_read = n;
+    }
+    match &u.cache_creation {
+        Some(c) => {
+            tokens.cache_write_5m = c.ephemeral_5m_input_tokens.unwrap_or(0);
+            tokens.cache_write_1h = c.ephemeral_1h_input_tokens.unwrap_or(0);
+        }
+        None => {
+            if let Some(n) = u.cache_creation_input_tokens {
+                tokens.cache_write_5m = n;
+                tokens.cache_write_1h = 0;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const STREAM: &str = concat!(
+        "event: message_start\n",
+        "data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-5-5\",\"content\":[],\"usage\":{\"input_tokens\":12,\"output_tokens\":1,\"cache_creation_input_tokens\":2000,\"cache_read_input_tokens\":30000,\"cache_creation\":{\"ephemeral_5m_input_tokens\":1500,\"ephemeral_1h_input_tokens\":500}}}}\n\n",
+        "event: content_block_delta\n",
+        "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"\\n\\nevent: message_delta\\ndata: {\\\"type\\\":\\\"message_delta\\\",\\\"usage\\\":{\\\"output_tokens\\\":999}}\"}}\n\n",
+        "event: message_delta\n",
+        "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":850}}\n\n",
+        "event: message_stop\n",
+        "data: {\"type\":\"message_stop\"}\n\n",
+    );
+
+    fn expected() -> ReportedUsage {
+        ReportedUsage {
+            model: Some("claude-sonnet-5-5".into()),
+            tokens: TokenCounts {
+                input: 12,
+                output: 850,
+                cache_read: 30_000,
+                cache_write_5m: 1_500,
+                cache_write_1h: 500,
+            },
+            complete: true,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn sse_usage_is_the_same_at_any_split(a in 0usize..2000, b in 0usize..2000) {
+            let bytes = STREAM.as_bytes();
+            let (a, b) = (a.min(bytes.len()), b.min(bytes.len()));
+            let (a, b) = (a.min(b), a.max(b));
+            let mut tap = UsageTap::new("text/event-stream", None).unwrap();
+            for part in [&bytes[..a], &bytes[a..b], &bytes[b..]] {
+                tap.feed(part);
+            }
+            prop_assert_eq!(tap.finish().unwrap(), expected());
+        }
+    }
+
+    #[test]
+    fn gzip_json_and_unknown_encodings() {
+        let json = br#"{"id":"msg_1","model":"claude-opus-5-5","usage":{"input_tokens":5,"output_tokens":7,"cache_read_input_tokens":1,"cache_creation_input_tokens":3}}"#;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(json).unwrap();
+        let packed = gz.finish().unwrap();
+        let mut tap = UsageTap::new("application/json", Some("gzip")).unwrap();
+        for piece in packed.chunks(7) {
+            tap.feed(piece);
+        }
+        let usage = tap.finish().unwrap();
+        assert_eq!(usage.model.as_deref(), Some("claude-opus-5-5"));
+        assert_eq!(
+            usage.tokens,
+            TokenCounts {
+                input: 5,
+                output: 7,
+                cache_read: 1,
+                cache_write_5m: 3,
+                cache_write_1h: 0
+            }
+        );
+        assert!(UsageTap::new("application/json", Some("br")).is_none());
+        assert!(UsageTap::new("text/html", None).is_none());
+        // A cut stream reports what it saw, marked incomplete.
+        let mut tap = UsageTap::new("text/event-stream", None).unwrap();
+        tap.feed(&STREAM.as_bytes()[..STREAM.len() / 2]);
+        let partial = tap.finish().unwrap();
+        assert!(!partial.complete);
+        assert_eq!(partial.tokens.input, 12);
+    }
+}

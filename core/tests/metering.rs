@@ -1,0 +1,223 @@
+#![allow(clippy::unwrap_used)]
+//! The metering writer on real SQLite and PostgreSQL: batched, idempotent, drained on stop,
+//! and honest about what it drops.
+
+mod common;
+
+use ccp_core::metering::pricing::TokenCounts;
+use ccp_core::metering::{Meter, MeterSettings, Outcome, Provider, RequestRecord, UsageRecord};
+use ccp_core::store::{Granularity, Store, UsageFilter};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use uuid::Uuid;
+
+on_both_engines!(
+    rows_are_written_once_even_when_a_batch_is_retried,
+    the_writer_drains_the_queue_when_stopped,
+    a_full_queue_drops_and_counts_exactly,
+    usage_series_buckets_and_filters,
+);
+
+fn record(n: usize, with_usage: bool) -> RequestRecord {
+    let now = chrono::Utc::now();
+    RequestRecord {
+        request_id: format!("req-{n:06}"),
+        access_key_id: Uuid::now_v7(),
+        user_id: Uuid::now_v7(),
+        model: Some("claude-sonnet-4-5".into()),
+        stream: n.is_multiple_of(2),
+        route: "plan_bedrock",
+        upstream: "bedrock",
+        status: 200,
+        error_type: None,
+        plan_status: Some(429),
+        outcome: Outcome::Complete,
+        auth_ms: Some(0.2),
+        plan_ttfb_ms: Some(3.5),
+        bedrock_ttfb_ms: Some(120.0),
+        total_ms: 900.0,
+        request_bytes: 150_000,
+        response_bytes: 4_000,
+        started_at: now,
+        finished_at: now,
+        usage: with_usage.then(|| UsageRecord {
+            model: "us.anthropic.claude-sonnet-4-5-20250929-v1:0".into(),
+            provider: Provider::Bedrock,
+            tokens: TokenCounts {
+                input: 1_200,
+                output: 850,
+                cache_read: 30_000,
+                cache_write_5m: 2_000,
+                cache_write_1h: 1_000,
+            },
+            cost_micro_usd: 42_735,
+        }),
+    }
+}
+
+/// (rows, output tokens, cost) in `token_usage`.
+async fn usage_rows(store: &Store) -> (i64, i64, i64) {
+    let totals = store
+        .usage_totals(
+            chrono::DateTime::UNIX_EPOCH,
+            chrono::Utc::now() + chrono::Duration::hours(1),
+        )
+        .await
+        .unwrap();
+    (
+        totals.requests_with_usage,
+        totals.output_tokens,
+        totals.cost_micro_usd,
+    )
+}
+
+async fn rows_are_written_once_even_when_a_batch_is_retried(store: &Store) {
+    let batch: Vec<RequestRecord> = (0..700).map(|n| record(n, n.is_multiple_of(3))).collect();
+    store.insert_request_records(&batch).await.unwrap();
+    store
+        .insert_request_records(&batch[100..300])
+        .await
+        .unwrap();
+    assert_eq!(store.count_request_logs().await.unwrap(), 700);
+    let (rows, tokens, cost) = usage_rows(store).await;
+    assert_eq!(rows, 234);
+    assert_eq!(tokens, 234 * 850);
+    assert_eq!(cost, 234 * 42_735);
+}
+
+async fn the_writer_drains_the_queue_when_stopped(store: &Store) {
+    let (meter, writer) = Meter::new(
+        store.clone(),
+        MeterSettings {
+            queue_capacity: 5_000,
+            batch_rows: 500,
+            // Long enough that only the stop makes the writer flush the tail.
+            flush_every: Duration::from_secs(3600),
+        },
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(writer.run(stopped, Duration::from_secs(15)));
+    for n in 0..1_234 {
+        meter.record(record(n, true));
+    }
+    let _ = stop.send(());
+    task.await.unwrap();
+    assert_eq!(store.count_request_logs().await.unwrap(), 1_234);
+    assert_eq!(meter.stats().dropped.load(Ordering::SeqCst), 0);
+    assert_eq!(meter.stats().written.load(Ordering::SeqCst), 1_234);
+}
+
+async fn a_full_queue_drops_and_counts_exactly(store: &Store) {
+    let (meter, writer) = Meter::new(
+        store.clone(),
+        MeterSettings {
+            queue_capacity: 100,
+            batch_rows: 500,
+            flush_every: Duration::from_secs(3600),
+        },
+    );
+    // The writer is not running yet: the queue holds 100, the rest are dropped.
+    for n in 0..250 {
+        meter.record(record(n, false));
+    }
+    assert_eq!(meter.stats().dropped.load(Ordering::SeqCst), 150);
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let _ = stop.send(());
+    writer.run(stopped, Duration::from_secs(15)).await;
+    let written = store.count_request_logs().await.unwrap();
+    assert_eq!(written, 100);
+    assert_eq!(
+        written as u64 + meter.stats().dropped.load(Ordering::SeqCst),
+        250,
+        "every row is either written or counted as dropped"
+    );
+}
+
+async fn usage_series_buckets_and_filters(store: &Store) {
+    use chrono::TimeZone;
+    let ada = Uuid::now_v7();
+    let bob = Uuid::now_v7();
+    let at = |d: u32, h: u32, m: u32| chrono::Utc.with_ymd_and_hms(2026, 11, d, h, m, 0).unwrap();
+    let mut rows = Vec::new();
+    for (n, (user, when, route, usage)) in [
+        (ada, at(25, 9, 5), "plan", true),
+        (ada, at(25, 9, 55), "plan_bedrock", true),
+        (ada, at(25, 10, 1), "bedrock", false),
+        (bob, at(26, 0, 30), "plan", true),
+        (bob, at(26, 23, 59), "plan_bedrock", true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut r = record(9_000 + n, usage);
+        r.user_id = user;
+        r.route = route;
+        r.upstream = if route == "plan" { "plan" } else { "bedrock" };
+        r.started_at = when;
+        r.finished_at = when;
+        rows.push(r);
+    }
+    store.insert_request_records(&rows).await.unwrap();
+
+    let all = UsageFilter::default();
+    let hours = store.usage_series(&all, Granularity::Hour).await.unwrap();
+    let shape: Vec<(&str, i64, i64, i64)> = hours
+        .iter()
+        .map(|b| (b.bucket.as_str(), b.requests, b.failovers, b.output_tokens))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            ("2026-11-25T09:00:00Z", 2, 1, 1_700),
+            ("2026-11-25T10:00:00Z", 1, 0, 0),
+            ("2026-11-26T00:00:00Z", 1, 0, 850),
+            ("2026-11-26T23:00:00Z", 1, 1, 850),
+        ]
+    );
+    let days = store.usage_series(&all, Granularity::Day).await.unwrap();
+    assert_eq!(days.len(), 2);
+    assert_eq!((days[0].requests, days[0].cost_micro_usd), (3, 2 * 42_735));
+    let months = store.usage_series(&all, Granularity::Month).await.unwrap();
+    assert_eq!(months.len(), 1);
+    assert_eq!(months[0].bucket, "2026-11-01T00:00:00Z");
+
+    let bob_only = UsageFilter {
+        user_id: Some(bob),
+        provider: Some("bedrock".into()),
+        ..UsageFilter::default()
+    };
+    let series = store
+        .usage_series(&bob_only, Granularity::Day)
+        .await
+        .unwrap();
+    assert_eq!(series.len(), 1);
+    assert_eq!(
+        (series[0].bucket.as_str(), series[0].requests),
+        ("2026-11-26T00:00:00Z", 1)
+    );
+    let ranged = UsageFilter {
+        from: Some(at(25, 9, 30)),
+        to: Some(at(26, 0, 0)),
+        ..UsageFilter::default()
+    };
+    let total: i64 = store
+        .usage_series(&ranged, Granularity::Hour)
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| b.requests)
+        .sum();
+    assert_eq!(total, 2);
+    // SQL-looking filters are only data.
+    let hostile = UsageFilter {
+        model: Some("x' OR '1'='1".into()),
+        ..UsageFilter::default()
+    };
+    assert!(
+        store
+            .usage_series(&hostile, Granularity::Day)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -1,0 +1,327 @@
+//! Prometheus metrics, served in the text format at `GET /metrics` on a separate, non-public
+//! listener (`CCP_METRICS_ADDR`, default 127.0.0.1:9464). Labels are route templates,
+//! paths and outcomes only: never a key, a user or a URI.
+
+use ccp_core::metering::{MeterStats, Provider, RequestRecord};
+use ccp_core::routing::circuit::Transition;
+use ccp_core::routing::credentials::CredentialStats;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: &'static str,
+    upstream: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabel {
+    route: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TokenLabels {
+    provider: &'static str,
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TransitionLabel {
+    transition: &'static str,
+}
+
+/// Every metric the gateway exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    duration: Family<RouteLabel, Histogram>,
+    tokens: Family<TokenLabels, Counter>,
+    bedrock_cost: Counter,
+    circuit: Family<TransitionLabel, Counter>,
+    // Mirrors of counters kept elsewhere, refreshed at scrape time.
+    meter_written: Counter,
+    meter_dropped: Counter,
+    meter_write_errors: Counter,
+    key_unwrap_unavailable: Counter,
+    key_unwrap_rejected: Counter,
+    in_flight: Gauge,
+    resident_bytes: Gauge,
+    cpu_seconds: Gauge<f64, AtomicU64>,
+    open_fds: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("ccp");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Authenticated requests by path taken, answering upstream and outcome",
+            requests.clone(),
+        );
+        let duration = Family::<RouteLabel, Histogram>::new_with_constructor(
+            (|| Histogram::new(exponential_buckets(0.005, 2.0, 16))) as fn() -> Histogram,
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time from request start to the last response byte",
+            duration.clone(),
+        );
+        let tokens = Family::<TokenLabels, Counter>::default();
+        registry.register(
+            "tokens",
+            "Tokens reported by the upstream that answered",
+            tokens.clone(),
+        );
+        let bedrock_cost = Counter::default();
+        registry.register(
+            "bedrock_cost_micro_usd",
+            "Estimated Bedrock cost in millionths of a US dollar",
+            bedrock_cost.clone(),
+        );
+        let circuit = Family::<TransitionLabel, Counter>::default();
+        registry.register(
+            "circuit_transitions",
+            "Circuit breaker state changes (opened, reopened, closed)",
+            circuit.clone(),
+        );
+        let meter_written = Counter::default();
+        registry.register(
+            "meter_rows_written",
+            "Metering rows written",
+            meter_written.clone(),
+        );
+        let meter_dropped = Counter::default();
+        registry.register(
+            "meter_rows_dropped",
+            "Metering rows dropped (queue full, or not written before shutdown)",
+            meter_dropped.clone(),
+        );
+        let meter_write_errors = Counter::default();
+        registry.register(
+            "meter_write_errors",
+            "Failed metering batch writes (retried)",
+            meter_write_errors.clone(),
+        );
+        let key_unwrap_unavailable = Counter::default();
+        registry.register(
+            "bedrock_key_unavailable",
+            "Bedrock key loads that failed because the database or the key wrapper could not answer",
+            key_unwrap_unavailable.clone(),
+        );
+        let key_unwrap_rejected = Counter::default();
+        registry.register(
+            "bedrock_key_rejected",
+            "Stored Bedrock keys that did not open for their access key (integrity alerts)",
+            key_unwrap_rejected.clone(),
+        );
+        let in_flight = Gauge::default();
+        registry.register(
+            "in_flight_requests",
+            "Requests in progress",
+            in_flight.clone(),
+        );
+        let resident_bytes = Gauge::default();
+        registry.register(
+            "process_resident_memory_bytes",
+            "Resident memory",
+            resident_bytes.clone(),
+        );
+        let cpu_seconds = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "process_cpu_seconds",
+            "User and system CPU time",
+            cpu_seconds.clone(),
+        );
+        let open_fds = Gauge::default();
+        registry.register(
+            "process_open_fds",
+            "Open file descriptors",
+            open_fds.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            duration,
+            tokens,
+            bedrock_cost,
+            circuit,
+            meter_written,
+            meter_dropped,
+            meter_write_errors,
+            key_unwrap_unavailable,
+            key_unwrap_rejected,
+            in_flight,
+            resident_bytes,
+            cpu_seconds,
+            open_fds,
+        }
+    }
+
+    /// Counts a finished request (called with its metering row).
+    pub fn observe(&self, r: &RequestRecord) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                route: r.route,
+                upstream: r.upstream,
+                outcome: r.outcome.as_str(),
+            })
+            .inc();
+        self.duration
+            .get_or_create(&RouteLabel { route: r.route })
+            .observe(r.total_ms / 1e3);
+        if let Some(u) = &r.usage {
+            let provider = u.provider.as_str();
+            for (kind, n) in [
+                ("input", u.tokens.input),
+                ("output", u.tokens.output),
+                ("cache_read", u.tokens.cache_read),
+                (
+                    "cache_write",
+                    u.tokens.cache_write_5m + u.tokens.cache_write_1h,
+                ),
+            ] {
+                self.tokens
+                    .get_or_create(&TokenLabels { provider, kind })
+                    .inc_by(n);
+            }
+            if u.provider == Provider::Bedrock {
+                self.bedrock_cost
+                    .inc_by(u64::try_from(u.cost_micro_usd).unwrap_or(0));
+            }
+        }
+    }
+
+    pub fn circuit_transition(&self, t: Transition) {
+        let transition = match t {
+            Transition::Opened => "opened",
+            Transition::Reopened => "reopened",
+            Transition::Closed => "closed",
+        };
+        self.circuit
+            .get_or_create(&TransitionLabel { transition })
+            .inc();
+    }
+
+    /// The text exposition, with the mirrored counters and process figures refreshed.
+    pub fn render(&self, meter: &MeterStats, keys: &CredentialStats, in_flight: usize) -> String {
+        let mirror = |c: &Counter, v: &AtomicU64| {
+            c.inner()
+                .store(v.load(Ordering::Relaxed), Ordering::Relaxed)
+        };
+        mirror(&self.meter_written, &meter.written);
+        mirror(&self.meter_dropped, &meter.dropped);
+        mirror(&self.meter_write_errors, &meter.write_errors);
+        mirror(&self.key_unwrap_unavailable, &keys.unavailable);
+        mirror(&self.key_unwrap_rejected, &keys.rejected);
+        self.in_flight
+            .set(i64::try_from(in_flight).unwrap_or(i64::MAX));
+        let process = ProcessFigures::read();
+        self.resident_bytes.set(process.resident_bytes);
+        self.cpu_seconds.set(process.cpu_seconds);
+        self.open_fds.set(process.open_fds);
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Process figures from /proc (Linux); zeros elsewhere.
+#[derive(Debug, Default)]
+struct ProcessFigures {
+    resident_bytes: i64,
+    cpu_seconds: f64,
+    open_fds: i64,
+}
+
+impl ProcessFigures {
+    fn read() -> Self {
+        let mut figures = Self::default();
+        if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+            for line in status.lines() {
+                if let Some(kb) = line.strip_prefix("VmRSS:") {
+                    let kb: i64 = kb.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
+                    figures.resident_bytes = kb * 1024;
+                }
+            }
+        }
+        if let Ok(stat) = std::fs::read_to_string("/proc/self/stat")
+            && let Some((_, rest)) = stat.rsplit_once(')')
+        {
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = |i: usize| {
+                fields
+                    .get(i)
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or(0.0)
+            };
+            // utime and stime, fields 14 and 15 of stat (11 and 12 after the command name).
+            figures.cpu_seconds = (ticks(11) + ticks(12)) / 100.0;
+        }
+        if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+            figures.open_fds = i64::try_from(dir.count()).unwrap_or(0);
+        }
+        figures
+    }
+}
+
+/// Serves `GET /metrics` until the process ends. One request per connection.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    render: impl Fn() -> String + Send + Sync + 'static,
+) {
+    let render = std::sync::Arc::new(render);
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let render = std::sync::Arc::clone(&render);
+        tokio::spawn(async move {
+            let mut head = Vec::with_capacity(1024);
+            let mut buf = [0u8; 1024];
+            let read = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return false,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                true
+            })
+            .await;
+            if !matches!(read, Ok(true)) {
+                return;
+            }
+            let (status, content_type, body) = if head.starts_with(b"GET /metrics ") {
+                (
+                    "200 OK",
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    render(),
+                )
+            } else {
+                ("404 Not Found", "text/plain", "not found\n".to_owned())
+            };
+            let response = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        });
+    }
+}

@@ -1,0 +1,335 @@
+//! The end-to-end harness: a real gateway (in-process, own threads) on a fresh SQLite
+//! database, in front of a scriptable fake Anthropic upstream on 127.0.0.1:0.
+
+#![allow(dead_code)]
+
+use ccp_core::config::Config;
+use ccp_core::keys::AccessKey;
+use ccp_core::store::{NewAccessKey, NewUser, Store, StoreOptions};
+use ccp_gateway::RunningGateway;
+use ccp_testkit::{FakeUpstream, RecordedRequest, Reply};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[derive(Debug)]
+pub struct Harness {
+    pub gateway: Option<RunningGateway>,
+    pub upstream: FakeUpstream,
+    /// The fake Bedrock runtime, when the harness key has a Bedrock key.
+    pub bedrock: Option<FakeUpstream>,
+    pub store: Store,
+    pub key: AccessKey,
+    pub key_id: uuid::Uuid,
+    pub user_id: uuid::Uuid,
+    pub config: Config,
+    pub client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+async fn issue_key(
+    store: &Store,
+    config: &Config,
+    user_id: uuid::Uuid,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> (AccessKey, uuid::Uuid) {
+    let key = AccessKey::generate();
+    let pepper = config.load_pepper().expect("pepper");
+    let record = store
+        .insert_access_key(NewAccessKey {
+            user_id,
+            name: None,
+            display_prefix: key.masked(),
+            digest: pepper.digest(&key),
+            expires_at,
+        })
+        .await
+        .expect("key");
+    (key, record.id)
+}
+
+/// The harness's Bedrock API key: a canary that must only ever reach the fake Bedrock.
+pub const BEDROCK_KEY: &str = "CANARYBRbedrock0key0value0ZZ9";
+
+/// Stores `value` as the Bedrock key of `access_key_id`, as `ccp-admin bedrock-key set` does.
+pub async fn set_bedrock_key(
+    store: &Store,
+    config: &Config,
+    access_key_id: uuid::Uuid,
+    value: &str,
+) {
+    use ccp_core::crypto::WrapContext;
+    let wrapper = config.key_wrapper().await.expect("wrapper");
+    let ciphertext = wrapper
+        .wrap(&value.into(), &WrapContext::new(access_key_id))
+        .await
+        .expect("wrap");
+    store
+        .set_bedrock_key(ccp_core::store::NewBedrockKey {
+            access_key_id,
+            ciphertext,
+            wrapper: wrapper.kind().as_str(),
+            region: "us-east-1".into(),
+            last4: value[value.len() - 4..].to_owned(),
+        })
+        .await
+        .expect("bedrock key");
+}
+
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+impl Harness {
+    pub async fn start(
+        responder: impl Fn(&RecordedRequest) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        Self::start_with(responder, &[]).await
+    }
+
+    /// `settings` are extra `(setting, value)` pairs, e.g. `("key_cache_ttl_secs", "1")`.
+    pub async fn start_with(
+        responder: impl Fn(&RecordedRequest) -> Reply + Send + Sync + 'static,
+        settings: &[(&str, &str)],
+    ) -> Self {
+        Self::build(FakeUpstream::start(responder).await, None, settings).await
+    }
+
+    /// A harness whose key has a Bedrock key (region us-east-1, value [`BEDROCK_KEY`]) and a
+    /// fake Bedrock runtime behind `CCP_BEDROCK_ENDPOINT`.
+    pub async fn start_failover(
+        plan: impl Fn(&RecordedRequest) -> Reply + Send + Sync + 'static,
+        bedrock: impl Fn(&RecordedRequest) -> Reply + Send + Sync + 'static,
+        settings: &[(&str, &str)],
+    ) -> Self {
+        let plan = FakeUpstream::start(plan).await;
+        let bedrock = FakeUpstream::start(bedrock).await;
+        Self::build(plan, Some(bedrock), settings).await
+    }
+
+    async fn build(
+        upstream: FakeUpstream,
+        bedrock: Option<FakeUpstream>,
+        settings: &[(&str, &str)],
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = dir.path().display().to_string();
+        let addr = format!("127.0.0.1:{}", free_port());
+        let plan = upstream.url();
+        let bedrock_url = bedrock.as_ref().map(FakeUpstream::url);
+        let mut pairs: Vec<(&str, &str)> = vec![
+            ("data_dir", &data_dir),
+            ("gateway_addr", &addr),
+            ("plan_base_url", &plan),
+            ("threads", "2"),
+            ("shutdown_grace_secs", "5"),
+            // Tests run many gateways at once; a metrics test sets its own port.
+            ("metrics_addr", "off"),
+        ];
+        if let Some(url) = &bedrock_url {
+            pairs.push(("bedrock_endpoint", url));
+        }
+        // Later pairs win, so a test can point Plan elsewhere (e.g. a closed port).
+        pairs.extend_from_slice(settings);
+        let config = Config::from_pairs(&pairs).expect("config");
+
+        // Issue a key the way the CLI does, in the database the gateway will open.
+        std::fs::create_dir_all(&config.data_dir).expect("data dir");
+        let store = Store::connect(config.database_url.expose(), &StoreOptions::default())
+            .await
+            .expect("store");
+        store.migrate().await.expect("migrate");
+        let user = store
+            .create_user(NewUser {
+                name: "E2E".into(),
+                email: "e2e@example.com".into(),
+            })
+            .await
+            .expect("user");
+        let (key, key_id) = issue_key(&store, &config, user.id, None).await;
+        if bedrock.is_some() {
+            set_bedrock_key(&store, &config, key_id, BEDROCK_KEY).await;
+        }
+
+        let gateway_config = config.clone();
+        let gateway = tokio::task::spawn_blocking(move || RunningGateway::start(gateway_config))
+            .await
+            .expect("join")
+            .expect("gateway starts");
+        Self {
+            gateway: Some(gateway),
+            upstream,
+            bedrock,
+            store,
+            key,
+            key_id,
+            user_id: user.id,
+            config,
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .expect("client"),
+            _dir: dir,
+        }
+    }
+
+    /// Issues another key for the harness user, as the CLI would.
+    pub async fn issue_key(
+        &self,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> (AccessKey, uuid::Uuid) {
+        issue_key(&self.store, &self.config, self.user_id, expires_at).await
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.config.gateway_addr
+    }
+
+    /// `http://127.0.0.1:PORT/ak/<key>`: what ANTHROPIC_BASE_URL would be.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/ak/{}", self.addr(), self.key.expose())
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url(), path)
+    }
+
+    pub fn bedrock(&self) -> &FakeUpstream {
+        self.bedrock.as_ref().expect("a failover harness")
+    }
+
+    /// Runs the real `ccp-gateway` binary on this harness's database, address and fakes
+    /// (stop the in-process gateway first), with `env` added, and waits until it is ready.
+    pub async fn spawn_binary(
+        &self,
+        env: &[(&str, &str)],
+        stderr: std::process::Stdio,
+    ) -> std::process::Child {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ccp-gateway"));
+        command
+            .env_clear()
+            .env("CCP_DATA_DIR", &self.config.data_dir)
+            .env("CCP_GATEWAY_ADDR", self.addr().to_string())
+            .env("CCP_PLAN_BASE_URL", self.upstream.url())
+            .env("CCP_THREADS", "2")
+            .env("CCP_SHUTDOWN_GRACE_SECS", "10")
+            .env("CCP_METRICS_ADDR", "off");
+        if let Some(bedrock) = &self.bedrock {
+            command.env("CCP_BEDROCK_ENDPOINT", bedrock.url());
+        }
+        let child = command
+            .envs(env.iter().copied())
+            .stderr(stderr)
+            .spawn()
+            .expect("start ccp-gateway");
+        let ready = format!("http://{}/readyz", self.addr());
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !matches!(self.client.get(&ready).send().await, Ok(r) if r.status() == 200) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "gateway binary did not become ready"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        child
+    }
+
+    /// Drains and stops the gateway (as on SIGTERM).
+    pub async fn stop_gateway(&mut self) {
+        if let Some(gateway) = self.gateway.take() {
+            tokio::task::spawn_blocking(move || gateway.shutdown())
+                .await
+                .expect("join")
+                .expect("clean shutdown");
+        }
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(gateway) = self.gateway.take() {
+            // Joining blocks; do it off the async worker.
+            std::thread::spawn(move || drop(gateway)).join().ok();
+        }
+    }
+}
+
+/// Reads a streaming response body to the end on its own task.
+pub fn read_body_in_background(mut resp: reqwest::Response) -> tokio::task::JoinHandle<Vec<u8>> {
+    tokio::spawn(async move {
+        let mut got = Vec::new();
+        while let Ok(Some(chunk)) = resp.chunk().await {
+            got.extend_from_slice(&chunk);
+        }
+        got
+    })
+}
+
+/// A response read off a raw socket, for cases an HTTP client would tidy up.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+/// Sends `request` bytes as they are and reads until the server closes or `timeout` passes.
+pub async fn raw_exchange(
+    addr: std::net::SocketAddr,
+    request: &[u8],
+    timeout: Duration,
+) -> RawResponse {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request).await.expect("write");
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(timeout, stream.read_to_end(&mut buf)).await;
+    parse_raw(&buf)
+}
+
+pub fn parse_raw(buf: &[u8]) -> RawResponse {
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete response head");
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    let mut body = buf[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    RawResponse { status, head, body }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&data[..eol]).unwrap_or("0").trim(), 16)
+                .unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&data[eol + 2..eol + 2 + size]);
+        data = &data[eol + 2 + size + 2..];
+    }
+    out
+}
+
+pub fn anthropic_error(body: &[u8]) -> (String, String) {
+    let v: serde_json::Value = serde_json::from_slice(body).expect("error body is JSON");
+    assert_eq!(v["type"], "error", "{v}");
+    (
+        v["error"]["type"].as_str().expect("error.type").to_owned(),
+        v["error"]["message"]
+            .as_str()
+            .expect("error.message")
+            .to_owned(),
+    )
+}

@@ -1,0 +1,62 @@
+//! moto's server (a local AWS API emulator from PyPI) for tests of the real AWS SDK clients.
+//!
+//! Found through `CCP_TEST_PYTHON` (scripts/test.sh points it at the project venv). Without
+//! it the caller's test is skipped with a message, except under `CI=true`, where it fails.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running moto server on 127.0.0.1; stopped when dropped.
+#[derive(Debug)]
+pub struct Moto {
+    child: Child,
+    pub url: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts moto, or returns `None` (after saying so) when no Python with moto is configured.
+#[allow(clippy::expect_used, clippy::panic)]
+pub fn start(test: &str) -> Option<Moto> {
+    let Ok(python) = std::env::var("CCP_TEST_PYTHON") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run {test}: set CCP_TEST_PYTHON to a Python with moto[server]"
+        );
+        eprintln!("SKIPPED: {test} (set CCP_TEST_PYTHON to a Python with moto[server])");
+        return None;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let child = Command::new(python)
+        .args([
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start moto.server");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            panic!("moto did not start");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some(Moto {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    })
+}
