@@ -5,65 +5,15 @@
 //! schema of its own (`ccp_usage_bench`, dropped first and after): 60 days of traffic from
 //! 500 users with 5 000 keys, then runs each query five times and prints best and median.
 
-use ccp_core::metering::pricing::TokenCounts;
-use ccp_core::metering::{Outcome, Provider, RequestRecord, UsageRecord};
 use ccp_core::store::{Granularity, Store, StoreOptions, UsageFilter};
 use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnectOptions;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-fn record(
-    n: usize,
-    users: &[uuid::Uuid],
-    keys: &[uuid::Uuid],
-    at: chrono::DateTime<chrono::Utc>,
-) -> RequestRecord {
-    let key = n % keys.len();
-    let route = match n % 10 {
-        0 => "plan_bedrock",
-        1 => "bedrock",
-        _ => "plan",
-    };
-    let bedrock = route != "plan";
-    RequestRecord {
-        request_id: format!("bench-{n:08}"),
-        access_key_id: keys[key],
-        user_id: users[key % users.len()],
-        model: Some(["claude-sonnet-5-5", "claude-opus-5-5", "claude-haiku-5-5"][n % 3].to_owned()),
-        stream: true,
-        route,
-        upstream: if bedrock { "bedrock" } else { "plan" },
-        status: 200,
-        error_type: None,
-        plan_status: (route == "plan_bedrock").then_some(429),
-        outcome: Outcome::Complete,
-        auth_ms: Some(0.1),
-        plan_ttfb_ms: Some(300.0),
-        bedrock_ttfb_ms: None,
-        total_ms: 4_000.0,
-        request_bytes: 90_000,
-        response_bytes: 6_000,
-        started_at: at,
-        finished_at: at,
-        usage: Some(UsageRecord {
-            model: "us.anthropic.claude-sonnet-4-5-20250929-v1:0".into(),
-            provider: if bedrock {
-                Provider::Bedrock
-            } else {
-                Provider::Plan
-            },
-            tokens: TokenCounts {
-                input: 1_200,
-                output: 800,
-                cache_read: 40_000,
-                cache_write_5m: 2_000,
-                cache_write_1h: 0,
-            },
-            cost_micro_usd: if bedrock { 40_000 } else { 0 },
-        }),
-    }
-}
+#[path = "support/records.rs"]
+mod records;
+use records::record;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

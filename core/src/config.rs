@@ -45,6 +45,11 @@ const KEYS: &[&str] = &[
     "kms_endpoint",
     "metrics_addr",
     "metering",
+    "metrics_sink",
+    "metrics_interval_secs",
+    "cloudwatch_namespace",
+    "cloudwatch_endpoint",
+    "pricing_file",
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -83,6 +88,11 @@ struct RawConfig {
     kms_endpoint: Option<String>,
     metrics_addr: Option<String>,
     metering: Option<String>,
+    metrics_sink: Option<String>,
+    metrics_interval_secs: Option<u64>,
+    cloudwatch_namespace: Option<String>,
+    cloudwatch_endpoint: Option<String>,
+    pricing_file: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -172,6 +182,20 @@ pub enum WrapperSetting {
     },
 }
 
+/// Where interval metrics are pushed (the Prometheus endpoint is separate and always on
+/// unless `CCP_METRICS_ADDR=off`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetricsSinkSetting {
+    Off,
+    /// One log line per interval: the default.
+    Log,
+    /// `PutMetricData` with the standard AWS credential chain.
+    CloudWatch {
+        namespace: String,
+        endpoint: Option<String>,
+    },
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Json,
@@ -216,6 +240,11 @@ pub struct Config {
     /// Whether request and token-usage rows are written (`CCP_METERING=off` only for
     /// benchmarking the cost of metering).
     pub metering: bool,
+    pub metrics_sink: MetricsSinkSetting,
+    /// How often interval metrics go to the sink.
+    pub metrics_interval: Duration,
+    /// Replaces the built-in Bedrock price table (TOML, docs/configuration.md).
+    pub pricing_file: Option<PathBuf>,
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
@@ -449,8 +478,48 @@ impl RawConfig {
             }
         };
 
+        let metrics_sink = match self.metrics_sink.as_deref().map(str::trim).unwrap_or("log") {
+            "off" => MetricsSinkSetting::Off,
+            "log" => MetricsSinkSetting::Log,
+            "cloudwatch" => {
+                let namespace = non_empty(self.cloudwatch_namespace)
+                    .unwrap_or_else(|| "ClaudeCodeProxy".to_owned());
+                if namespace.len() > 255
+                    || namespace.starts_with("AWS/")
+                    || namespace.starts_with(':')
+                {
+                    return Err(invalid(
+                        "CCP_CLOUDWATCH_NAMESPACE",
+                        "must be at most 255 characters and not start with AWS/ or :",
+                    ));
+                }
+                let endpoint = non_empty(self.cloudwatch_endpoint);
+                if let Some(endpoint) = &endpoint {
+                    UpstreamUrl::parse(endpoint)
+                        .map_err(|p| invalid("CCP_CLOUDWATCH_ENDPOINT", p))?;
+                }
+                MetricsSinkSetting::CloudWatch {
+                    namespace,
+                    endpoint,
+                }
+            }
+            other => {
+                return Err(invalid(
+                    "CCP_METRICS_SINK",
+                    format!("must be log, cloudwatch or off, got {other:?}"),
+                ));
+            }
+        };
+
         Ok(Config {
             metering,
+            metrics_sink,
+            metrics_interval: positive_secs(
+                "CCP_METRICS_INTERVAL_SECS",
+                self.metrics_interval_secs,
+                60,
+            )?,
+            pricing_file: self.pricing_file,
             metrics_addr,
             bedrock_connect_timeout: positive_secs(
                 "CCP_BEDROCK_CONNECT_TIMEOUT_SECS",
@@ -539,6 +608,31 @@ impl Config {
             WrapperSetting::Kms { .. } => {
                 return Err(crate::crypto::WrapError::Setup(
                     "this build has no KMS support (feature kms)".into(),
+                ));
+            }
+        })
+    }
+
+    /// Builds the interval-metrics sink this configuration names.
+    pub async fn metrics_sink(
+        &self,
+    ) -> Result<Option<std::sync::Arc<dyn crate::telemetry::MetricsSink>>, ConfigError> {
+        Ok(match &self.metrics_sink {
+            MetricsSinkSetting::Off => None,
+            MetricsSinkSetting::Log => Some(std::sync::Arc::new(crate::telemetry::LogSink)),
+            #[cfg(feature = "cloudwatch")]
+            MetricsSinkSetting::CloudWatch {
+                namespace,
+                endpoint,
+            } => Some(std::sync::Arc::new(
+                crate::telemetry::CloudWatchSink::from_environment(namespace, endpoint.as_deref())
+                    .await,
+            )),
+            #[cfg(not(feature = "cloudwatch"))]
+            MetricsSinkSetting::CloudWatch { .. } => {
+                return Err(invalid(
+                    "CCP_METRICS_SINK",
+                    "this build has no CloudWatch support (feature cloudwatch)",
                 ));
             }
         })

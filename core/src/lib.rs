@@ -12,6 +12,7 @@
 //!   the model map and the decrypted Bedrock-key cache;
 //! - [`crypto`]: wrapping of stored Bedrock keys (AWS KMS, or a local AES-256-GCM key);
 //! - [`translate`]: Anthropic Messages ⇄ Bedrock Converse, streams included;
+//! - [`telemetry`]: interval metrics and their sinks (CloudWatch, the log);
 //! - [`api_error`]: the Anthropic-shaped error body every client-facing error uses.
 //!
 //! A binary loads a [`config::Config`], opens a [`store::Store`], loads the
@@ -29,4 +30,5 @@ pub mod metering;
 pub mod routing;
 pub mod secret;
 pub mod store;
+pub mod telemetry;
 pub mod translate;

@@ -5,13 +5,17 @@
 use ccp_core::metering::{MeterStats, Provider, RequestRecord};
 use ccp_core::routing::circuit::Transition;
 use ccp_core::routing::credentials::CredentialStats;
+use ccp_core::telemetry::{Datum, DatumValue, LatencyBuckets, MetricsSink, Snapshot, Unit};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -56,6 +60,89 @@ pub struct Metrics {
     resident_bytes: Gauge,
     cpu_seconds: Gauge<f64, AtomicU64>,
     open_fds: Gauge,
+    publish_failures: Counter,
+    /// What the current interval has seen, for the pushed sinks (CloudWatch, the log).
+    interval: Mutex<Interval>,
+}
+
+/// Sums for one push interval.
+#[derive(Debug, Default)]
+struct Interval {
+    requests: HashMap<(&'static str, &'static str, &'static str), u64>,
+    latency: HashMap<&'static str, LatencyBuckets>,
+    failovers: u64,
+    circuit_opens: u64,
+    bedrock_tokens: [u64; 4],
+    bedrock_cost_micro_usd: i64,
+}
+
+const TOKEN_KINDS: [&str; 4] = ["input", "output", "cache_read", "cache_write"];
+
+#[allow(clippy::cast_precision_loss)]
+fn count(n: u64) -> DatumValue {
+    DatumValue::Sum(n as f64)
+}
+
+impl Interval {
+    fn into_data(self) -> Vec<Datum> {
+        let mut data = Vec::new();
+        let mut requests: Vec<_> = self.requests.into_iter().collect();
+        requests.sort_unstable();
+        for ((route, upstream, outcome), n) in requests {
+            data.push(Datum {
+                name: "Requests",
+                unit: Unit::Count,
+                dimensions: vec![
+                    ("Route", route),
+                    ("Upstream", upstream),
+                    ("Outcome", outcome),
+                ],
+                value: count(n),
+            });
+        }
+        let mut latency: Vec<_> = self.latency.into_iter().collect();
+        latency.sort_unstable_by_key(|(route, _)| *route);
+        for (route, buckets) in latency {
+            data.push(Datum {
+                name: "Latency",
+                unit: Unit::Milliseconds,
+                dimensions: vec![("Route", route)],
+                value: DatumValue::Distribution(buckets.pairs()),
+            });
+        }
+        if data.is_empty() && self.circuit_opens == 0 {
+            return data;
+        }
+        data.push(Datum {
+            name: "Failovers",
+            unit: Unit::Count,
+            dimensions: Vec::new(),
+            value: count(self.failovers),
+        });
+        data.push(Datum {
+            name: "CircuitOpens",
+            unit: Unit::Count,
+            dimensions: Vec::new(),
+            value: count(self.circuit_opens),
+        });
+        for (kind, n) in TOKEN_KINDS.iter().zip(self.bedrock_tokens) {
+            data.push(Datum {
+                name: "BedrockTokens",
+                unit: Unit::Count,
+                dimensions: vec![("Kind", kind)],
+                value: count(n),
+            });
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let usd = self.bedrock_cost_micro_usd as f64 / 1e6;
+        data.push(Datum {
+            name: "BedrockCostUSD",
+            unit: Unit::None,
+            dimensions: Vec::new(),
+            value: DatumValue::Sum(usd),
+        });
+        data
+    }
 }
 
 impl Default for Metrics {
@@ -153,7 +240,15 @@ impl Metrics {
             "Open file descriptors",
             open_fds.clone(),
         );
+        let publish_failures = Counter::default();
+        registry.register(
+            "metrics_publish_failures",
+            "Interval metrics the sink (CloudWatch) did not take; they are dropped",
+            publish_failures.clone(),
+        );
         Self {
+            publish_failures,
+            interval: Mutex::new(Interval::default()),
             registry,
             requests,
             duration,
@@ -184,6 +279,33 @@ impl Metrics {
         self.duration
             .get_or_create(&RouteLabel { route: r.route })
             .observe(r.total_ms / 1e3);
+        let mut interval = self.interval.lock().unwrap_or_else(|e| e.into_inner());
+        *interval
+            .requests
+            .entry((r.route, r.upstream, r.outcome.as_str()))
+            .or_default() += 1;
+        interval
+            .latency
+            .entry(r.route)
+            .or_default()
+            .observe(r.total_ms);
+        if r.route == "plan_bedrock" {
+            interval.failovers += 1;
+        }
+        if let Some(u) = r.usage.as_ref().filter(|u| u.provider == Provider::Bedrock) {
+            let t = &u.tokens;
+            let kinds = [
+                t.input,
+                t.output,
+                t.cache_read,
+                t.cache_write_5m + t.cache_write_1h,
+            ];
+            for (sum, n) in interval.bedrock_tokens.iter_mut().zip(kinds) {
+                *sum += n;
+            }
+            interval.bedrock_cost_micro_usd += u.cost_micro_usd;
+        }
+        drop(interval);
         if let Some(u) = &r.usage {
             let provider = u.provider.as_str();
             for (kind, n) in [
@@ -207,6 +329,12 @@ impl Metrics {
     }
 
     pub fn circuit_transition(&self, t: Transition) {
+        if matches!(t, Transition::Opened | Transition::Reopened) {
+            self.interval
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .circuit_opens += 1;
+        }
         let transition = match t {
             Transition::Opened => "opened",
             Transition::Reopened => "reopened",
@@ -215,6 +343,16 @@ impl Metrics {
         self.circuit
             .get_or_create(&TransitionLabel { transition })
             .inc();
+    }
+
+    /// Hands over what the current interval saw and starts the next one.
+    pub fn take_interval(&self) -> Snapshot {
+        let interval =
+            std::mem::take(&mut *self.interval.lock().unwrap_or_else(|e| e.into_inner()));
+        Snapshot {
+            at: SystemTime::now(),
+            data: interval.into_data(),
+        }
     }
 
     /// The text exposition, with the mirrored counters and process figures refreshed.
@@ -277,6 +415,40 @@ impl ProcessFigures {
             figures.open_fds = i64::try_from(dir.count()).unwrap_or(0);
         }
         figures
+    }
+}
+
+/// Pushes each interval's snapshot to `sink` until `stop` fires, then pushes the last one.
+/// Runs on its own task: a sink that is slow or down delays only the next push, never a
+/// request, and a failed push is counted and dropped.
+pub async fn publish_intervals(
+    metrics: &Metrics,
+    sink: &dyn MetricsSink,
+    every: Duration,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_warning: Option<std::time::Instant> = None;
+    loop {
+        let last = tokio::select! {
+            _ = ticker.tick() => false,
+            _ = &mut stop => true,
+        };
+        let snapshot = metrics.take_interval();
+        if !snapshot.is_empty()
+            && let Err(err) = sink.publish(&snapshot).await
+        {
+            metrics.publish_failures.inc();
+            // At most one warning in five minutes while the sink stays down.
+            if last_warning.is_none_or(|at| at.elapsed() >= Duration::from_secs(300)) {
+                last_warning = Some(std::time::Instant::now());
+                tracing::warn!(sink = sink.name(), error = %err, "interval metrics dropped");
+            }
+        }
+        if last {
+            return;
+        }
     }
 }
 

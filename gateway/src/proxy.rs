@@ -255,6 +255,7 @@ impl Gateway {
             .record(&grant.key_id, failover.route, outcome)
         {
             let key_id = grant.key_id;
+            self.state.metrics.circuit_transition(transition);
             match transition {
                 Transition::Opened => {
                     tracing::warn!(%key_id, "circuit opened: Plan keeps failing; Bedrock direct")
@@ -854,6 +855,13 @@ impl ProxyHttp for Gateway {
             response_bytes = session.as_downstream().body_bytes_sent(),
             "request"
         );
+    }
+
+    /// A Plan failure that Bedrock then served is routine, not an error: the access log line
+    /// records it (`path=plan_bedrock`, `plan_status`). Every other proxy failure keeps
+    /// Pingora's error line, which carries the request id through `request_summary`.
+    fn suppress_error_log(&self, _session: &Session, ctx: &RequestCtx, _error: &Error) -> bool {
+        ctx.path_taken == PathTaken::PlanThenBedrock && ctx.bedrock.is_some()
     }
 
     /// Pingora's default summary holds the URI, and with it the access key.

@@ -35,10 +35,15 @@ pub struct Prepared {
     background: tokio::runtime::Runtime,
     meter_stop: oneshot::Sender<()>,
     meter_task: tokio::task::JoinHandle<()>,
+    /// The interval-metrics pusher (CloudWatch or the log), when one is configured.
+    sink_task: Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
 }
 
 /// How long the metering writer may take to write what is queued at shutdown.
 pub const METER_DRAIN_BUDGET: Duration = Duration::from_secs(15);
+
+/// How long the last interval-metrics push may take at shutdown.
+const SINK_DRAIN_BUDGET: Duration = Duration::from_secs(12);
 
 /// Connects and migrates the store, loads the pepper and resolves the Plan host.
 pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
@@ -58,11 +63,29 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     if let Some(addr) = config.metrics_addr {
         spawn_metrics(&background, addr, Arc::clone(&state));
     }
+    let sink = background
+        .block_on(config.metrics_sink())
+        .context("cannot set up the metrics sink")?;
+    let sink_task = sink.map(|sink| {
+        tracing::info!(
+            sink = sink.name(),
+            interval_secs = config.metrics_interval.as_secs(),
+            "interval metrics"
+        );
+        let (stop, stopped) = oneshot::channel();
+        let state = Arc::clone(&state);
+        let every = config.metrics_interval;
+        let task = background.spawn(async move {
+            crate::metrics::publish_intervals(&state.metrics, sink.as_ref(), every, stopped).await;
+        });
+        (stop, task)
+    });
     Ok(Prepared {
         state,
         background,
         meter_stop,
         meter_task,
+        sink_task,
     })
 }
 
@@ -139,7 +162,8 @@ async fn build_state(config: &Config) -> anyhow::Result<(Arc<GatewayState>, Mete
         bedrock,
         breaker: CircuitBreaker::new(config.circuit),
         meter,
-        prices: PriceTable::default(),
+        prices: PriceTable::load(config.pricing_file.as_deref())
+            .context("cannot load the price file (CCP_PRICING_FILE)")?,
         metrics: crate::metrics::Metrics::new(),
         metering: config.metering,
     });
@@ -290,14 +314,24 @@ pub fn serve(config: &Config, prepared: Prepared, trigger: StopTrigger) -> anyho
         background,
         meter_stop,
         meter_task,
+        sink_task,
         ..
     } = prepared;
     let _ = meter_stop.send(());
+    let sink_flushed = sink_task.map(|(stop, task)| {
+        let _ = stop.send(());
+        background.spawn(async move { tokio::time::timeout(SINK_DRAIN_BUDGET, task).await })
+    });
     let flushed = background.block_on(async {
         tokio::time::timeout(METER_DRAIN_BUDGET + Duration::from_secs(1), meter_task).await
     });
     if flushed.is_err() {
         tracing::error!("the metering writer did not finish in time");
+    }
+    if let Some(pushed) = sink_flushed
+        && !matches!(background.block_on(pushed), Ok(Ok(_)))
+    {
+        tracing::warn!("the last interval metrics were not pushed in time");
     }
     drop(background);
     Ok(())
@@ -392,6 +426,7 @@ const CAPPED_TARGETS: &[&str] = &[
     "aws_smithy_http_client",
     "aws_config",
     "aws_sdk_kms",
+    "aws_sdk_cloudwatch",
     "sqlx",
 ];
 

@@ -54,12 +54,14 @@ async fn no_canary_secret_reaches_logs_or_the_database() {
     h.stop_gateway().await;
     let log_path = h.config.data_dir.join("gateway.log");
     let log = std::fs::File::create(&log_path).unwrap();
+    let metrics_addr = format!("127.0.0.1:{}", common::free_port());
     let mut child = h
         .spawn_binary(
             &[
                 ("CCP_PEPPER", PEPPER),
                 ("CCP_LOG_FORMAT", "json"),
                 ("CCP_LOG", "debug"),
+                ("CCP_METRICS_ADDR", &metrics_addr),
             ],
             Stdio::from(log),
         )
@@ -94,6 +96,16 @@ async fn no_canary_secret_reaches_logs_or_the_database() {
     near.replace_range(10..11, if &near[10..11] == "A" { "B" } else { "A" });
     let bad = format!("http://{}/ak/{near}/v1/messages", h.addr());
     assert_eq!(send("m", false, bad).await, 404);
+    let scraped = h
+        .client
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(scraped.contains("ccp_requests_total"), "{scraped}");
 
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -115,7 +127,13 @@ async fn no_canary_secret_reaches_logs_or_the_database() {
         log.contains("\"path\":\"plan_bedrock\""),
         "the log is real: {log}"
     );
+    // The interval metrics (the log sink, the default) are pushed at shutdown.
+    assert!(
+        log.contains("\"target\":\"ccp::metrics\"") && log.contains("BedrockCostUSD"),
+        "the interval metrics line is there: {log}"
+    );
     let mut everything = log.into_bytes();
+    everything.extend(scraped.into_bytes());
     for entry in std::fs::read_dir(&h.config.data_dir).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();

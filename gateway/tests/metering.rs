@@ -224,3 +224,232 @@ async fn prometheus_metrics_count_paths_tokens_and_cost() {
         .unwrap();
     assert_eq!(other.status(), 404);
 }
+
+/// The binary's environment for a CloudWatch sink at `endpoint`, pushing every second, with
+/// static test credentials (and the instance-metadata lookup off: no traffic leaves the host).
+fn cloudwatch_env(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("CCP_METRICS_SINK", "cloudwatch".into()),
+        ("CCP_CLOUDWATCH_ENDPOINT", endpoint.into()),
+        ("CCP_CLOUDWATCH_NAMESPACE", "CCP/E2E".into()),
+        ("CCP_METRICS_INTERVAL_SECS", "1".into()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+    ]
+}
+
+async fn sigterm_and_wait(child: std::process::Child) -> std::process::ExitStatus {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut child = child;
+    tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn cloudwatch_sum(
+    cw: &aws_sdk_cloudwatch::Client,
+    name: &str,
+    dims: &[(&str, &str)],
+    stat: aws_sdk_cloudwatch::types::Statistic,
+) -> f64 {
+    use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+    let now = std::time::SystemTime::now();
+    let mut call = cw
+        .get_metric_statistics()
+        .namespace("CCP/E2E")
+        .metric_name(name)
+        .start_time((now - Duration::from_secs(3600)).into())
+        .end_time((now + Duration::from_secs(3600)).into())
+        .period(7200)
+        .statistics(stat.clone());
+    for (k, v) in dims {
+        call = call.dimensions(Dimension::builder().name(*k).value(*v).build());
+    }
+    let out = call.send().await.unwrap();
+    out.datapoints()
+        .iter()
+        .filter_map(|p| match stat {
+            Statistic::SampleCount => p.sample_count(),
+            _ => p.sum(),
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_pushes_interval_metrics_to_cloudwatch() {
+    use aws_sdk_cloudwatch::types::Statistic;
+    let Some(moto) = ccp_testkit::moto::start("the CloudWatch end-to-end test") else {
+        return;
+    };
+    let mut h = Harness::start_failover(plan, bedrock, &[]).await;
+    h.stop_gateway().await;
+    let mut env = cloudwatch_env(&moto.url);
+    env.push(("CCP_CIRCUIT_FAILURE_THRESHOLD", "2".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let child = h.spawn_binary(&env, std::process::Stdio::null()).await;
+
+    for _ in 0..3 {
+        send(&h, "claude-sonnet-5-5", false).await;
+    }
+    // Two Plan 429s fail over and open the circuit (threshold 2); the third goes direct.
+    for _ in 0..3 {
+        send(&h, "claude-sonnet-4-5", false).await;
+    }
+    // Some land in the first interval(s), the rest in the push at shutdown.
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    send(&h, "bad", false).await;
+    let exit = sigterm_and_wait(child).await;
+    assert!(exit.success(), "{exit:?}");
+
+    let cw = {
+        let config = aws_sdk_cloudwatch::Config::builder()
+            .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
+            .region(aws_sdk_cloudwatch::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
+                "testing", "testing", None, None, "moto",
+            ))
+            .endpoint_url(&moto.url)
+            .build();
+        aws_sdk_cloudwatch::Client::from_conf(config)
+    };
+    let requests = |route, upstream, outcome| {
+        let cw = cw.clone();
+        async move {
+            cloudwatch_sum(
+                &cw,
+                "Requests",
+                &[
+                    ("Route", route),
+                    ("Upstream", upstream),
+                    ("Outcome", outcome),
+                ],
+                Statistic::Sum,
+            )
+            .await
+        }
+    };
+    assert_eq!(requests("plan", "plan", "complete").await, 3.0);
+    assert_eq!(requests("plan_bedrock", "bedrock", "complete").await, 2.0);
+    assert_eq!(requests("bedrock", "bedrock", "complete").await, 1.0);
+    // "bad" has no Bedrock mapping: with the circuit open, the gateway refuses it itself.
+    assert_eq!(requests("bedrock", "gateway", "error").await, 1.0);
+    assert_eq!(
+        cloudwatch_sum(&cw, "Failovers", &[], Statistic::Sum).await,
+        2.0
+    );
+    assert_eq!(
+        cloudwatch_sum(&cw, "CircuitOpens", &[], Statistic::Sum).await,
+        1.0
+    );
+    assert_eq!(
+        cloudwatch_sum(&cw, "Latency", &[("Route", "plan")], Statistic::SampleCount).await,
+        3.0
+    );
+    // Three Converse answers of 11 input and 5 output tokens (the fake's usage) on us. Sonnet
+    // 4.5: 11×3300 + 5×16500 = 118 800 nano-USD → 119 µUSD each.
+    assert_eq!(
+        cloudwatch_sum(&cw, "BedrockTokens", &[("Kind", "input")], Statistic::Sum).await,
+        33.0
+    );
+    assert_eq!(
+        cloudwatch_sum(&cw, "BedrockTokens", &[("Kind", "output")], Statistic::Sum).await,
+        15.0
+    );
+    let cost = cloudwatch_sum(&cw, "BedrockCostUSD", &[], Statistic::Sum).await;
+    assert!((cost - 3.0 * 119e-6).abs() < 1e-9, "cost {cost}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloudwatch_that_hangs_or_refuses_never_holds_up_a_request() {
+    // An endpoint that accepts connections and never answers.
+    let hung = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hung_url = format!("http://{}", hung.local_addr().unwrap());
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&accepted);
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = hung.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(conn);
+        }
+    });
+
+    let mut h = Harness::start_failover(plan, bedrock, &[]).await;
+    h.stop_gateway().await;
+    let env = cloudwatch_env(&hung_url);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let child = h.spawn_binary(&env, std::process::Stdio::null()).await;
+    send(&h, "claude-sonnet-5-5", false).await;
+    // Wait until a push is stuck on the hung endpoint.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while accepted.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no push was attempted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    for model in ["claude-sonnet-5-5", "claude-sonnet-4-5"] {
+        for _ in 0..5 {
+            let resp = client
+                .post(h.url("/v1/messages"))
+                .header("x-api-key", "sk-ant-api03-CANARYmeter")
+                .json(&json!({"model": model, "max_tokens": 100,
+                              "messages": [{"role": "user", "content": "hi"}]}))
+                .send()
+                .await
+                .expect("served while CloudWatch hangs");
+            assert_eq!(resp.status(), 200);
+        }
+    }
+    // Shutdown still ends: the stuck push gives up at its 10 s operation timeout.
+    let exit = sigterm_and_wait(child).await;
+    assert!(exit.success(), "{exit:?}");
+    holder.abort();
+
+    // A refusing endpoint: the pushes fail, are counted, and requests go on.
+    let refused = format!("http://127.0.0.1:{}", common::free_port());
+    let metrics_addr = format!("127.0.0.1:{}", common::free_port());
+    let mut env = cloudwatch_env(&refused);
+    env.push(("CCP_METRICS_ADDR", metrics_addr.clone()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let child = h.spawn_binary(&env, std::process::Stdio::null()).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        send(&h, "claude-sonnet-5-5", false).await;
+        let text = h
+            .client
+            .get(format!("http://{metrics_addr}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if !text.contains("ccp_metrics_publish_failures_total 0") {
+            assert!(
+                text.contains("ccp_metrics_publish_failures_total"),
+                "{text}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no failed push was counted"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let exit = sigterm_and_wait(child).await;
+    assert!(exit.success(), "{exit:?}");
+}

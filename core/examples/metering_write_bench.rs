@@ -1,0 +1,103 @@
+//! What writing metering rows costs: rows per second and CPU per row (the whole process,
+//! the database driver's threads included), through the writer's own call
+//! (`Store::insert_request_records`, 500-row batches as the gateway's writer sends them).
+//!
+//! `cargo run --release -p ccp-core --example metering_write_bench [sqlite|postgres] [ROWS]`.
+//! SQLite writes to a temporary file; PostgreSQL to `CCP_TEST_DATABASE_URL` (default
+//! postgres://postgres@127.0.0.1:5432/test) in a schema of its own, dropped after. With
+//! PostgreSQL on the same machine the server's CPU is not counted.
+
+#[path = "support/records.rs"]
+mod records;
+
+use ccp_core::store::{Store, StoreOptions};
+use sqlx::ConnectOptions;
+use sqlx::postgres::PgConnectOptions;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+/// User + system CPU seconds of this process so far (Linux).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let engine = std::env::args().nth(1).unwrap_or_else(|| "sqlite".into());
+    let rows: usize = std::env::args()
+        .nth(2)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(200_000);
+    let options = StoreOptions {
+        max_connections: 2,
+        acquire_timeout: Duration::from_secs(30),
+    };
+    let dir = tempfile::tempdir()?;
+    let (store, pg) = match engine.as_str() {
+        "sqlite" => {
+            let url = format!("sqlite://{}/bench.db?mode=rwc", dir.path().display());
+            (Store::connect(&url, &options).await?, None)
+        }
+        "postgres" => {
+            let url = std::env::var("CCP_TEST_DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+            let admin = PgConnectOptions::from_str(&url)?;
+            let mut conn = admin.connect().await?;
+            sqlx::query("DROP SCHEMA IF EXISTS ccp_write_bench CASCADE")
+                .execute(&mut conn)
+                .await?;
+            sqlx::query("CREATE SCHEMA ccp_write_bench")
+                .execute(&mut conn)
+                .await?;
+            let store = Store::connect_postgres(
+                admin.options([("search_path", "ccp_write_bench")]),
+                &options,
+            )
+            .await?;
+            (store, Some(conn))
+        }
+        other => anyhow::bail!("unknown engine {other}: sqlite or postgres"),
+    };
+    store.migrate().await?;
+
+    let users: Vec<uuid::Uuid> = (0..50).map(|_| uuid::Uuid::now_v7()).collect();
+    let keys: Vec<uuid::Uuid> = (0..200).map(|_| uuid::Uuid::now_v7()).collect();
+    let now = chrono::Utc::now();
+    let batches: Vec<Vec<_>> = (0..rows)
+        .map(|n| records::record(n, &users, &keys, now))
+        .collect::<Vec<_>>()
+        .chunks(500)
+        .map(<[_]>::to_vec)
+        .collect();
+
+    let cpu = cpu_seconds();
+    let started = Instant::now();
+    for batch in &batches {
+        store.insert_request_records(batch).await?;
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu;
+    #[allow(clippy::cast_precision_loss)]
+    let n = rows as f64;
+    println!(
+        "{engine}: {rows} rows (each with a token_usage row) in {wall:.2} s: {:.0} rows/s, \
+         {:.1} µs CPU per row",
+        n / wall,
+        cpu * 1e6 / n
+    );
+    store.close().await;
+    if let Some(mut conn) = pg {
+        sqlx::query("DROP SCHEMA IF EXISTS ccp_write_bench CASCADE")
+            .execute(&mut conn)
+            .await?;
+    }
+    Ok(())
+}
