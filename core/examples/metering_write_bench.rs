@@ -1,6 +1,7 @@
 //! What writing metering rows costs: rows per second and CPU per row (the whole process,
 //! the database driver's threads included), through the writer's own call
-//! (`Store::insert_request_records`, 500-row batches as the gateway's writer sends them).
+//! (`Store::insert_request_records`, 5 000-row batches, at most what the gateway's writer sends
+//! in one call).
 //!
 //! `cargo run --release -p ccp-core --example metering_write_bench [sqlite|postgres] [ROWS]`.
 //! SQLite writes to a temporary file; PostgreSQL to `CCP_TEST_DATABASE_URL` (default
@@ -74,7 +75,7 @@ async fn main() -> anyhow::Result<()> {
     let batches: Vec<Vec<_>> = (0..rows)
         .map(|n| records::record(n, &users, &keys, now))
         .collect::<Vec<_>>()
-        .chunks(500)
+        .chunks(5000)
         .map(<[_]>::to_vec)
         .collect();
 

@@ -6,49 +6,61 @@
 use super::{Store, StoreResult, on_pool};
 use crate::metering::RequestRecord;
 
+/// Rows per INSERT statement: 500 × 19 placeholders stays well inside SQLite's 32 766.
+pub const ROWS_PER_STATEMENT: usize = 500;
+
 impl Store {
+    /// Writes a batch in one transaction: statements of at most [`ROWS_PER_STATEMENT`] rows
+    /// (SQLite allows 32 766 placeholders a statement), one commit. One commit for many rows
+    /// is what makes the embedded default cheap: each commit writes every index page it
+    /// touched to SQLite's WAL again.
     pub async fn insert_request_records(&self, records: &[RequestRecord]) -> StoreResult<()> {
         if records.is_empty() {
             return Ok(());
         }
-        let with_usage: Vec<&RequestRecord> =
-            records.iter().filter(|r| r.usage.is_some()).collect();
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let mut logs = sqlx::QueryBuilder::new(
-                "INSERT INTO request_logs (request_id, access_key_id, user_id, model, stream, route, upstream, \
-                 status, error_type, plan_status, outcome, auth_ms, plan_ttfb_ms, bedrock_ttfb_ms, total_ms, \
-                 request_bytes, response_bytes, started_at, finished_at) ",
-            );
-            logs.push_values(records, |mut row, r| {
-                row.push_bind(r.request_id.as_str())
-                    .push_bind(r.access_key_id)
-                    .push_bind(r.user_id)
-                    .push_bind(r.model.as_deref())
-                    .push_bind(r.stream)
-                    .push_bind(r.route)
-                    .push_bind(r.upstream)
-                    .push_bind(i32::from(r.status))
-                    .push_bind(r.error_type)
-                    .push_bind(r.plan_status.map(i32::from))
-                    .push_bind(r.outcome.as_str())
-                    .push_bind(r.auth_ms)
-                    .push_bind(r.plan_ttfb_ms)
-                    .push_bind(r.bedrock_ttfb_ms)
-                    .push_bind(r.total_ms)
-                    .push_bind(i64::try_from(r.request_bytes).unwrap_or(i64::MAX))
-                    .push_bind(i64::try_from(r.response_bytes).unwrap_or(i64::MAX))
-                    .push_bind(r.started_at)
-                    .push_bind(r.finished_at);
-            });
-            logs.push(" ON CONFLICT (request_id) DO NOTHING");
-            logs.build().execute(&mut *tx).await?;
-            if !with_usage.is_empty() {
+            for chunk in records.chunks(ROWS_PER_STATEMENT) {
+                let mut logs = sqlx::QueryBuilder::new(
+                    "INSERT INTO request_logs (request_id, access_key_id, user_id, model, stream, route, upstream, \
+                     status, error_type, plan_status, outcome, auth_ms, plan_ttfb_ms, bedrock_ttfb_ms, total_ms, \
+                     request_bytes, response_bytes, started_at, finished_at) ",
+                );
+                logs.push_values(chunk, |mut row, r| {
+                    row.push_bind(r.request_id.as_str())
+                        .push_bind(r.access_key_id)
+                        .push_bind(r.user_id)
+                        .push_bind(r.model.as_deref())
+                        .push_bind(r.stream)
+                        .push_bind(r.route)
+                        .push_bind(r.upstream)
+                        .push_bind(i32::from(r.status))
+                        .push_bind(r.error_type)
+                        .push_bind(r.plan_status.map(i32::from))
+                        .push_bind(r.outcome.as_str())
+                        .push_bind(r.auth_ms)
+                        .push_bind(r.plan_ttfb_ms)
+                        .push_bind(r.bedrock_ttfb_ms)
+                        .push_bind(r.total_ms)
+                        .push_bind(i64::try_from(r.request_bytes).unwrap_or(i64::MAX))
+                        .push_bind(i64::try_from(r.response_bytes).unwrap_or(i64::MAX))
+                        .push_bind(r.started_at)
+                        .push_bind(r.finished_at);
+                });
+                logs.push(" ON CONFLICT (request_id) DO NOTHING");
+                logs.build().execute(&mut *tx).await?;
+                let with_usage: Vec<_> = chunk
+                    .iter()
+                    .filter_map(|r| r.usage.as_ref().map(|u| (r, u)))
+                    .collect();
+                if with_usage.is_empty() {
+                    continue;
+                }
                 let mut usage = sqlx::QueryBuilder::new(
                     "INSERT INTO token_usage (request_id, access_key_id, user_id, model, provider, input_tokens, \
                      output_tokens, cache_read_tokens, cache_write_tokens, cost_micro_usd, created_at) ",
                 );
-                usage.push_values(with_usage.iter().filter_map(|r| r.usage.as_ref().map(|u| (r, u))), |mut row, (r, u)| {
+                usage.push_values(with_usage, |mut row, (r, u)| {
                     let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
                     row.push_bind(r.request_id.as_str())
                         .push_bind(r.access_key_id)
