@@ -8,8 +8,8 @@ use ccp_core::domain::{AccessKeyRecord, User};
 use ccp_core::keys::AccessKey;
 use ccp_core::secret::SecretString;
 use ccp_core::store::{
-    BedrockKeyRecord, ModelMapping, NewAccessKey, NewAuditEntry, NewBedrockKey, NewModelMapping,
-    NewUser, Store, StoreOptions,
+    BedrockKeyRecord, ModelMapping, NewAccessKey, NewAdmin, NewAuditEntry, NewBedrockKey,
+    NewModelMapping, NewUser, Store, StoreOptions,
 };
 use clap::{Parser, Subcommand};
 use serde_json::json;
@@ -46,6 +46,23 @@ enum Command {
     /// Manage the Anthropic model → Bedrock model id map.
     #[command(subcommand)]
     ModelMap(ModelMapCommand),
+    /// Manage admin accounts of the admin API.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create an admin; the password (at least 12 characters) is read from standard input.
+    Create {
+        #[arg(long)]
+        username: String,
+    },
+    /// Replace an admin's password (from standard input); ends the admin's sessions.
+    SetPassword {
+        #[arg(long)]
+        username: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -278,6 +295,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::BedrockKey(command) => bedrock_key(&config, &store, &out, command).await,
         Command::ModelMap(command) => model_map(&store, &out, command).await,
+        Command::Admin(command) => admin(&store, &out, command).await,
         Command::Key(KeyCommand::List { user }) => {
             let user_id = match user {
                 Some(u) => Some(resolve_user(&store, &u).await?.id),
@@ -396,24 +414,95 @@ fn bedrock_key_json(record: &BedrockKeyRecord) -> serde_json::Value {
     })
 }
 
-/// One line from standard input, trimmed; refused if empty or implausible.
-fn read_secret_from_stdin() -> anyhow::Result<SecretString> {
+/// One line from standard input without its line ending; the buffer is wiped after.
+fn read_line_from_stdin(what: &str) -> anyhow::Result<SecretString> {
     use std::io::BufRead;
     let mut raw = String::new();
     std::io::stdin()
         .lock()
         .read_line(&mut raw)
-        .context("cannot read the Bedrock key from standard input")?;
-    let trimmed = raw.trim();
+        .with_context(|| format!("cannot read the {what} from standard input"))?;
+    let line = SecretString::new(raw.trim_end_matches(['\r', '\n']).to_owned());
+    zeroize::Zeroize::zeroize(&mut raw);
+    Ok(line)
+}
+
+/// The Bedrock key: one line, trimmed; refused if empty or implausible.
+fn read_secret_from_stdin() -> anyhow::Result<SecretString> {
+    let line = read_line_from_stdin("Bedrock key")?;
+    let trimmed = line.expose().trim();
     if trimmed.len() < 8 || trimmed.len() > 8192 || trimmed.chars().any(char::is_whitespace) {
-        zeroize::Zeroize::zeroize(&mut raw);
         return Err(anyhow!(
             "expected the Bedrock API key on standard input (one line, no spaces)"
         ));
     }
-    let secret = SecretString::new(trimmed.to_owned());
-    zeroize::Zeroize::zeroize(&mut raw);
-    Ok(secret)
+    Ok(SecretString::new(trimmed.to_owned()))
+}
+
+/// An admin password from standard input, hashed (argon2id); the policy is checked first.
+fn read_password_hash_from_stdin() -> anyhow::Result<String> {
+    let password = read_line_from_stdin("password")?;
+    ccp_core::password::hash(&password).map_err(|e| anyhow!("{e}"))
+}
+
+async fn admin(store: &Store, out: &Output, command: AdminCommand) -> anyhow::Result<()> {
+    match command {
+        AdminCommand::Create { username } => {
+            let username = username.trim().to_owned();
+            if username.is_empty()
+                || username.len() > 64
+                || !username
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
+            {
+                return Err(anyhow!("a username is 1 to 64 letters, digits or . _ - @"));
+            }
+            let password_hash = read_password_hash_from_stdin()?;
+            let admin = store
+                .create_admin(NewAdmin {
+                    username,
+                    password_hash,
+                })
+                .await?;
+            audit(
+                store,
+                "admin.create",
+                "admin",
+                admin.id,
+                json!({"username": admin.username}),
+            )
+            .await?;
+            out.done(
+                json!({"id": admin.id, "username": admin.username}),
+                &format!("Created admin {} (id {}).", admin.username, admin.id),
+            )
+        }
+        AdminCommand::SetPassword { username } => {
+            let login = store
+                .admin_login(&username)
+                .await?
+                .ok_or_else(|| anyhow!("no admin named {username:?}"))?;
+            let password_hash = read_password_hash_from_stdin()?;
+            store
+                .set_admin_password(login.admin.id, &password_hash)
+                .await?;
+            audit(
+                store,
+                "admin.set_password",
+                "admin",
+                login.admin.id,
+                json!({"username": login.admin.username}),
+            )
+            .await?;
+            out.done(
+                json!({"id": login.admin.id, "password_changed": true}),
+                &format!(
+                    "Password of {} replaced; its sessions have ended.",
+                    login.admin.username
+                ),
+            )
+        }
+    }
 }
 
 async fn model_map(store: &Store, out: &Output, command: ModelMapCommand) -> anyhow::Result<()> {

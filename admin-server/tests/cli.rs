@@ -340,3 +340,47 @@ fn model_map_rows_are_validated_and_listed() {
             .success()
     );
 }
+
+#[test]
+fn admins_are_created_with_a_password_from_stdin_and_only_its_hash_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let password = "CANARYADMINpassphrase 42";
+    let created = json(&admin_with_stdin(
+        dir.path(),
+        &["--json", "admin", "create", "--username", "Ops"],
+        &format!("{password}\n"),
+    ));
+    assert_eq!(created["username"], "ops");
+
+    // Too short, a taken name (any case), a bad name: refused with one line, exit non-zero.
+    for (args, stdin) in [
+        (vec!["admin", "create", "--username", "other"], "short\n"),
+        (
+            vec!["admin", "create", "--username", "OPS"],
+            "another long passphrase\n",
+        ),
+        (
+            vec!["admin", "create", "--username", "bad name"],
+            "another long passphrase\n",
+        ),
+    ] {
+        let out = admin_with_stdin(dir.path(), &args, stdin);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(!stderr.contains("passphrase"), "{stderr}");
+    }
+
+    let changed = json(&admin_with_stdin(
+        dir.path(),
+        &["--json", "admin", "set-password", "--username", "ops"],
+        "a brand new passphrase\n",
+    ));
+    assert_eq!(changed["password_changed"], true);
+
+    let files = String::from_utf8_lossy(&read_all_files(dir.path())).into_owned();
+    assert!(files.contains("$argon2id$"), "the hash is stored");
+    for secret in [password, "CANARYADMIN", "brand new passphrase"] {
+        assert!(!files.contains(secret), "{secret} is stored in clear");
+    }
+}

@@ -98,6 +98,19 @@ impl KeyGrant {
     }
 }
 
+/// An admin of the admin API (the password hash is never part of it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Admin {
+    pub id: Uuid,
+    pub username: String,
+    /// Session tokens carry the version they were issued under; a bump revokes them all.
+    pub token_version: i64,
+    pub status: UserStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
 /// One audit entry. `detail` is JSON and must never carry a secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditEntry {

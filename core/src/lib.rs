@@ -12,6 +12,7 @@
 //!   the model map and the decrypted Bedrock-key cache;
 //! - [`crypto`]: wrapping of stored Bedrock keys (AWS KMS, or a local AES-256-GCM key);
 //! - [`translate`]: Anthropic Messages ⇄ Bedrock Converse, streams included;
+//! - [`password`]: argon2id hashing of admin passwords;
 //! - [`telemetry`]: interval metrics and their sinks (CloudWatch, the log);
 //! - [`api_error`]: the Anthropic-shaped error body every client-facing error uses.
 //!
@@ -27,6 +28,7 @@ pub mod domain;
 pub mod fuzzing;
 pub mod keys;
 pub mod metering;
+pub mod password;
 pub mod routing;
 pub mod secret;
 pub mod store;

@@ -9,7 +9,8 @@ use ccp_core::domain::{KeyStatus, UserStatus};
 use ccp_core::keys::{AccessKey, KeyDigest, Pepper};
 use ccp_core::secret::SecretString;
 use ccp_core::store::{
-    NewAccessKey, NewAuditEntry, NewBedrockKey, NewModelMapping, NewUser, Store, StoreError,
+    NewAccessKey, NewAdmin, NewAuditEntry, NewBedrockKey, NewModelMapping, NewUser, Store,
+    StoreError,
 };
 use std::time::Duration;
 
@@ -28,6 +29,8 @@ on_both_engines!(
     unreachable_database_means_unavailable_not_denied,
     bedrock_keys_are_set_replaced_and_joined_into_grants,
     model_mappings_upsert_list_and_delete,
+    admins_are_unique_by_username_and_revocable,
+    concurrent_bootstraps_create_one_admin,
 );
 
 fn pepper() -> Pepper {
@@ -442,4 +445,94 @@ async fn model_mappings_upsert_list_and_delete(store: &Store) {
     assert!(store.delete_model_mapping("claude-a").await.unwrap());
     assert!(!store.delete_model_mapping("claude-a").await.unwrap());
     assert!(store.model_mapping("claude-a").await.unwrap().is_none());
+}
+
+async fn admins_are_unique_by_username_and_revocable(store: &Store) {
+    let admin = store
+        .create_admin(NewAdmin {
+            username: " Root ".into(),
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(admin.username, "root");
+    assert_eq!(admin.token_version, 0);
+    let again = store
+        .create_admin(NewAdmin {
+            username: "ROOT".into(),
+            password_hash: "x".into(),
+        })
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+
+    let login = store.admin_login("rOoT").await.unwrap().unwrap();
+    assert_eq!(login.admin.id, admin.id);
+    assert!(login.password_hash.starts_with("$argon2id$"));
+    assert!(store.admin_login("nobody").await.unwrap().is_none());
+    // SQL-looking usernames are data.
+    assert!(store.admin_login("' OR '1'='1").await.unwrap().is_none());
+
+    assert_eq!(store.bump_admin_token_version(admin.id).await.unwrap(), 1);
+    store
+        .set_admin_password(admin.id, "$argon2id$new")
+        .await
+        .unwrap();
+    let after = store.admin_login("root").await.unwrap().unwrap();
+    assert_eq!(
+        after.admin.token_version, 2,
+        "a password change revokes sessions"
+    );
+    assert_eq!(after.password_hash, "$argon2id$new");
+    store.record_admin_login(admin.id).await.unwrap();
+    assert!(
+        store
+            .get_admin(admin.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_login_at
+            .is_some()
+    );
+    assert!(matches!(
+        store.bump_admin_token_version(uuid::Uuid::now_v7()).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn concurrent_bootstraps_create_one_admin(store: &Store) {
+    // Open several pooled connections first, so the attempts really overlap.
+    let warm: Vec<_> = (0..6)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.ping().await })
+        })
+        .collect();
+    for w in warm {
+        w.await.unwrap().unwrap();
+    }
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(8));
+    let attempts: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            let start = std::sync::Arc::clone(&start);
+            tokio::spawn(async move {
+                start.wait().await;
+                store
+                    .create_first_admin(NewAdmin {
+                        username: format!("boot{i}"),
+                        password_hash: "h".into(),
+                    })
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for attempt in attempts {
+        if attempt.await.unwrap().is_some() {
+            created += 1;
+        }
+    }
+    assert_eq!(created, 1);
+    assert_eq!(store.count_admins().await.unwrap(), 1);
 }

@@ -4,6 +4,7 @@
 //! Queries are parameterised, never built with `format!`.
 
 mod access_keys;
+mod admins;
 mod audit;
 mod bedrock_keys;
 mod metering;
@@ -17,6 +18,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use access_keys::NewAccessKey;
+pub use admins::{AdminLogin, NewAdmin, normalize_username};
 pub use audit::NewAuditEntry;
 pub use bedrock_keys::{BedrockKeyRecord, NewBedrockKey};
 pub use metering::{Granularity, RequestLogView, UsageBucket, UsageFilter, UsageTotals};
