@@ -1,7 +1,8 @@
 //! Reads token usage from an Anthropic response as it passes through the gateway, without
 //! changing or holding back a byte: the caller relays each chunk and shows the tap a view of
 //! it. SSE answers carry usage in `message_start` and `message_delta` (the delta's counts win);
-//! JSON answers in `usage`. A gzip- or deflate-encoded body is decoded into a private copy.
+//! JSON answers in `usage`. A compressed body (gzip, deflate, br or zstd: Claude Code accepts
+//! all four) is decoded into a private copy.
 
 use super::pricing::TokenCounts;
 use serde::Deserialize;
@@ -25,6 +26,19 @@ enum Decoder {
     Identity,
     Gzip(flate2::write::MultiGzDecoder<Vec<u8>>),
     Deflate(flate2::write::ZlibDecoder<Vec<u8>>),
+    Brotli(Box<brotli_decompressor::DecompressorWriter<Vec<u8>>>),
+    Zstd(Box<zstd::stream::write::Decoder<'static, Vec<u8>>>),
+}
+
+/// Pushes compressed bytes through a decoder and takes what came out.
+fn decode_into<D: Write>(
+    decoder: &mut D,
+    chunk: &[u8],
+    out: impl FnOnce(&mut D) -> &mut Vec<u8>,
+) -> std::io::Result<Vec<u8>> {
+    decoder.write_all(chunk)?;
+    decoder.flush()?;
+    Ok(std::mem::take(out(decoder)))
 }
 
 enum Body {
@@ -89,6 +103,13 @@ impl UsageTap {
                 Decoder::Gzip(flate2::write::MultiGzDecoder::new(Vec::new()))
             }
             Some("deflate") => Decoder::Deflate(flate2::write::ZlibDecoder::new(Vec::new())),
+            Some("br") => Decoder::Brotli(Box::new(brotli_decompressor::DecompressorWriter::new(
+                Vec::new(),
+                4096,
+            ))),
+            Some("zstd") => Decoder::Zstd(Box::new(
+                zstd::stream::write::Decoder::new(Vec::new()).ok()?,
+            )),
             Some(_) => return None,
         };
         let body = if content_type.starts_with("text/event-stream") {
@@ -124,6 +145,8 @@ impl UsageTap {
             }
             Decoder::Gzip(d) => d.write_all(chunk).map(|()| std::mem::take(d.get_mut())),
             Decoder::Deflate(d) => d.write_all(chunk).map(|()| std::mem::take(d.get_mut())),
+            Decoder::Brotli(d) => decode_into(d.as_mut(), chunk, |d| d.get_mut()),
+            Decoder::Zstd(d) => decode_into(d.as_mut(), chunk, |d| d.get_mut()),
         };
         match decoded {
             Ok(plain) => self.consume_plain(&plain),
@@ -336,7 +359,7 @@ mod tests {
                 cache_write_1h: 0
             }
         );
-        assert!(UsageTap::new("application/json", Some("br")).is_none());
+        assert!(UsageTap::new("application/json", Some("compress")).is_none());
         assert!(UsageTap::new("text/html", None).is_none());
         // A cut stream reports what it saw, marked incomplete.
         let mut tap = UsageTap::new("text/event-stream", None).unwrap();
@@ -344,5 +367,43 @@ mod tests {
         let partial = tap.finish().unwrap();
         assert!(!partial.complete);
         assert_eq!(partial.tokens.input, 12);
+    }
+
+    /// Brotli and zstd, as Claude Code's `Accept-Encoding: gzip, deflate, br, zstd` allows,
+    /// fed in small pieces, for a JSON answer and an SSE stream.
+    #[test]
+    fn brotli_and_zstd_bodies_are_read() {
+        let json: &[u8] = br#"{"id":"msg_1","model":"claude-opus-5-5","usage":{"input_tokens":5,"output_tokens":7,"cache_read_input_tokens":1,"cache_creation_input_tokens":3}}"#;
+        let brotli = |plain: &[u8]| {
+            let mut out = Vec::new();
+            {
+                let mut w = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+                w.write_all(plain).unwrap();
+            }
+            out
+        };
+        let zstd = |plain: &[u8]| zstd::stream::encode_all(plain, 3).unwrap();
+        for (encoding, pack) in [
+            ("br", &brotli as &dyn Fn(&[u8]) -> Vec<u8>),
+            ("zstd", &zstd),
+        ] {
+            let mut tap = UsageTap::new("application/json", Some(encoding)).unwrap();
+            for piece in pack(json).chunks(5) {
+                tap.feed(piece);
+            }
+            let usage = tap.finish().unwrap();
+            assert_eq!(
+                usage.model.as_deref(),
+                Some("claude-opus-5-5"),
+                "{encoding}"
+            );
+            assert_eq!(usage.tokens.output, 7, "{encoding}");
+
+            let mut tap = UsageTap::new("text/event-stream", Some(encoding)).unwrap();
+            for piece in pack(STREAM.as_bytes()).chunks(11) {
+                tap.feed(piece);
+            }
+            assert_eq!(tap.finish().unwrap(), expected(), "{encoding}");
+        }
     }
 }
