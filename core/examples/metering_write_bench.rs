@@ -17,24 +17,6 @@ use sqlx::postgres::PgConnectOptions;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-/// User + system CPU seconds of this process so far (Linux).
-fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let engine = std::env::args().nth(1).unwrap_or_else(|| "sqlite".into());
@@ -84,13 +66,13 @@ async fn main() -> anyhow::Result<()> {
         .map(<[_]>::to_vec)
         .collect();
 
-    let cpu = cpu_seconds();
+    let cpu = ccp_core::telemetry::process_cpu_seconds();
     let started = Instant::now();
     for batch in &batches {
         store.insert_request_records(batch).await?;
     }
     let wall = started.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu;
+    let cpu = ccp_core::telemetry::process_cpu_seconds() - cpu;
     #[allow(clippy::cast_precision_loss)]
     let n = rows as f64;
     println!(

@@ -128,6 +128,27 @@ impl LatencyBuckets {
     }
 }
 
+/// User plus system CPU seconds of this process, every thread included (Linux; 0 elsewhere).
+pub fn process_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // The command name may hold spaces; the fields after its closing parenthesis do not.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime: fields 14 and 15 of stat, 11 and 12 after the command name, in
+    // clock ticks (100 a second on Linux).
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// Writes each snapshot as one structured log line (`target: ccp::metrics`): the embedded
 /// default, where no CloudWatch is configured.
 #[derive(Debug, Default)]

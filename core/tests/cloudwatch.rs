@@ -3,23 +3,12 @@
 //! CloudWatch (a local AWS API emulator from PyPI): what is pushed is what CloudWatch
 //! statistics then report.
 
-use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+use aws_sdk_cloudwatch::types::Statistic;
 use ccp_core::telemetry::{
     CloudWatchSink, Datum, DatumValue, LatencyBuckets, MetricsSink, Snapshot, Unit,
 };
+use ccp_testkit::moto::cloudwatch_client as client;
 use std::time::{Duration, SystemTime};
-
-fn client(url: &str) -> aws_sdk_cloudwatch::Client {
-    let config = aws_sdk_cloudwatch::Config::builder()
-        .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
-        .region(aws_sdk_cloudwatch::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
-            "testing", "testing", None, None, "moto",
-        ))
-        .endpoint_url(url)
-        .build();
-    aws_sdk_cloudwatch::Client::from_conf(config)
-}
 
 async fn statistic(
     cw: &aws_sdk_cloudwatch::Client,
@@ -28,27 +17,7 @@ async fn statistic(
     dims: &[(&str, &str)],
     stat: Statistic,
 ) -> Option<f64> {
-    let now = SystemTime::now();
-    let mut call = cw
-        .get_metric_statistics()
-        .namespace(namespace)
-        .metric_name(name)
-        .start_time((now - Duration::from_secs(3600)).into())
-        .end_time((now + Duration::from_secs(3600)).into())
-        .period(7200)
-        .statistics(stat.clone());
-    for (k, v) in dims {
-        call = call.dimensions(Dimension::builder().name(*k).value(*v).build());
-    }
-    let out = call.send().await.unwrap();
-    let points = out.datapoints();
-    assert!(points.len() <= 1, "one period asked for: {points:?}");
-    points.first().and_then(|p| match stat {
-        Statistic::Sum => p.sum(),
-        Statistic::SampleCount => p.sample_count(),
-        Statistic::Maximum => p.maximum(),
-        _ => None,
-    })
+    ccp_testkit::moto::cloudwatch_statistic(cw, namespace, name, dims, stat).await
 }
 
 #[tokio::test]

@@ -398,19 +398,7 @@ impl ProcessFigures {
                 }
             }
         }
-        if let Ok(stat) = std::fs::read_to_string("/proc/self/stat")
-            && let Some((_, rest)) = stat.rsplit_once(')')
-        {
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            let ticks = |i: usize| {
-                fields
-                    .get(i)
-                    .and_then(|v| v.parse::<f64>().ok())
-                    .unwrap_or(0.0)
-            };
-            // utime and stime, fields 14 and 15 of stat (11 and 12 after the command name).
-            figures.cpu_seconds = (ticks(11) + ticks(12)) / 100.0;
-        }
+        figures.cpu_seconds = ccp_core::telemetry::process_cpu_seconds();
         if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
             figures.open_fds = i64::try_from(dir.count()).unwrap_or(0);
         }

@@ -96,15 +96,7 @@ async fn no_canary_secret_reaches_logs_or_the_database() {
     near.replace_range(10..11, if &near[10..11] == "A" { "B" } else { "A" });
     let bad = format!("http://{}/ak/{near}/v1/messages", h.addr());
     assert_eq!(send("m", false, bad).await, 404);
-    let scraped = h
-        .client
-        .get(format!("http://{metrics_addr}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let scraped = common::scrape(&h.client, &metrics_addr).await;
     assert!(scraped.contains("ccp_requests_total"), "{scraped}");
 
     Command::new("kill")

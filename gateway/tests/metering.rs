@@ -194,15 +194,7 @@ async fn prometheus_metrics_count_paths_tokens_and_cost() {
     let h = Harness::start_failover(plan, bedrock, &[("metrics_addr", &addr)]).await;
     send(&h, "claude-sonnet-5-5", false).await;
     send(&h, "claude-sonnet-4-5", true).await; // Plan 429 → Bedrock
-    let text = h
-        .client
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = common::scrape(&h.client, &addr).await;
     for line in [
         r#"ccp_requests_total{route="plan",upstream="plan",outcome="complete"} 1"#,
         r#"ccp_requests_total{route="plan_bedrock",upstream="bedrock",outcome="complete"} 1"#,
@@ -259,27 +251,9 @@ async fn cloudwatch_sum(
     dims: &[(&str, &str)],
     stat: aws_sdk_cloudwatch::types::Statistic,
 ) -> f64 {
-    use aws_sdk_cloudwatch::types::{Dimension, Statistic};
-    let now = std::time::SystemTime::now();
-    let mut call = cw
-        .get_metric_statistics()
-        .namespace("CCP/E2E")
-        .metric_name(name)
-        .start_time((now - Duration::from_secs(3600)).into())
-        .end_time((now + Duration::from_secs(3600)).into())
-        .period(7200)
-        .statistics(stat.clone());
-    for (k, v) in dims {
-        call = call.dimensions(Dimension::builder().name(*k).value(*v).build());
-    }
-    let out = call.send().await.unwrap();
-    out.datapoints()
-        .iter()
-        .filter_map(|p| match stat {
-            Statistic::SampleCount => p.sample_count(),
-            _ => p.sum(),
-        })
-        .sum()
+    ccp_testkit::moto::cloudwatch_statistic(cw, "CCP/E2E", name, dims, stat)
+        .await
+        .unwrap_or(0.0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -308,17 +282,7 @@ async fn the_binary_pushes_interval_metrics_to_cloudwatch() {
     let exit = sigterm_and_wait(child).await;
     assert!(exit.success(), "{exit:?}");
 
-    let cw = {
-        let config = aws_sdk_cloudwatch::Config::builder()
-            .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
-            .region(aws_sdk_cloudwatch::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
-                "testing", "testing", None, None, "moto",
-            ))
-            .endpoint_url(&moto.url)
-            .build();
-        aws_sdk_cloudwatch::Client::from_conf(config)
-    };
+    let cw = ccp_testkit::moto::cloudwatch_client(&moto.url);
     let requests = |route, upstream, outcome| {
         let cw = cw.clone();
         async move {
@@ -428,15 +392,7 @@ async fn a_cloudwatch_that_hangs_or_refuses_never_holds_up_a_request() {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         send(&h, "claude-sonnet-5-5", false).await;
-        let text = h
-            .client
-            .get(format!("http://{metrics_addr}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = common::scrape(&h.client, &metrics_addr).await;
         if !text.contains("ccp_metrics_publish_failures_total 0") {
             assert!(
                 text.contains("ccp_metrics_publish_failures_total"),

@@ -60,3 +60,52 @@ pub fn start(test: &str) -> Option<Moto> {
         url: format!("http://127.0.0.1:{port}"),
     })
 }
+
+/// A CloudWatch client for moto at `url`, with moto's static test credentials.
+pub fn cloudwatch_client(url: &str) -> aws_sdk_cloudwatch::Client {
+    use aws_sdk_cloudwatch::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_cloudwatch::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .endpoint_url(url)
+        .build();
+    aws_sdk_cloudwatch::Client::from_conf(config)
+}
+
+/// One statistic of a metric over the last and next hour, summed over its data points
+/// (`None` without any): what CloudWatch reports for what was pushed.
+#[allow(clippy::expect_used)]
+pub async fn cloudwatch_statistic(
+    client: &aws_sdk_cloudwatch::Client,
+    namespace: &str,
+    name: &str,
+    dimensions: &[(&str, &str)],
+    statistic: aws_sdk_cloudwatch::types::Statistic,
+) -> Option<f64> {
+    use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+    let now = std::time::SystemTime::now();
+    let hour = Duration::from_secs(3600);
+    let mut call = client
+        .get_metric_statistics()
+        .namespace(namespace)
+        .metric_name(name)
+        .start_time((now - hour).into())
+        .end_time((now + hour).into())
+        .period(7200)
+        .statistics(statistic.clone());
+    for (k, v) in dimensions {
+        call = call.dimensions(Dimension::builder().name(*k).value(*v).build());
+    }
+    let out = call.send().await.expect("GetMetricStatistics");
+    let values: Vec<f64> = out
+        .datapoints()
+        .iter()
+        .filter_map(|p| match statistic {
+            Statistic::SampleCount => p.sample_count(),
+            Statistic::Maximum => p.maximum(),
+            _ => p.sum(),
+        })
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}

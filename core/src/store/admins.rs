@@ -2,7 +2,7 @@
 //! `token_version` is bumped to revoke every session token issued before (logout, password
 //! change).
 
-use super::{Pool, Store, StoreError, StoreResult, new_id, now, on_pool};
+use super::{Engine, Store, StoreError, StoreResult, new_id, now, on_pool};
 use crate::domain::{Admin, UserStatus};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -89,39 +89,32 @@ impl Store {
 
     /// Creates the first admin, or nothing (`Ok(None)`) when any admin exists: the one-time
     /// bootstrap. Concurrent calls create one admin at most (PostgreSQL: the table is locked
-    /// for the check and the insert; SQLite: one statement, and SQLite writes one at a time).
+    /// for the check and the insert; SQLite: the insert is one write statement, and SQLite
+    /// runs one write at a time).
     pub async fn create_first_admin(&self, new: NewAdmin) -> StoreResult<Option<Admin>> {
         let admin = Self::admin_from(&new);
         const INSERT_IF_NONE: &str = "INSERT INTO admins (id, username, password_hash, token_version, status, created_at, updated_at)
              SELECT $1, $2, $3, 0, 'active', $4, $5 WHERE NOT EXISTS (SELECT 1 FROM admins)";
-        let inserted = match &self.pool {
-            Pool::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
+        let lock = self.engine() == Engine::Postgres;
+        let inserted = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            if lock {
                 sqlx::query("LOCK TABLE admins IN SHARE ROW EXCLUSIVE MODE")
                     .execute(&mut *tx)
                     .await?;
-                let n = sqlx::query(INSERT_IF_NONE)
-                    .bind(admin.id)
-                    .bind(&admin.username)
-                    .bind(&new.password_hash)
-                    .bind(admin.created_at)
-                    .bind(admin.updated_at)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                tx.commit().await?;
-                n
             }
-            Pool::Sqlite(pool) => sqlx::query(INSERT_IF_NONE)
+            let n = sqlx::query(INSERT_IF_NONE)
                 .bind(admin.id)
                 .bind(&admin.username)
                 .bind(&new.password_hash)
                 .bind(admin.created_at)
                 .bind(admin.updated_at)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?
-                .rows_affected(),
-        };
+                .rows_affected();
+            tx.commit().await?;
+            Ok::<u64, sqlx::Error>(n)
+        })?;
         Ok((inserted == 1).then_some(admin))
     }
 

@@ -333,3 +333,15 @@ pub fn anthropic_error(body: &[u8]) -> (String, String) {
             .to_owned(),
     )
 }
+
+/// The Prometheus text from a gateway's metrics listener.
+pub async fn scrape(client: &reqwest::Client, metrics_addr: &str) -> String {
+    client
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("metrics text")
+}
