@@ -4,6 +4,7 @@
 //! joins them. Both act through
 //! `ccp_core::store::Store` and write an audit entry for every change.
 
+pub mod api;
 pub mod cli;
 pub mod login;
 pub mod session;
