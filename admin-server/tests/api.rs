@@ -3,43 +3,20 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use ccp_admin_server::api::{AdminApi, router};
-use ccp_admin_server::login::LoginService;
-use ccp_admin_server::session::SessionKeys;
-use ccp_core::secret::SecretString;
-use ccp_core::store::{NewAdmin, Store, StoreOptions};
+use common::PASSWORD;
 use salvo::prelude::*;
 use salvo::test::{ResponseExt, TestClient};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::Duration;
 
 const BASE: &str = "http://127.0.0.1:5801";
-const PASSWORD: &str = "a long enough passphrase";
 
 async fn service() -> (Service, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/ccp.db?mode=rwc", dir.path().display());
-    let store = Store::connect(&url, &StoreOptions::default())
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    store
-        .create_admin(NewAdmin {
-            username: "ops".into(),
-            password_hash: ccp_core::password::hash(&SecretString::from(PASSWORD)).unwrap(),
-        })
-        .await
-        .unwrap();
-    let keys = SessionKeys::new(
-        &SecretString::from("0123456789abcdef0123456789abcdef"),
-        Duration::from_secs(900),
-    )
-    .unwrap();
-    let api = AdminApi {
-        login: LoginService::new(store.clone(), Arc::new(keys)),
-        store,
-    };
+    let (login, store, dir) = common::login_service().await;
+    let api = AdminApi { login, store };
     (Service::new(router(Arc::new(api))), dir)
 }
 

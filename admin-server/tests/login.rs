@@ -5,38 +5,18 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use ccp_admin_server::login::{LoginError, LoginService, MAX_FAILURES, SessionCheckError};
 use ccp_admin_server::session::SessionKeys;
 use ccp_core::secret::SecretString;
-use ccp_core::store::{NewAdmin, Store, StoreOptions};
+use ccp_core::store::Store;
+use common::{PASSWORD, SESSION_SECRET};
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-const PASSWORD: &str = "a long enough passphrase";
-
 async fn service() -> (LoginService, Store, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/ccp.db?mode=rwc", dir.path().display());
-    let store = Store::connect(&url, &StoreOptions::default())
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    for name in ["ops", "dev"] {
-        store
-            .create_admin(NewAdmin {
-                username: name.into(),
-                password_hash: ccp_core::password::hash(&SecretString::from(PASSWORD)).unwrap(),
-            })
-            .await
-            .unwrap();
-    }
-    let keys = SessionKeys::new(
-        &SecretString::from("0123456789abcdef0123456789abcdef"),
-        Duration::from_secs(900),
-    )
-    .unwrap();
-    (LoginService::new(store.clone(), Arc::new(keys)), store, dir)
+    common::login_service().await
 }
 
 fn ip(last: u8) -> IpAddr {
@@ -100,11 +80,8 @@ async fn logout_and_password_change_revoke_earlier_tokens() {
 async fn a_token_for_an_admin_that_does_not_exist_is_refused() {
     let (svc, _store, _dir) = service().await;
     // Signed with the right secret, for an id the store does not have.
-    let keys = SessionKeys::new(
-        &SecretString::from("0123456789abcdef0123456789abcdef"),
-        Duration::from_secs(60),
-    )
-    .unwrap();
+    let keys =
+        SessionKeys::new(&SecretString::from(SESSION_SECRET), Duration::from_secs(60)).unwrap();
     let now = chrono::Utc::now();
     let ghost = ccp_core::domain::Admin {
         id: uuid::Uuid::now_v7(),

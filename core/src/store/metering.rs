@@ -265,14 +265,11 @@ impl Store {
         let to = filter
             .to
             .unwrap_or_else(|| chrono::Utc::now() + chrono::Duration::days(1));
-        let unit = match granularity {
-            Granularity::Hour => "hour",
-            Granularity::Day => "day",
-            Granularity::Month => "month",
-        };
-        let rows = match &self.pool {
-            super::Pool::Postgres(pool) => {
-                sqlx::query_as(concat!(
+        // Each engine buckets its own way: PostgreSQL truncates the timestamp; SQLite stores
+        // RFC 3339 text, so a bucket is a strftime prefix of it.
+        let (sql, bucket): (&'static str, &'static str) = match self.pool {
+            super::Pool::Postgres(_) => (
+                concat!(
                     "SELECT to_char(date_trunc($1, r.started_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS bucket, ",
                     usage_columns!(),
                     " FROM request_logs r LEFT JOIN token_usage t ON t.request_id = r.request_id
@@ -282,25 +279,15 @@ impl Store {
                        AND ($6::text IS NULL OR r.model = $6)
                        AND ($7::text IS NULL OR r.upstream = $7)
                      GROUP BY 1 ORDER BY 1"
-                ))
-                .bind(unit)
-                .bind(from)
-                .bind(to)
-                .bind(filter.user_id)
-                .bind(filter.access_key_id)
-                .bind(filter.model.as_deref())
-                .bind(filter.provider.as_deref())
-                .fetch_all(pool)
-                .await?
-            }
-            super::Pool::Sqlite(pool) => {
-                // Times are stored as RFC 3339 text, so a bucket is a prefix of it.
-                let format = match granularity {
-                    Granularity::Hour => "%Y-%m-%dT%H:00:00Z",
-                    Granularity::Day => "%Y-%m-%dT00:00:00Z",
-                    Granularity::Month => "%Y-%m-01T00:00:00Z",
-                };
-                sqlx::query_as(concat!(
+                ),
+                match granularity {
+                    Granularity::Hour => "hour",
+                    Granularity::Day => "day",
+                    Granularity::Month => "month",
+                },
+            ),
+            super::Pool::Sqlite(_) => (
+                concat!(
                     "SELECT strftime($1, r.started_at) AS bucket, ",
                     usage_columns!(),
                     " FROM request_logs r LEFT JOIN token_usage t ON t.request_id = r.request_id
@@ -310,8 +297,17 @@ impl Store {
                        AND ($6 IS NULL OR r.model = $6)
                        AND ($7 IS NULL OR r.upstream = $7)
                      GROUP BY 1 ORDER BY 1"
-                ))
-                .bind(format)
+                ),
+                match granularity {
+                    Granularity::Hour => "%Y-%m-%dT%H:00:00Z",
+                    Granularity::Day => "%Y-%m-%dT00:00:00Z",
+                    Granularity::Month => "%Y-%m-01T00:00:00Z",
+                },
+            ),
+        };
+        let rows = on_pool!(self, pool => {
+            sqlx::query_as(sql)
+                .bind(bucket)
                 .bind(from)
                 .bind(to)
                 .bind(filter.user_id)
@@ -319,9 +315,8 @@ impl Store {
                 .bind(filter.model.as_deref())
                 .bind(filter.provider.as_deref())
                 .fetch_all(pool)
-                .await?
-            }
-        };
+                .await
+        })?;
         Ok(rows)
     }
 }
