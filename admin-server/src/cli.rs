@@ -1,15 +1,13 @@
 //! The `ccp-admin` command line. Scripts can drive every command: `--json` prints one JSON
 //! document on stdout; errors exit non-zero with a single line on stderr.
 
+use crate::ops::AdminOps;
 use anyhow::{Context, anyhow};
 use ccp_core::config::Config;
-use ccp_core::crypto::WrapContext;
 use ccp_core::domain::{AccessKeyRecord, User};
-use ccp_core::keys::AccessKey;
 use ccp_core::secret::SecretString;
 use ccp_core::store::{
-    BedrockKeyRecord, ModelMapping, NewAccessKey, NewAdmin, NewAuditEntry, NewBedrockKey,
-    NewModelMapping, NewUser, Store, StoreOptions,
+    BedrockKeyRecord, ModelMapping, NewModelMapping, Store, StoreOptions, UserQuery,
 };
 use clap::{Parser, Subcommand};
 use serde_json::json;
@@ -140,6 +138,13 @@ enum KeyCommand {
     },
     /// Revoke an access key by id.
     Revoke { id: Uuid },
+    /// Issue a replacement key; the old one keeps working for the grace period.
+    Rotate {
+        id: Uuid,
+        /// How long the old key keeps working (default CCP_KEY_ROTATION_GRACE_SECS).
+        #[arg(long)]
+        grace_secs: Option<u64>,
+    },
     /// List access keys (masked).
     List {
         /// User id or email.
@@ -171,7 +176,9 @@ fn fail(err: &anyhow::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
-async fn open_store(config: &Config) -> anyhow::Result<Store> {
+/// Opens the configured database (creating the data directory for SQLite) and applies
+/// the migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     if config.is_sqlite() {
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!(
@@ -190,33 +197,20 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
+const ACTOR: &str = "cli";
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::from_env()?;
     let store = open_store(&config).await?;
     let out = Output { json: cli.json };
     match cli.command {
         Command::Migrate => out.done(json!({"migrated": true}), "Migrations applied."),
-        Command::User(UserCommand::Create { name, email }) => {
-            validate_user(&name, &email)?;
-            let user = store.create_user(NewUser { name, email }).await?;
-            audit(
-                &store,
-                "user.create",
-                "user",
-                user.id,
-                json!({"email": user.email}),
-            )
-            .await?;
-            out.done(
-                serde_json::to_value(&user)?,
-                &format!(
-                    "Created user {} <{}> (id {}).",
-                    user.name, user.email, user.id
-                ),
-            )
-        }
         Command::User(UserCommand::List) => {
-            let users = store.list_users(10_000, 0).await?;
+            let query = UserQuery {
+                limit: i64::MAX,
+                ..UserQuery::default()
+            };
+            let (users, _) = store.list_users(&query).await?;
             out.list(&users, |u: &User| {
                 format!(
                     "{}  {:<8}  {} <{}>",
@@ -227,75 +221,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 )
             })
         }
-        Command::Key(KeyCommand::Issue {
-            user,
-            name,
-            expires_in_days,
-        }) => {
-            let user = resolve_user(&store, &user).await?;
-            let pepper = config
-                .load_pepper()
-                .context("cannot load the access-key pepper")?;
-            let key = AccessKey::generate();
-            let expires_at =
-                expires_in_days.map(|d| chrono::Utc::now() + chrono::Duration::days(i64::from(d)));
-            let record = store
-                .insert_access_key(NewAccessKey {
-                    user_id: user.id,
-                    name,
-                    display_prefix: key.masked(),
-                    digest: pepper.digest(&key),
-                    expires_at,
-                })
-                .await?;
-            audit(
-                &store,
-                "access_key.issue",
-                "access_key",
-                record.id,
-                json!({"user_id": user.id, "key": record.display_prefix}),
-            )
-            .await?;
-            out.done(
-                json!({
-                    "id": record.id,
-                    "key": key.expose(),
-                    "user_id": user.id,
-                    "display_prefix": record.display_prefix,
-                    "expires_at": record.expires_at,
-                }),
-                &format!(
-                    "Issued access key {} for {} (id {}).\nKey (shown once; it is not stored): {}\n\
-                     Claude Code: ANTHROPIC_BASE_URL=https://<gateway>/ak/{}",
-                    record.display_prefix,
-                    user.email,
-                    record.id,
-                    key.expose(),
-                    key.expose()
-                ),
-            )
-        }
-        Command::Key(KeyCommand::Revoke { id }) => {
-            let record = store.revoke_access_key(id).await?;
-            audit(
-                &store,
-                "access_key.revoke",
-                "access_key",
-                record.id,
-                json!({"key": record.display_prefix}),
-            )
-            .await?;
-            out.done(
-                serde_json::to_value(&record)?,
-                &format!(
-                    "Revoked access key {} (id {}).",
-                    record.display_prefix, record.id
-                ),
-            )
-        }
-        Command::BedrockKey(command) => bedrock_key(&config, &store, &out, command).await,
-        Command::ModelMap(command) => model_map(&store, &out, command).await,
-        Command::Admin(command) => admin(&store, &out, command).await,
         Command::Key(KeyCommand::List { user }) => {
             let user_id = match user {
                 Some(u) => Some(resolve_user(&store, &u).await?.id),
@@ -314,59 +239,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 )
             })
         }
-    }
-}
-
-async fn bedrock_key(
-    config: &Config,
-    store: &Store,
-    out: &Output,
-    command: BedrockKeyCommand,
-) -> anyhow::Result<()> {
-    match command {
-        BedrockKeyCommand::Set { access_key, region } => {
-            if !ccp_core::translate::models::is_valid_region(&region) {
-                return Err(anyhow!("--region must be an AWS region such as us-east-1"));
-            }
-            let secret = read_secret_from_stdin()?;
-            let wrapper = config
-                .key_wrapper()
-                .await
-                .context("cannot set up the key wrapper")?;
-            let ciphertext = wrapper
-                .wrap(&secret, &WrapContext::new(access_key))
-                .await
-                .context("cannot encrypt the Bedrock key")?;
-            let last4: String = {
-                let chars: Vec<char> = secret.expose().chars().collect();
-                chars[chars.len().saturating_sub(4)..].iter().collect()
-            };
-            let record = store
-                .set_bedrock_key(NewBedrockKey {
-                    access_key_id: access_key,
-                    ciphertext,
-                    wrapper: wrapper.kind().as_str(),
-                    region,
-                    last4,
-                })
-                .await?;
-            audit(
-                store,
-                "bedrock_key.set",
-                "access_key",
-                access_key,
-                json!({"region": record.region, "last4": record.last4, "wrapper": record.wrapper}),
-            )
-            .await?;
-            out.done(
-                bedrock_key_json(&record),
-                &format!(
-                    "Bedrock key …{} ({}, wrapped by {}) set for access key {}. Gateways pick it up within the key cache TTL.",
-                    record.last4, record.region, record.wrapper, access_key
-                ),
-            )
-        }
-        BedrockKeyCommand::Show { access_key } => {
+        Command::BedrockKey(BedrockKeyCommand::Show { access_key }) => {
             let record = store
                 .bedrock_key(access_key)
                 .await?
@@ -382,23 +255,185 @@ async fn bedrock_key(
                 ),
             )
         }
-        BedrockKeyCommand::Delete { access_key } => {
-            if !store.delete_bedrock_key(access_key).await? {
-                return Err(anyhow!("access key {access_key} has no Bedrock key"));
-            }
-            audit(
-                store,
-                "bedrock_key.delete",
-                "access_key",
-                access_key,
-                json!({}),
+        Command::ModelMap(ModelMapCommand::List) => {
+            let rows = store.list_model_mappings().await?;
+            out.list(&rows, |r: &ModelMapping| {
+                format!(
+                    "{:<32} {:<60} max_out {:<7} {}",
+                    r.anthropic_model,
+                    r.bedrock_model_id,
+                    r.max_output_tokens
+                        .map_or_else(|| "-".to_owned(), |n| n.to_string()),
+                    if r.enabled { "enabled" } else { "disabled" }
+                )
+            })
+        }
+        command => {
+            let ops = AdminOps::from_config(&config, store.clone()).await?;
+            change(&ops, &out, command).await
+        }
+    }
+}
+
+/// The commands that change something: each goes through [`AdminOps`], which audits it.
+async fn change(ops: &AdminOps, out: &Output, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::User(UserCommand::Create { name, email }) => {
+            let user = ops.create_user(ACTOR, &name, &email).await?;
+            out.done(
+                serde_json::to_value(&user)?,
+                &format!(
+                    "Created user {} <{}> (id {}).",
+                    user.name, user.email, user.id
+                ),
             )
-            .await?;
+        }
+        Command::Key(KeyCommand::Issue {
+            user,
+            name,
+            expires_in_days,
+        }) => {
+            let user = resolve_user(&ops.store, &user).await?;
+            let expires_at =
+                expires_in_days.map(|d| chrono::Utc::now() + chrono::Duration::days(i64::from(d)));
+            let issued = ops.issue_key(ACTOR, user.id, name, expires_at).await?;
+            let (record, key) = (&issued.record, issued.key.expose());
+            out.done(
+                json!({
+                    "id": record.id,
+                    "key": key,
+                    "user_id": user.id,
+                    "display_prefix": record.display_prefix,
+                    "expires_at": record.expires_at,
+                }),
+                &format!(
+                    "Issued access key {} for {} (id {}).\nKey (shown once; it is not stored): {key}\n\
+                     Claude Code: ANTHROPIC_BASE_URL=https://<gateway>/ak/{key}",
+                    record.display_prefix, user.email, record.id,
+                ),
+            )
+        }
+        Command::Key(KeyCommand::Rotate { id, grace_secs }) => {
+            let grace = grace_secs.map(std::time::Duration::from_secs);
+            let (issued, old) = ops.rotate_key(ACTOR, id, grace).await?;
+            let (record, key) = (&issued.record, issued.key.expose());
+            let until = old
+                .expires_at
+                .map_or_else(|| "now".to_owned(), |t| t.to_rfc3339());
+            out.done(
+                json!({
+                    "id": record.id,
+                    "key": key,
+                    "display_prefix": record.display_prefix,
+                    "old_id": old.id,
+                    "old_key_expires_at": old.expires_at,
+                }),
+                &format!(
+                    "Issued {} (id {}) to replace {}; the old key works until {until}.\n\
+                     Key (shown once; it is not stored): {key}",
+                    record.display_prefix, record.id, old.display_prefix,
+                ),
+            )
+        }
+        Command::Key(KeyCommand::Revoke { id }) => {
+            let record = ops.revoke_key(ACTOR, id).await?;
+            out.done(
+                serde_json::to_value(&record)?,
+                &format!(
+                    "Revoked access key {} (id {}).",
+                    record.display_prefix, record.id
+                ),
+            )
+        }
+        Command::BedrockKey(BedrockKeyCommand::Set { access_key, region }) => {
+            let secret = read_line_from_stdin("Bedrock key")?;
+            if secret.expose().trim().is_empty() {
+                return Err(anyhow!(
+                    "expected the Bedrock API key on standard input (one line, no spaces)"
+                ));
+            }
+            let record = ops
+                .set_bedrock_key(ACTOR, access_key, &secret, &region)
+                .await?;
+            out.done(
+                bedrock_key_json(&record),
+                &format!(
+                    "Bedrock key …{} ({}, wrapped by {}) set for access key {}. Gateways pick it up within the key cache TTL.",
+                    record.last4, record.region, record.wrapper, access_key
+                ),
+            )
+        }
+        Command::BedrockKey(BedrockKeyCommand::Delete { access_key }) => {
+            ops.delete_bedrock_key(ACTOR, access_key).await?;
             out.done(
                 json!({"deleted": true, "access_key_id": access_key}),
                 &format!("Bedrock key removed from access key {access_key}."),
             )
         }
+        Command::ModelMap(ModelMapCommand::Set {
+            anthropic,
+            bedrock,
+            max_output_tokens,
+            disabled,
+        }) => {
+            let max_output_tokens = max_output_tokens
+                .map(|n| i32::try_from(n).map_err(|_| anyhow!("--max-output-tokens is too large")))
+                .transpose()?;
+            let new = NewModelMapping {
+                anthropic_model: anthropic,
+                bedrock_model_id: bedrock,
+                max_output_tokens,
+                enabled: !disabled,
+            };
+            let row = ops.put_model_mapping(ACTOR, new, true).await?;
+            out.done(
+                serde_json::to_value(&row)?,
+                &format!(
+                    "{} → {} ({}).",
+                    row.anthropic_model,
+                    row.bedrock_model_id,
+                    if row.enabled { "enabled" } else { "disabled" }
+                ),
+            )
+        }
+        Command::ModelMap(ModelMapCommand::Delete { anthropic }) => {
+            let Some(row) = ops.store.model_mapping(&anthropic).await? else {
+                return Err(anyhow!("no model mapping for {anthropic:?}"));
+            };
+            ops.delete_model_mapping(ACTOR, row.id).await?;
+            out.done(
+                json!({"deleted": true, "anthropic_model": row.anthropic_model}),
+                &format!("Deleted the mapping for {}.", row.anthropic_model),
+            )
+        }
+        Command::Admin(AdminCommand::Create { username }) => {
+            let username = username.trim();
+            crate::ops::check_username(username)?;
+            let password_hash = read_password_hash_from_stdin()?;
+            let admin = ops.create_admin(ACTOR, username, password_hash).await?;
+            out.done(
+                json!({"id": admin.id, "username": admin.username}),
+                &format!("Created admin {} (id {}).", admin.username, admin.id),
+            )
+        }
+        Command::Admin(AdminCommand::SetPassword { username }) => {
+            let password_hash = read_password_hash_from_stdin()?;
+            let admin = ops
+                .set_admin_password(ACTOR, &username, &password_hash)
+                .await?;
+            out.done(
+                json!({"id": admin.id, "password_changed": true}),
+                &format!(
+                    "Password of {} replaced; its sessions have ended.",
+                    admin.username
+                ),
+            )
+        }
+        Command::Migrate
+        | Command::User(UserCommand::List)
+        | Command::Key(KeyCommand::List { .. })
+        | Command::BedrockKey(BedrockKeyCommand::Show { .. })
+        | Command::ModelMap(ModelMapCommand::List) => Ok(()),
     }
 }
 
@@ -427,183 +462,10 @@ fn read_line_from_stdin(what: &str) -> anyhow::Result<SecretString> {
     Ok(line)
 }
 
-/// The Bedrock key: one line, trimmed; refused if empty or implausible.
-fn read_secret_from_stdin() -> anyhow::Result<SecretString> {
-    let line = read_line_from_stdin("Bedrock key")?;
-    let trimmed = line.expose().trim();
-    if trimmed.len() < 8 || trimmed.len() > 8192 || trimmed.chars().any(char::is_whitespace) {
-        return Err(anyhow!(
-            "expected the Bedrock API key on standard input (one line, no spaces)"
-        ));
-    }
-    Ok(SecretString::new(trimmed.to_owned()))
-}
-
 /// An admin password from standard input, hashed (argon2id); the policy is checked first.
 fn read_password_hash_from_stdin() -> anyhow::Result<String> {
     let password = read_line_from_stdin("password")?;
     ccp_core::password::hash(&password).map_err(|e| anyhow!("{e}"))
-}
-
-async fn admin(store: &Store, out: &Output, command: AdminCommand) -> anyhow::Result<()> {
-    match command {
-        AdminCommand::Create { username } => {
-            let username = username.trim().to_owned();
-            if username.is_empty()
-                || username.len() > 64
-                || !username
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
-            {
-                return Err(anyhow!("a username is 1 to 64 letters, digits or . _ - @"));
-            }
-            let password_hash = read_password_hash_from_stdin()?;
-            let admin = store
-                .create_admin(NewAdmin {
-                    username,
-                    password_hash,
-                })
-                .await?;
-            audit(
-                store,
-                "admin.create",
-                "admin",
-                admin.id,
-                json!({"username": admin.username}),
-            )
-            .await?;
-            out.done(
-                json!({"id": admin.id, "username": admin.username}),
-                &format!("Created admin {} (id {}).", admin.username, admin.id),
-            )
-        }
-        AdminCommand::SetPassword { username } => {
-            let login = store
-                .admin_login(&username)
-                .await?
-                .ok_or_else(|| anyhow!("no admin named {username:?}"))?;
-            let password_hash = read_password_hash_from_stdin()?;
-            store
-                .set_admin_password(login.admin.id, &password_hash)
-                .await?;
-            audit(
-                store,
-                "admin.set_password",
-                "admin",
-                login.admin.id,
-                json!({"username": login.admin.username}),
-            )
-            .await?;
-            out.done(
-                json!({"id": login.admin.id, "password_changed": true}),
-                &format!(
-                    "Password of {} replaced; its sessions have ended.",
-                    login.admin.username
-                ),
-            )
-        }
-    }
-}
-
-async fn model_map(store: &Store, out: &Output, command: ModelMapCommand) -> anyhow::Result<()> {
-    match command {
-        ModelMapCommand::Set {
-            anthropic,
-            bedrock,
-            max_output_tokens,
-            disabled,
-        } => {
-            let name_ok = (1..=200).contains(&anthropic.len())
-                && anthropic
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b));
-            if !name_ok {
-                return Err(anyhow!(
-                    "--anthropic must be a model name such as claude-opus-5-5"
-                ));
-            }
-            if !ccp_core::translate::models::is_valid_model_id(&bedrock) {
-                return Err(anyhow!(
-                    "--bedrock must be a Bedrock model id, inference-profile id or ARN"
-                ));
-            }
-            let max_output_tokens = max_output_tokens
-                .map(|n| i32::try_from(n).map_err(|_| anyhow!("--max-output-tokens is too large")))
-                .transpose()?;
-            let row = store
-                .upsert_model_mapping(NewModelMapping {
-                    anthropic_model: anthropic,
-                    bedrock_model_id: bedrock,
-                    max_output_tokens,
-                    enabled: !disabled,
-                })
-                .await?;
-            audit(
-                store,
-                "model_mapping.set",
-                "model_mapping",
-                row.id,
-                json!({"anthropic_model": row.anthropic_model, "bedrock_model_id": row.bedrock_model_id, "enabled": row.enabled}),
-            )
-            .await?;
-            out.done(
-                serde_json::to_value(&row)?,
-                &format!(
-                    "{} → {} ({}).",
-                    row.anthropic_model,
-                    row.bedrock_model_id,
-                    if row.enabled { "enabled" } else { "disabled" }
-                ),
-            )
-        }
-        ModelMapCommand::List => {
-            let rows = store.list_model_mappings().await?;
-            out.list(&rows, |r: &ModelMapping| {
-                format!(
-                    "{:<32} {:<60} max_out {:<7} {}",
-                    r.anthropic_model,
-                    r.bedrock_model_id,
-                    r.max_output_tokens
-                        .map_or_else(|| "-".to_owned(), |n| n.to_string()),
-                    if r.enabled { "enabled" } else { "disabled" }
-                )
-            })
-        }
-        ModelMapCommand::Delete { anthropic } => {
-            let Some(row) = store.model_mapping(&anthropic).await? else {
-                return Err(anyhow!("no model mapping for {anthropic:?}"));
-            };
-            store.delete_model_mapping(&anthropic).await?;
-            audit(
-                store,
-                "model_mapping.delete",
-                "model_mapping",
-                row.id,
-                json!({"anthropic_model": row.anthropic_model}),
-            )
-            .await?;
-            out.done(
-                json!({"deleted": true, "anthropic_model": row.anthropic_model}),
-                &format!("Deleted the mapping for {}.", row.anthropic_model),
-            )
-        }
-    }
-}
-
-fn validate_user(name: &str, email: &str) -> anyhow::Result<()> {
-    if name.trim().is_empty() || name.len() > 200 {
-        return Err(anyhow!("--name must be 1 to 200 characters"));
-    }
-    let email = email.trim();
-    let plausible = email.len() <= 254
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
-        && !email.chars().any(char::is_whitespace);
-    if !plausible {
-        return Err(anyhow!("--email must be an email address"));
-    }
-    Ok(())
 }
 
 async fn resolve_user(store: &Store, id_or_email: &str) -> anyhow::Result<User> {
@@ -612,25 +474,6 @@ async fn resolve_user(store: &Store, id_or_email: &str) -> anyhow::Result<User> 
         Err(_) => store.find_user_by_email(id_or_email).await?,
     };
     found.ok_or_else(|| anyhow!("no user with id or email {id_or_email:?}"))
-}
-
-async fn audit(
-    store: &Store,
-    action: &'static str,
-    target_type: &'static str,
-    target_id: Uuid,
-    detail: serde_json::Value,
-) -> anyhow::Result<()> {
-    store
-        .append_audit(NewAuditEntry {
-            actor: "cli".to_owned(),
-            action,
-            target_type: Some(target_type),
-            target_id: Some(target_id.to_string()),
-            detail: Some(detail),
-        })
-        .await?;
-    Ok(())
 }
 
 struct Output {

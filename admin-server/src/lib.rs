@@ -1,10 +1,11 @@
-//! `ccp-admin-server`: the ClaudeCodeProxy admin plane. Today it holds the `ccp-admin`
-//! command line ([`cli`]), the admin session tokens ([`session`]) and the login and
-//! session checks ([`login`]); the salvo REST API
-//! joins them. Both act through
-//! `ccp_core::store::Store` and write an audit entry for every change.
+//! `ccp-admin-server`: the ClaudeCodeProxy admin plane. The salvo REST API ([`api`], served
+//! by [`server`]) and the `ccp-admin` command line ([`cli`]) both act through [`ops`], which
+//! checks input, changes the store and writes an audit entry for every change. Admin logins
+//! and session tokens live in [`login`] and [`session`].
 
 pub mod api;
 pub mod cli;
 pub mod login;
+pub mod ops;
+pub mod server;
 pub mod session;

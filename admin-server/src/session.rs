@@ -120,8 +120,6 @@ impl SessionKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64::Engine;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef-test";
 
@@ -142,25 +140,6 @@ mod tests {
         SessionKeys::new(&SecretString::from(SECRET), Duration::from_secs(600)).unwrap()
     }
 
-    /// A token signed with `secret` over hand-made header and claims.
-    fn forge(header: &serde_json::Value, claims: &serde_json::Value, secret: &[u8]) -> String {
-        use hmac::Mac;
-        let head = B64.encode(header.to_string());
-        let body = B64.encode(claims.to_string());
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
-        mac.update(format!("{head}.{body}").as_bytes());
-        let sig = B64.encode(mac.finalize().into_bytes());
-        format!("{head}.{body}.{sig}")
-    }
-
-    fn claims_json(exp_offset: i64) -> serde_json::Value {
-        let now = unix_now() as i64;
-        serde_json::json!({
-            "sub": Uuid::now_v7(), "ver": 0, "iat": now, "exp": now + exp_offset,
-            "iss": ISSUER, "aud": AUDIENCE, "jti": Uuid::now_v7(),
-        })
-    }
-
     #[test]
     fn issued_tokens_verify_with_their_claims() {
         let a = admin();
@@ -169,77 +148,7 @@ mod tests {
         assert_eq!(back, claims);
         assert_eq!((back.sub, back.ver), (a.id, 3));
         assert_eq!(back.exp - back.iat, 600);
-        // The hand-forging helper makes tokens the verifier accepts, so the attacks below
-        // fail for the reason each names.
-        let ok = forge(
-            &serde_json::json!({"alg": "HS256", "typ": "JWT"}),
-            &claims_json(60),
-            SECRET.as_bytes(),
-        );
-        assert!(keys().verify(&ok).is_ok());
-    }
-
-    #[test]
-    fn the_attack_table_is_refused() {
-        let hs256 = serde_json::json!({"alg": "HS256", "typ": "JWT"});
-        let (good, _) = keys().issue(&admin()).unwrap();
-        let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
-        let mut tampered_claims: serde_json::Value =
-            serde_json::from_slice(&B64.decode(&parts[1]).unwrap()).unwrap();
-        tampered_claims["ver"] = serde_json::json!(99);
-        parts[1] = B64.encode(tampered_claims.to_string());
-        let tampered = parts.join(".");
-
-        let mut no_exp = claims_json(60);
-        no_exp.as_object_mut().unwrap().remove("exp");
-        let mut wrong_aud = claims_json(60);
-        wrong_aud["aud"] = "someone-else".into();
-        let mut wrong_iss = claims_json(60);
-        wrong_iss["iss"] = "someone-else".into();
-        let none_alg = format!(
-            "{}.{}.",
-            B64.encode(r#"{"alg":"none","typ":"JWT"}"#),
-            B64.encode(claims_json(60).to_string())
-        );
-        let cases = [
-            ("alg none", none_alg),
-            (
-                "HS512 header",
-                forge(
-                    &serde_json::json!({"alg": "HS512"}),
-                    &claims_json(60),
-                    SECRET.as_bytes(),
-                ),
-            ),
-            (
-                "wrong key",
-                forge(
-                    &hs256,
-                    &claims_json(60),
-                    b"another-secret-another-secret-xx",
-                ),
-            ),
-            (
-                "expired",
-                forge(&hs256, &claims_json(-60), SECRET.as_bytes()),
-            ),
-            ("missing exp", forge(&hs256, &no_exp, SECRET.as_bytes())),
-            (
-                "lifetime over an hour",
-                forge(&hs256, &claims_json(7200), SECRET.as_bytes()),
-            ),
-            (
-                "wrong audience",
-                forge(&hs256, &wrong_aud, SECRET.as_bytes()),
-            ),
-            ("wrong issuer", forge(&hs256, &wrong_iss, SECRET.as_bytes())),
-            ("tampered payload", tampered),
-            ("garbage", "not.a.token".to_owned()),
-            ("empty", String::new()),
-        ];
-        for (name, token) in cases {
-            assert_eq!(keys().verify(&token), Err(SessionError::Invalid), "{name}");
-        }
+        // Forged and stale tokens: admin-server/tests/jwt.rs, against the API.
     }
 
     #[test]

@@ -1,102 +1,1077 @@
-//! The admin REST API in-process through salvo's test client, on a real SQLite store:
-//! login, logout, the session guard and the error shape.
+//! The admin REST API in-process through salvo's test client, on real SQLite and real
+//! PostgreSQL: every endpoint's happy path and its 400/401/403/404/409/422 answers, the error
+//! shape, audit rows, CORS, and SQL-looking input in every filter and name field.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "../../core/examples/support/records.rs"]
+mod records;
 
-use ccp_admin_server::api::{AdminApi, router};
-use common::PASSWORD;
-use salvo::prelude::*;
-use salvo::test::{ResponseExt, TestClient};
+use common::{Answer, Api, BASE, BOOTSTRAP_SECRET, CONSOLE_ORIGIN, PASSWORD};
+use salvo::test::TestClient;
 use serde_json::{Value, json};
-use std::sync::Arc;
 
-const BASE: &str = "http://127.0.0.1:5801";
+const NO_ID: &str = "0190c0de-0000-7000-8000-000000000000";
 
-async fn service() -> (Service, tempfile::TempDir) {
-    let (login, store, dir) = common::login_service().await;
-    let api = AdminApi { login, store };
-    (Service::new(router(Arc::new(api))), dir)
+/// Asserts the status and the error shape (`{"error": {"type", "message"}}`) of an answer.
+fn assert_error(answer: &Answer, status: u16, kind: &str) {
+    assert_eq!(answer.0, status, "{}", answer.1);
+    assert_eq!(answer.1["error"]["type"], kind, "{}", answer.1);
+    assert!(
+        answer.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
 }
 
-async fn login(service: &Service, username: &str, password: &str) -> (u16, Value) {
-    let mut res = TestClient::post(format!("{BASE}/admin/auth/login"))
-        .json(&json!({"username": username, "password": password}))
-        .send(service)
+async fn create_user(api: &Api, token: &str, name: &str, email: &str) -> Value {
+    let (status, body) = api
+        .call(
+            "POST",
+            "/admin/users",
+            Some(token),
+            Some(&json!({"name": name, "email": email})),
+        )
         .await;
-    let status = res.status_code.map_or(0, |s| s.as_u16());
-    (status, res.take_json().await.unwrap_or(Value::Null))
+    assert_eq!(status, 201, "{body}");
+    body
 }
 
-async fn logout(service: &Service, token: Option<&str>) -> (u16, Value) {
-    let mut req = TestClient::post(format!("{BASE}/admin/auth/logout"));
-    if let Some(token) = token {
-        req = req.add_header("authorization", format!("Bearer {token}"), true);
+async fn issue_key(api: &Api, token: &str, user_id: &str) -> Value {
+    let (status, body) = api
+        .call(
+            "POST",
+            &format!("/admin/users/{user_id}/access-keys"),
+            Some(token),
+            Some(&json!({"name": "laptop"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+async fn audit_actions(api: &Api, token: &str) -> Vec<(String, String)> {
+    let (status, body) = api
+        .call("GET", "/admin/audit?limit=500", Some(token), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap().to_owned(),
+                e["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn users_are_created_listed_shown_and_updated(api: &Api) {
+    let token = api.token("ops").await;
+    let ada = create_user(api, &token, "Ada Lovelace", "Ada@Example.com").await;
+    assert_eq!(ada["email"], "ada@example.com");
+    assert_eq!(ada["status"], "active");
+    let bob = create_user(api, &token, "Bob", "bob@example.com").await;
+    let id = ada["id"].as_str().unwrap();
+
+    // Duplicate email, bad input, malformed JSON, wrong content type.
+    let dup = api
+        .call(
+            "POST",
+            "/admin/users",
+            Some(&token),
+            Some(&json!({"name": "A", "email": "ADA@example.com"})),
+        )
+        .await;
+    assert_error(&dup, 409, "conflict_error");
+    for bad in [
+        json!({"name": "", "email": "x@example.com"}),
+        json!({"name": "X", "email": "not-an-email"}),
+        json!({"name": "X\u{0}", "email": "x@example.com"}),
+    ] {
+        assert_error(
+            &api.call("POST", "/admin/users", Some(&token), Some(&bad))
+                .await,
+            422,
+            "invalid_request_error",
+        );
     }
-    let mut res = req.send(service).await;
-    let status = res.status_code.map_or(0, |s| s.as_u16());
-    (status, res.take_json().await.unwrap_or(Value::Null))
+    let missing = api
+        .call(
+            "POST",
+            "/admin/users",
+            Some(&token),
+            Some(&json!({"name": "X"})),
+        )
+        .await;
+    assert_error(&missing, 400, "invalid_request_error");
+    let raw = TestClient::post(format!("{BASE}/admin/users"))
+        .add_header("authorization", format!("Bearer {token}"), true)
+        .raw_json("{\"name\": ");
+    assert_error(&api.send(raw).await, 400, "invalid_request_error");
+
+    // List, search, filter, page.
+    let (status, page) = api.call("GET", "/admin/users", Some(&token), None).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["total"], 2);
+    assert_eq!(page["items"][0]["id"], ada["id"]);
+    let (_, found) = api
+        .call("GET", "/admin/users?search=LOVE", Some(&token), None)
+        .await;
+    assert_eq!(found["total"], 1);
+    assert_eq!(found["items"][0]["id"], ada["id"]);
+    let (_, second) = api
+        .call("GET", "/admin/users?limit=1&offset=1", Some(&token), None)
+        .await;
+    assert_eq!(second["items"].as_array().unwrap().len(), 1);
+    assert_eq!(second["items"][0]["id"], bob["id"]);
+    assert_error(
+        &api.call("GET", "/admin/users?limit=0", Some(&token), None)
+            .await,
+        422,
+        "invalid_request_error",
+    );
+    assert_error(
+        &api.call("GET", "/admin/users?limit=abc", Some(&token), None)
+            .await,
+        400,
+        "invalid_request_error",
+    );
+    assert_error(
+        &api.call("GET", "/admin/users?status=gone", Some(&token), None)
+            .await,
+        400,
+        "invalid_request_error",
+    );
+
+    // Show: the user with masked keys.
+    let issued = issue_key(api, &token, id).await;
+    let (status, detail) = api
+        .call("GET", &format!("/admin/users/{id}"), Some(&token), None)
+        .await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["user"]["id"], ada["id"]);
+    assert_eq!(
+        detail["access_keys"][0]["display_prefix"],
+        issued["access_key"]["display_prefix"]
+    );
+    assert!(
+        !detail.to_string().contains(issued["key"].as_str().unwrap()),
+        "raw key shown again"
+    );
+    assert_error(
+        &api.call("GET", &format!("/admin/users/{NO_ID}"), Some(&token), None)
+            .await,
+        404,
+        "not_found_error",
+    );
+    assert_error(
+        &api.call("GET", "/admin/users/not-a-uuid", Some(&token), None)
+            .await,
+        400,
+        "invalid_request_error",
+    );
+
+    // Update and deactivate.
+    let (status, renamed) = api
+        .call(
+            "PATCH",
+            &format!("/admin/users/{id}"),
+            Some(&token),
+            Some(&json!({"name": "Ada King", "email": "ada@king.example"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{renamed}");
+    assert_eq!(
+        (renamed["name"].as_str(), renamed["email"].as_str()),
+        (Some("Ada King"), Some("ada@king.example"))
+    );
+    let (status, off) = api
+        .call(
+            "PATCH",
+            &format!("/admin/users/{id}"),
+            Some(&token),
+            Some(&json!({"status": "disabled"})),
+        )
+        .await;
+    assert_eq!((status, off["status"].as_str()), (200, Some("disabled")));
+    let (_, disabled) = api
+        .call("GET", "/admin/users?status=disabled", Some(&token), None)
+        .await;
+    assert_eq!(disabled["total"], 1);
+    let clash = api
+        .call(
+            "PATCH",
+            &format!("/admin/users/{id}"),
+            Some(&token),
+            Some(&json!({"email": "bob@example.com"})),
+        )
+        .await;
+    assert_error(&clash, 409, "conflict_error");
+    assert_error(
+        &api.call(
+            "PATCH",
+            &format!("/admin/users/{id}"),
+            Some(&token),
+            Some(&json!({})),
+        )
+        .await,
+        422,
+        "invalid_request_error",
+    );
+    assert_error(
+        &api.call(
+            "PATCH",
+            &format!("/admin/users/{NO_ID}"),
+            Some(&token),
+            Some(&json!({"name": "X"})),
+        )
+        .await,
+        404,
+        "not_found_error",
+    );
+    // A disabled user gets no new key.
+    let refused = api
+        .call(
+            "POST",
+            &format!("/admin/users/{id}/access-keys"),
+            Some(&token),
+            Some(&json!({})),
+        )
+        .await;
+    assert_error(&refused, 409, "conflict_error");
+
+    let actions = audit_actions(api, &token).await;
+    let ops_id = api
+        .store
+        .admin_login("ops")
+        .await
+        .unwrap()
+        .unwrap()
+        .admin
+        .id;
+    let actor = format!("admin:{ops_id}");
+    for action in ["user.create", "access_key.issue", "user.update"] {
+        assert!(
+            actions.contains(&(actor.clone(), action.to_owned())),
+            "{action}: {actions:?}"
+        );
+    }
+    // Refused changes leave no audit row: two creates, one issue, two updates.
+    assert_eq!(actions.len(), 5, "{actions:?}");
+}
+
+async fn access_keys_are_issued_revoked_and_rotated(api: &Api) {
+    let token = api.token("ops").await;
+    let user = create_user(api, &token, "Cy", "cy@example.com").await;
+    let user_id = user["id"].as_str().unwrap();
+    let issued = issue_key(api, &token, user_id).await;
+    let key = issued["key"].as_str().unwrap();
+    assert!(key.starts_with("ccp_") && key.len() == 53, "{key}");
+    let key_id = issued["access_key"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(issued["access_key"]["status"], "active");
+
+    assert_error(
+        &api.call(
+            "POST",
+            &format!("/admin/users/{NO_ID}/access-keys"),
+            Some(&token),
+            Some(&json!({})),
+        )
+        .await,
+        404,
+        "not_found_error",
+    );
+    let past = api
+        .call(
+            "POST",
+            &format!("/admin/users/{user_id}/access-keys"),
+            Some(&token),
+            Some(&json!({"expires_at": "2001-01-01T00:00:00Z"})),
+        )
+        .await;
+    assert_error(&past, 422, "invalid_request_error");
+    let (status, got) = api
+        .call(
+            "GET",
+            &format!("/admin/access-keys/{key_id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, got["bedrock_key"].clone()),
+        (200, Value::Null),
+        "{got}"
+    );
+
+    // Bedrock key: write-only, last four shown.
+    let secret = "CANARYBRsecret-bedrock-key-Zq9w";
+    let (status, bedrock) = api
+        .call(
+            "POST",
+            &format!("/admin/access-keys/{key_id}/bedrock-key"),
+            Some(&token),
+            Some(&json!({"api_key": secret, "region": "eu-west-1"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{bedrock}");
+    assert_eq!(
+        (bedrock["last4"].as_str(), bedrock["region"].as_str()),
+        (Some("Zq9w"), Some("eu-west-1"))
+    );
+    assert_eq!(bedrock["wrapper"], "local");
+    let bad_region = api
+        .call(
+            "POST",
+            &format!("/admin/access-keys/{key_id}/bedrock-key"),
+            Some(&token),
+            Some(&json!({"api_key": secret, "region": "mars'--"})),
+        )
+        .await;
+    assert_error(&bad_region, 422, "invalid_request_error");
+    let short = api
+        .call(
+            "POST",
+            &format!("/admin/access-keys/{key_id}/bedrock-key"),
+            Some(&token),
+            Some(&json!({"api_key": "abc", "region": "us-east-1"})),
+        )
+        .await;
+    assert_error(&short, 422, "invalid_request_error");
+    let unknown = api
+        .call(
+            "POST",
+            &format!("/admin/access-keys/{NO_ID}/bedrock-key"),
+            Some(&token),
+            Some(&json!({"api_key": secret, "region": "us-east-1"})),
+        )
+        .await;
+    assert_error(&unknown, 404, "not_found_error");
+    let (_, detail) = api
+        .call(
+            "GET",
+            &format!("/admin/users/{user_id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(detail["access_keys"][0]["bedrock_key"]["last4"], "Zq9w");
+
+    // Rotate: new key once, old key with a grace deadline, the Bedrock key moved along.
+    let (status, rotated) = api
+        .call(
+            "POST",
+            &format!("/admin/access-keys/{key_id}/rotate"),
+            Some(&token),
+            Some(&json!({"grace_seconds": 120})),
+        )
+        .await;
+    assert_eq!(status, 201, "{rotated}");
+    let new_key = rotated["key"].as_str().unwrap();
+    assert_ne!(new_key, key);
+    assert_eq!(rotated["previous"]["id"], key_id.as_str());
+    assert_eq!(
+        rotated["previous"]["replaced_by"],
+        rotated["access_key"]["id"]
+    );
+    assert_eq!(rotated["previous"]["status"], "active");
+    let deadline: chrono::DateTime<chrono::Utc> = rotated["previous"]["expires_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let left = (deadline - chrono::Utc::now()).num_seconds();
+    assert!((100..=120).contains(&left), "grace left {left}s");
+    assert_eq!(rotated["access_key"]["bedrock_key"]["last4"], "Zq9w");
+    let again = api
+        .call(
+            "POST",
+            &format!("/admin/access-keys/{key_id}/rotate"),
+            Some(&token),
+            Some(&json!({})),
+        )
+        .await;
+    assert_error(&again, 409, "conflict_error");
+    let too_long = api
+        .call(
+            "POST",
+            &format!(
+                "/admin/access-keys/{}/rotate",
+                rotated["access_key"]["id"].as_str().unwrap()
+            ),
+            Some(&token),
+            Some(&json!({"grace_seconds": 99_999_999})),
+        )
+        .await;
+    assert_error(&too_long, 422, "invalid_request_error");
+    assert_error(
+        &api.call(
+            "POST",
+            &format!("/admin/access-keys/{NO_ID}/rotate"),
+            Some(&token),
+            Some(&json!({})),
+        )
+        .await,
+        404,
+        "not_found_error",
+    );
+
+    // Revoke.
+    let (status, revoked) = api
+        .call(
+            "DELETE",
+            &format!("/admin/access-keys/{key_id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, revoked["status"].as_str()),
+        (200, Some("revoked")),
+        "{revoked}"
+    );
+    assert_error(
+        &api.call(
+            "DELETE",
+            &format!("/admin/access-keys/{NO_ID}"),
+            Some(&token),
+            None,
+        )
+        .await,
+        404,
+        "not_found_error",
+    );
+    let revoked_rotate = api
+        .call(
+            "POST",
+            &format!("/admin/access-keys/{key_id}/rotate"),
+            Some(&token),
+            Some(&json!({})),
+        )
+        .await;
+    assert_error(&revoked_rotate, 409, "conflict_error");
+
+    // Remove the Bedrock key.
+    let (status, _) = api
+        .call(
+            "DELETE",
+            &format!("/admin/access-keys/{key_id}/bedrock-key"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_error(
+        &api.call(
+            "DELETE",
+            &format!("/admin/access-keys/{key_id}/bedrock-key"),
+            Some(&token),
+            None,
+        )
+        .await,
+        404,
+        "not_found_error",
+    );
+
+    // The audit trail names every change and holds no secret.
+    let (_, audit) = api
+        .call("GET", "/admin/audit?limit=500", Some(&token), None)
+        .await;
+    let text = audit.to_string();
+    for secret_text in [key, new_key, secret] {
+        assert!(!text.contains(secret_text), "secret in the audit log");
+    }
+    let actions = audit_actions(api, &token).await;
+    for action in [
+        "access_key.issue",
+        "bedrock_key.set",
+        "access_key.rotate",
+        "access_key.revoke",
+        "bedrock_key.delete",
+    ] {
+        assert!(
+            actions.iter().any(|(_, a)| a == action),
+            "{action}: {actions:?}"
+        );
+    }
+    let (_, only) = api
+        .call(
+            "GET",
+            &format!("/admin/audit?action=access_key.rotate&target_id={key_id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(only["total"], 1, "{only}");
+}
+
+async fn model_mappings_are_managed(api: &Api) {
+    let token = api.token("dev").await;
+    let row = json!({"anthropic_model": "claude-opus-9", "bedrock_model_id": "us.anthropic.claude-opus-9-v1:0", "max_output_tokens": 8192});
+    let (status, created) = api
+        .call("POST", "/admin/model-mappings", Some(&token), Some(&row))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["enabled"], true);
+    let id = created["id"].as_str().unwrap();
+    assert_error(
+        &api.call("POST", "/admin/model-mappings", Some(&token), Some(&row))
+            .await,
+        409,
+        "conflict_error",
+    );
+    for bad in [
+        json!({"anthropic_model": "claude'; DROP TABLE model_mappings;--", "bedrock_model_id": "us.anthropic.x-v1:0"}),
+        json!({"anthropic_model": "claude-x", "bedrock_model_id": "not a model id"}),
+        json!({"anthropic_model": "claude-x", "bedrock_model_id": "us.anthropic.x-v1:0", "max_output_tokens": 0}),
+    ] {
+        assert_error(
+            &api.call("POST", "/admin/model-mappings", Some(&token), Some(&bad))
+                .await,
+            422,
+            "invalid_request_error",
+        );
+    }
+    let (status, list) = api
+        .call("GET", "/admin/model-mappings", Some(&token), None)
+        .await;
+    assert_eq!((status, list.as_array().unwrap().len()), (200, 1));
+    let (status, got) = api
+        .call(
+            "GET",
+            &format!("/admin/model-mappings/{id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, got["max_output_tokens"].as_i64()),
+        (200, Some(8192))
+    );
+
+    let (status, patched) = api
+        .call(
+            "PATCH",
+            &format!("/admin/model-mappings/{id}"),
+            Some(&token),
+            Some(&json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(
+        (
+            patched["enabled"].as_bool(),
+            patched["max_output_tokens"].as_i64()
+        ),
+        (Some(false), Some(8192))
+    );
+    let (_, cleared) = api
+        .call(
+            "PATCH",
+            &format!("/admin/model-mappings/{id}"),
+            Some(&token),
+            Some(&json!({"max_output_tokens": null})),
+        )
+        .await;
+    assert_eq!(cleared["max_output_tokens"], Value::Null, "{cleared}");
+    assert_error(
+        &api.call(
+            "PATCH",
+            &format!("/admin/model-mappings/{id}"),
+            Some(&token),
+            Some(&json!({})),
+        )
+        .await,
+        422,
+        "invalid_request_error",
+    );
+    assert_error(
+        &api.call(
+            "PATCH",
+            &format!("/admin/model-mappings/{NO_ID}"),
+            Some(&token),
+            Some(&json!({"enabled": true})),
+        )
+        .await,
+        404,
+        "not_found_error",
+    );
+
+    let (status, _) = api
+        .call(
+            "DELETE",
+            &format!("/admin/model-mappings/{id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_error(
+        &api.call(
+            "GET",
+            &format!("/admin/model-mappings/{id}"),
+            Some(&token),
+            None,
+        )
+        .await,
+        404,
+        "not_found_error",
+    );
+    assert_error(
+        &api.call(
+            "DELETE",
+            &format!("/admin/model-mappings/{id}"),
+            Some(&token),
+            None,
+        )
+        .await,
+        404,
+        "not_found_error",
+    );
+    let actions = audit_actions(api, &token).await;
+    let names: Vec<&str> = actions.iter().map(|(_, a)| a.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "model_mapping.delete",
+            "model_mapping.update",
+            "model_mapping.update",
+            "model_mapping.set"
+        ]
+    );
+}
+
+async fn usage_reports_series_and_totals_with_filters(api: &Api) {
+    let token = api.token("ops").await;
+    let user = create_user(api, &token, "Dee", "dee@example.com").await;
+    let user_id: uuid::Uuid = user["id"].as_str().unwrap().parse().unwrap();
+    let key_id = uuid::Uuid::now_v7();
+    let at = |d: u32, h: u32| {
+        chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, d, h, 0, 0).unwrap()
+    };
+    // Row n: 0 a failover (sonnet, 40 000 µUSD), 1 Bedrock direct (opus, 40 000 µUSD),
+    // 2 Plan (haiku, free); 1 200 input tokens each.
+    let records = vec![
+        records::record(0, &[user_id], &[key_id], at(20, 10)),
+        records::record(1, &[user_id], &[key_id], at(20, 11)),
+        records::record(2, &[user_id], &[key_id], at(21, 9)),
+    ];
+    api.store.insert_request_records(&records).await.unwrap();
+
+    let range = "from=2026-11-20T00:00:00Z&to=2026-11-22T00:00:00Z";
+    let (status, report) = api
+        .call(
+            "GET",
+            &format!("/admin/usage?{range}&granularity=day"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["series"].as_array().unwrap().len(), 2, "{report}");
+    assert_eq!(report["series"][0]["bucket"], "2026-11-20T00:00:00Z");
+    assert_eq!(report["series"][0]["requests"], 2);
+    assert_eq!(report["series"][0]["failovers"], 1);
+    assert_eq!(report["totals"]["requests"], 3);
+    assert_eq!(report["totals"]["failovers"], 1);
+    assert_eq!(report["totals"]["input_tokens"], 3_600);
+    assert_eq!(report["totals"]["cost_micro_usd"], 80_000);
+    let (_, hourly) = api
+        .call(
+            "GET",
+            &format!("/admin/usage?{range}&granularity=hour"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(hourly["series"].as_array().unwrap().len(), 3);
+    let (_, bedrock) = api
+        .call(
+            "GET",
+            &format!("/admin/usage?{range}&provider=bedrock&user={user_id}&key={key_id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(bedrock["totals"]["requests"], 2, "{bedrock}");
+    let (_, other_model) = api
+        .call(
+            "GET",
+            &format!("/admin/usage?{range}&model=claude-opus-4"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(other_model["totals"]["requests"], 0);
+    let (_, opus) = api
+        .call(
+            "GET",
+            &format!("/admin/usage?{range}&model=claude-opus-5-5"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(opus["totals"]["cost_micro_usd"], 40_000, "{opus}");
+    let backwards = api
+        .call(
+            "GET",
+            "/admin/usage?from=2026-11-22T00:00:00Z&to=2026-11-20T00:00:00Z",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_error(&backwards, 422, "invalid_request_error");
+    assert_error(
+        &api.call("GET", "/admin/usage?granularity=week", Some(&token), None)
+            .await,
+        400,
+        "invalid_request_error",
+    );
+    assert_error(
+        &api.call("GET", "/admin/usage?from=yesterday", Some(&token), None)
+            .await,
+        400,
+        "invalid_request_error",
+    );
+}
+
+async fn sql_looking_input_is_only_data(api: &Api) {
+    let token = api.token("ops").await;
+    let nasty = [
+        "' OR '1'='1",
+        "'; DROP TABLE users;--",
+        "%' UNION SELECT password_hash FROM admins--",
+        "\\",
+        "%",
+        "_",
+    ];
+    create_user(
+        api,
+        &token,
+        "Robert'); DROP TABLE users;--",
+        "bobby@example.com",
+    )
+    .await;
+    for text in nasty {
+        let q = urlencode(text);
+        for path in [
+            format!("/admin/users?search={q}"),
+            format!("/admin/users?status={q}"),
+            format!("/admin/audit?actor={q}&action={q}&target_id={q}"),
+            format!("/admin/usage?model={q}"),
+            format!("/admin/usage?provider={q}"),
+            format!("/admin/usage?user={q}"),
+            format!("/admin/users/{q}"),
+            format!("/admin/model-mappings/{q}"),
+        ] {
+            let (status, body) = api.call("GET", &path, Some(&token), None).await;
+            assert!([200, 400, 404].contains(&status), "{path}: {status} {body}");
+            if status == 200 {
+                // Matches nothing it should not: the only user holds none of these texts
+                // except the quote-laden name's own pieces.
+                let total = body["total"]
+                    .as_i64()
+                    .or_else(|| body["totals"]["requests"].as_i64())
+                    .unwrap_or(0);
+                assert!(total <= 1, "{path}: {body}");
+            } else {
+                assert!(body["error"]["type"].is_string(), "{path}: {body}");
+            }
+        }
+        let user = api
+            .call(
+                "POST",
+                "/admin/users",
+                Some(&token),
+                Some(&json!({"name": text, "email": format!("{}@example.com", text.len())})),
+            )
+            .await;
+        assert!([201, 409, 422].contains(&user.0), "{text}: {user:?}");
+        let mapping = api
+            .call(
+                "POST",
+                "/admin/model-mappings",
+                Some(&token),
+                Some(&json!({"anthropic_model": text, "bedrock_model_id": text})),
+            )
+            .await;
+        assert_error(&mapping, 422, "invalid_request_error");
+    }
+    let (_, search) = api
+        .call(
+            "GET",
+            &format!("/admin/users?search={}", urlencode("' OR '1'='1")),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        search["total"], 1,
+        "only the user whose name holds that text: {search}"
+    );
+    let (_, all) = api
+        .call("GET", "/admin/users?limit=500", Some(&token), None)
+        .await;
+    assert!(
+        all["total"].as_i64().unwrap() >= 2,
+        "the users table is intact"
+    );
+    assert_eq!(api.store.count_admins().await.unwrap(), 2);
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+async fn every_route_needs_a_session(api: &Api) {
+    for (method, path) in [
+        ("GET", "/admin/users".to_owned()),
+        ("POST", "/admin/users".to_owned()),
+        ("GET", format!("/admin/users/{NO_ID}")),
+        ("PATCH", format!("/admin/users/{NO_ID}")),
+        ("POST", format!("/admin/users/{NO_ID}/access-keys")),
+        ("GET", format!("/admin/access-keys/{NO_ID}")),
+        ("DELETE", format!("/admin/access-keys/{NO_ID}")),
+        ("POST", format!("/admin/access-keys/{NO_ID}/rotate")),
+        ("POST", format!("/admin/access-keys/{NO_ID}/bedrock-key")),
+        ("DELETE", format!("/admin/access-keys/{NO_ID}/bedrock-key")),
+        ("GET", "/admin/usage".to_owned()),
+        ("GET", "/admin/model-mappings".to_owned()),
+        ("POST", "/admin/model-mappings".to_owned()),
+        ("GET", format!("/admin/model-mappings/{NO_ID}")),
+        ("PATCH", format!("/admin/model-mappings/{NO_ID}")),
+        ("DELETE", format!("/admin/model-mappings/{NO_ID}")),
+        ("GET", "/admin/audit".to_owned()),
+        ("POST", "/admin/auth/logout".to_owned()),
+    ] {
+        let body = json!({});
+        for token in [None, Some("garbage"), Some("")] {
+            let answer = api.call(method, &path, token, Some(&body)).await;
+            assert_error(&answer, 401, "authentication_error");
+        }
+    }
+    // Unknown routes and methods get the shape too.
+    let token = api.token("ops").await;
+    assert_error(
+        &api.call("GET", "/admin/nothing-here", Some(&token), None)
+            .await,
+        404,
+        "not_found_error",
+    );
+    assert_error(
+        &api.call("PUT", "/admin/users", Some(&token), Some(&json!({})))
+            .await,
+        405,
+        "invalid_request_error",
+    );
+}
+
+async fn bootstrap_creates_one_first_admin(api: &Api) {
+    // This store already has admins: bootstrap is closed.
+    let body = json!({"secret": BOOTSTRAP_SECRET, "username": "root", "password": PASSWORD});
+    let closed = api
+        .call("POST", "/admin/auth/bootstrap", None, Some(&body))
+        .await;
+    assert_error(&closed, 403, "permission_error");
+    assert_eq!(api.store.count_admins().await.unwrap(), 2);
+}
+
+api_on_both_engines!(
+    users_are_created_listed_shown_and_updated,
+    access_keys_are_issued_revoked_and_rotated,
+    model_mappings_are_managed,
+    usage_reports_series_and_totals_with_filters,
+    sql_looking_input_is_only_data,
+    every_route_needs_a_session,
+    bootstrap_creates_one_first_admin,
+);
+
+/// On an empty store: wrong secret refused, two concurrent calls make exactly one admin,
+/// who can then log in.
+async fn bootstrap_on_an_empty_store(store: &ccp_core::store::Store) {
+    let api = Api::new(store);
+    let wrong = json!({"secret": "x".repeat(40), "username": "root", "password": PASSWORD});
+    assert_error(
+        &api.call("POST", "/admin/auth/bootstrap", None, Some(&wrong))
+            .await,
+        403,
+        "permission_error",
+    );
+    let weak = json!({"secret": BOOTSTRAP_SECRET, "username": "root", "password": "short"});
+    assert_error(
+        &api.call("POST", "/admin/auth/bootstrap", None, Some(&weak))
+            .await,
+        422,
+        "invalid_request_error",
+    );
+    let a = json!({"secret": BOOTSTRAP_SECRET, "username": "first", "password": PASSWORD});
+    let b = json!({"secret": BOOTSTRAP_SECRET, "username": "second", "password": PASSWORD});
+    let (one, two) = tokio::join!(
+        api.call("POST", "/admin/auth/bootstrap", None, Some(&a)),
+        api.call("POST", "/admin/auth/bootstrap", None, Some(&b)),
+    );
+    let mut statuses = [one.0, two.0];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 403], "{one:?} {two:?}");
+    assert_eq!(store.count_admins().await.unwrap(), 1);
+    let winner = if one.0 == 201 { "first" } else { "second" };
+    api.token(winner).await;
+    let (_, audit) = api
+        .call("GET", "/admin/audit", Some(&api.token(winner).await), None)
+        .await;
+    assert_eq!(audit["items"][0]["action"], "admin.bootstrap");
+    assert_eq!(audit["items"][0]["actor"], "bootstrap");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_on_an_empty_sqlite_store() {
+    let t = common::stores::sqlite().await;
+    bootstrap_on_an_empty_store(&t.store).await;
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_on_an_empty_postgres_store() {
+    let Some(t) = common::stores::postgres().await else {
+        return;
+    };
+    bootstrap_on_an_empty_store(&t.store).await;
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn cors_answers_only_the_console_origin() {
+    let t = common::stores::sqlite().await;
+    let api = Api::with_admins(&t.store).await;
+    let preflight = |origin: &str| {
+        TestClient::options(format!("{BASE}/admin/users"))
+            .add_header("origin", origin, true)
+            .add_header("access-control-request-method", "POST", true)
+            .add_header(
+                "access-control-request-headers",
+                "authorization, content-type",
+                true,
+            )
+    };
+    let res = preflight(CONSOLE_ORIGIN).send(&api.service).await;
+    assert_eq!(
+        res.headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some(CONSOLE_ORIGIN)
+    );
+    let res = preflight("https://evil.example").send(&api.service).await;
+    assert!(
+        res.headers().get("access-control-allow-origin").is_none(),
+        "{:?}",
+        res.headers()
+    );
+    let res = TestClient::get(format!("{BASE}/admin/users"))
+        .add_header("origin", "https://evil.example", true)
+        .send(&api.service)
+        .await;
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route() {
+    let t = common::stores::sqlite().await;
+    let api = Api::new(&t.store);
+    let (status, doc) = api.call("GET", "/admin/openapi.json", None, None).await;
+    assert_eq!(status, 200);
+    for (path, method) in [
+        ("/admin/auth/login", "post"),
+        ("/admin/auth/logout", "post"),
+        ("/admin/auth/bootstrap", "post"),
+        ("/admin/users", "get"),
+        ("/admin/users", "post"),
+        ("/admin/users/{id}", "get"),
+        ("/admin/users/{id}", "patch"),
+        ("/admin/users/{id}/access-keys", "post"),
+        ("/admin/access-keys/{id}", "delete"),
+        ("/admin/access-keys/{id}/rotate", "post"),
+        ("/admin/access-keys/{id}/bedrock-key", "post"),
+        ("/admin/usage", "get"),
+        ("/admin/model-mappings", "get"),
+        ("/admin/model-mappings", "post"),
+        ("/admin/model-mappings/{id}", "patch"),
+        ("/admin/model-mappings/{id}", "delete"),
+        ("/admin/audit", "get"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing"
+        );
+    }
+    assert!(doc["paths"]["/admin/users"]["post"]["responses"]["201"].is_object());
 }
 
 #[tokio::test]
 async fn login_gives_a_session_that_logout_ends() {
-    let (service, _dir) = service().await;
-    let (status, body) = login(&service, "ops", PASSWORD).await;
-    assert_eq!(status, 200, "{body}");
-    let token = body["token"].as_str().unwrap().to_owned();
-    assert!(body["expires_at"].as_u64().unwrap() > 0);
-
-    assert_eq!(logout(&service, Some(&token)).await.0, 204);
-    // The same token no longer works.
-    let (status, body) = logout(&service, Some(&token)).await;
-    assert_eq!(status, 401);
-    assert_eq!(body["error"]["type"], "authentication_error");
-}
-
-#[tokio::test]
-async fn bad_logins_and_missing_sessions_get_the_error_shape() {
-    let (service, _dir) = service().await;
-    let (wrong, wrong_body) = login(&service, "ops", "not the passphrase").await;
-    let (unknown, unknown_body) = login(&service, "nobody", PASSWORD).await;
-    assert_eq!((wrong, unknown), (401, 401));
-    assert_eq!(wrong_body, unknown_body, "no hint which part was wrong");
+    let t = common::stores::sqlite().await;
+    let api = Api::with_admins(&t.store).await;
+    let token = api.token("ops").await;
     assert_eq!(
-        wrong_body["error"]["message"],
-        "invalid username or password"
+        api.call("POST", "/admin/auth/logout", Some(&token), None)
+            .await
+            .0,
+        204
     );
-    // Malformed bodies are refused without a 500.
-    let res = TestClient::post(format!("{BASE}/admin/auth/login"))
-        .raw_json("{not json")
-        .send(&service)
-        .await;
-    let status = res.status_code.map_or(0, |s| s.as_u16());
-    assert!((400..500).contains(&status), "{status}");
-
-    assert_eq!(logout(&service, None).await.0, 401);
-    assert_eq!(logout(&service, Some("garbage")).await.0, 401);
-    // After the throttle limit, even the right password is refused with 429.
-    for _ in 0..ccp_admin_server::login::MAX_FAILURES {
-        login(&service, "ops", "wrong wrong wrong").await;
-    }
-    let (status, body) = login(&service, "ops", PASSWORD).await;
-    assert_eq!(status, 429, "{body}");
-    assert_eq!(body["error"]["type"], "rate_limit_error");
+    let again = api.call("GET", "/admin/users", Some(&token), None).await;
+    assert_error(&again, 401, "authentication_error");
 }
 
 #[tokio::test]
-async fn the_openapi_document_lists_the_routes() {
-    let (service, _dir) = service().await;
-    let mut res = TestClient::get(format!("{BASE}/admin/openapi.json"))
-        .send(&service)
+async fn bad_logins_get_one_answer_and_then_throttling() {
+    let t = common::stores::sqlite().await;
+    let api = Api::with_admins(&t.store).await;
+    let login = |u: &str, p: &str| json!({"username": u, "password": p});
+    let wrong = api
+        .call(
+            "POST",
+            "/admin/auth/login",
+            None,
+            Some(&login("ops", "not the passphrase")),
+        )
         .await;
-    let doc: Value = res.take_json().await.unwrap();
-    assert!(
-        doc["paths"]["/admin/auth/login"]["post"].is_object(),
-        "{doc}"
-    );
-    assert!(
-        doc["paths"]["/admin/auth/logout"]["post"].is_object(),
-        "{doc}"
-    );
+    let unknown = api
+        .call(
+            "POST",
+            "/admin/auth/login",
+            None,
+            Some(&login("nobody", PASSWORD)),
+        )
+        .await;
+    assert_error(&wrong, 401, "authentication_error");
+    assert_eq!(wrong, unknown, "no hint which part was wrong");
+    for _ in 0..ccp_admin_server::login::MAX_FAILURES {
+        api.call(
+            "POST",
+            "/admin/auth/login",
+            None,
+            Some(&login("ops", "wrong wrong wrong")),
+        )
+        .await;
+    }
+    let throttled = api
+        .call(
+            "POST",
+            "/admin/auth/login",
+            None,
+            Some(&login("ops", PASSWORD)),
+        )
+        .await;
+    assert_error(&throttled, 429, "rate_limit_error");
 }

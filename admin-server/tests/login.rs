@@ -15,7 +15,7 @@ use common::{PASSWORD, SESSION_SECRET};
 use std::net::IpAddr;
 use std::time::Duration;
 
-async fn service() -> (LoginService, Store, tempfile::TempDir) {
+async fn service() -> (LoginService, Store, common::stores::TestStore) {
     common::login_service().await
 }
 

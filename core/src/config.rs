@@ -50,6 +50,12 @@ const KEYS: &[&str] = &[
     "cloudwatch_namespace",
     "cloudwatch_endpoint",
     "pricing_file",
+    "session_secret",
+    "session_secret_file",
+    "session_ttl_secs",
+    "bootstrap_secret",
+    "console_origin",
+    "key_rotation_grace_secs",
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -93,6 +99,12 @@ struct RawConfig {
     cloudwatch_namespace: Option<String>,
     cloudwatch_endpoint: Option<String>,
     pricing_file: Option<PathBuf>,
+    session_secret: Option<String>,
+    session_secret_file: Option<PathBuf>,
+    session_ttl_secs: Option<u64>,
+    bootstrap_secret: Option<String>,
+    console_origin: Option<String>,
+    key_rotation_grace_secs: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,15 +125,44 @@ fn invalid(setting: &'static str, problem: impl Into<String>) -> ConfigError {
     }
 }
 
-/// Where the HMAC pepper comes from.
+/// Where a server-side secret (the HMAC pepper, the admin session key) comes from.
 #[derive(Debug, Clone)]
-pub enum PepperSource {
-    /// `CCP_PEPPER`, e.g. injected from Secrets Manager.
+pub enum SecretSource {
+    /// The value itself (`CCP_PEPPER`, `CCP_SESSION_SECRET`), e.g. injected from Secrets
+    /// Manager.
     Value(SecretString),
-    /// `CCP_PEPPER_FILE`: must exist and be readable.
+    /// A file that must exist and be readable (`CCP_PEPPER_FILE`, `CCP_SESSION_SECRET_FILE`).
     File(PathBuf),
-    /// Embedded default only: `<data_dir>/pepper`, created once with mode 0600.
+    /// Embedded default only: a file in the data directory, generated once with mode 0600.
     DataDir(PathBuf),
+    /// Not configured, and not generated (PostgreSQL: every instance must share it).
+    Missing,
+}
+
+impl SecretSource {
+    /// The secret, generating the data-directory file the first time.
+    pub fn read(&self) -> Result<SecretString, crate::keys::SecretFileError> {
+        use crate::keys::{SecretFileError, load_or_create_secret};
+        match self {
+            Self::Value(value) => Ok(value.clone()),
+            Self::File(path) => std::fs::read_to_string(path)
+                .map(SecretString::new)
+                .map_err(|source| SecretFileError::Read {
+                    path: path.display().to_string(),
+                    source,
+                }),
+            Self::DataDir(path) => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(|source| SecretFileError::Create {
+                        path: dir.display().to_string(),
+                        source,
+                    })?;
+                }
+                load_or_create_secret(path)
+            }
+            Self::Missing => Err(SecretFileError::Missing),
+        }
+    }
 }
 
 /// The Anthropic API ("Plan") upstream, parsed from `CCP_PLAN_BASE_URL`.
@@ -218,7 +259,7 @@ pub struct Config {
     /// long thinking pause.
     pub plan_read_timeout: Duration,
     pub bedrock_endpoint: Option<String>,
-    pub pepper: PepperSource,
+    pub pepper: SecretSource,
     pub key_cache_ttl: Duration,
     pub key_negative_cache_ttl: Duration,
     pub max_body_bytes: u64,
@@ -245,6 +286,16 @@ pub struct Config {
     pub metrics_interval: Duration,
     /// Replaces the built-in Bedrock price table (TOML, docs/configuration.md).
     pub pricing_file: Option<PathBuf>,
+    /// Signs admin session tokens (HS256).
+    pub session_secret: SecretSource,
+    /// Lifetime of an admin session token (at most an hour).
+    pub session_ttl: Duration,
+    /// Lets `POST /admin/auth/bootstrap` create the first admin while there is none.
+    pub bootstrap_secret: Option<SecretString>,
+    /// The one origin the admin API answers cross-origin requests from (the console).
+    pub console_origin: Option<String>,
+    /// How long a rotated access key keeps working next to its replacement.
+    pub key_rotation_grace: Duration,
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
@@ -353,6 +404,64 @@ impl RawConfig {
             UpstreamUrl::parse(endpoint).map_err(|p| invalid("CCP_BEDROCK_ENDPOINT", p))?;
         }
 
+        let session_secret = match (non_empty(self.session_secret), self.session_secret_file) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "CCP_SESSION_SECRET",
+                    "and CCP_SESSION_SECRET_FILE are both set; set one",
+                ));
+            }
+            (Some(value), None) => {
+                if value.trim().len() < 32 {
+                    return Err(invalid(
+                        "CCP_SESSION_SECRET",
+                        "must be at least 32 characters",
+                    ));
+                }
+                SecretSource::Value(SecretString::new(value))
+            }
+            (None, Some(path)) => SecretSource::File(path),
+            // Like the pepper: generated only when this machine owns the database.
+            (None, None) if is_sqlite => SecretSource::DataDir(data_dir.join("session.key")),
+            // Only the admin server needs it; it refuses to start without (load_session_secret).
+            (None, None) => SecretSource::Missing,
+        };
+        let session_ttl = positive_secs("CCP_SESSION_TTL_SECS", self.session_ttl_secs, 3600)?;
+        if session_ttl > Duration::from_secs(3600) {
+            return Err(invalid("CCP_SESSION_TTL_SECS", "must be at most 3600"));
+        }
+        let bootstrap_secret = match non_empty(self.bootstrap_secret) {
+            Some(value) if value.trim().len() < 32 => {
+                return Err(invalid(
+                    "CCP_BOOTSTRAP_SECRET",
+                    "must be at least 32 characters",
+                ));
+            }
+            other => other.map(SecretString::new),
+        };
+        let console_origin = match non_empty(self.console_origin) {
+            Some(origin) => {
+                let parsed =
+                    UpstreamUrl::parse(&origin).map_err(|p| invalid("CCP_CONSOLE_ORIGIN", p))?;
+                if !parsed.base_path.is_empty() {
+                    return Err(invalid(
+                        "CCP_CONSOLE_ORIGIN",
+                        "must be scheme://host[:port] without a path",
+                    ));
+                }
+                Some(origin.trim_end_matches('/').to_owned())
+            }
+            None => None,
+        };
+        let key_rotation_grace =
+            Duration::from_secs(self.key_rotation_grace_secs.unwrap_or(24 * 3600));
+        if key_rotation_grace > Duration::from_secs(30 * 24 * 3600) {
+            return Err(invalid(
+                "CCP_KEY_ROTATION_GRACE_SECS",
+                "must be at most 2592000 (30 days)",
+            ));
+        }
+
         let pepper = match (non_empty(self.pepper), self.pepper_file) {
             (Some(_), Some(_)) => {
                 return Err(invalid(
@@ -364,12 +473,12 @@ impl RawConfig {
                 if value.trim().len() < crate::keys::MIN_PEPPER_LEN {
                     return Err(invalid("CCP_PEPPER", "must be at least 32 characters"));
                 }
-                PepperSource::Value(SecretString::new(value))
+                SecretSource::Value(SecretString::new(value))
             }
-            (None, Some(path)) => PepperSource::File(path),
+            (None, Some(path)) => SecretSource::File(path),
             // Generating a pepper is only safe when this machine owns the database too:
             // with a shared PostgreSQL every instance must use the same, managed pepper.
-            (None, None) if is_sqlite => PepperSource::DataDir(data_dir.join("pepper")),
+            (None, None) if is_sqlite => SecretSource::DataDir(data_dir.join("pepper")),
             (None, None) => {
                 return Err(invalid(
                     "CCP_PEPPER",
@@ -512,6 +621,11 @@ impl RawConfig {
         };
 
         Ok(Config {
+            session_secret,
+            session_ttl,
+            bootstrap_secret,
+            console_origin,
+            key_rotation_grace,
             metering,
             metrics_sink,
             metrics_interval: positive_secs(
@@ -643,23 +757,18 @@ impl Config {
     }
 
     /// Loads the pepper this configuration names; fails rather than run without one.
-    pub fn load_pepper(&self) -> Result<crate::keys::Pepper, crate::keys::PepperError> {
-        use crate::keys::Pepper;
-        match &self.pepper {
-            PepperSource::Value(value) => Pepper::new(value),
-            PepperSource::File(path) => Pepper::from_file(path),
-            PepperSource::DataDir(path) => {
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).map_err(|source| {
-                        crate::keys::PepperError::Create {
-                            path: dir.display().to_string(),
-                            source,
-                        }
-                    })?;
-                }
-                Pepper::load_or_create(path)
-            }
+    pub fn load_pepper(&self) -> Result<crate::keys::Pepper, crate::keys::SecretFileError> {
+        crate::keys::Pepper::new(&self.pepper.read()?)
+    }
+
+    /// The admin session signing secret (generated in the data directory on the embedded
+    /// default).
+    pub fn load_session_secret(&self) -> Result<SecretString, crate::keys::SecretFileError> {
+        let secret = self.session_secret.read()?;
+        if secret.expose().trim().len() < 32 {
+            return Err(crate::keys::SecretFileError::TooShort);
         }
+        Ok(secret)
     }
 }
 
@@ -677,7 +786,7 @@ mod tests {
         assert_eq!(c.plan_base_url.port, 443);
         assert_eq!(c.max_body_bytes, 32 * 1024 * 1024);
         assert!(c.key_cache_ttl <= Duration::from_secs(60));
-        assert!(matches!(c.pepper, PepperSource::DataDir(_)));
+        assert!(matches!(c.pepper, SecretSource::DataDir(_)));
         assert_eq!(
             c.key_wrapper,
             WrapperSetting::Local {
@@ -731,6 +840,26 @@ mod tests {
     }
 
     #[test]
+    fn session_secret_is_generated_only_for_the_embedded_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().display().to_string();
+        let embedded = Config::from_pairs(&[("data_dir", &data)]).unwrap();
+        let first = embedded.load_session_secret().unwrap();
+        let again = embedded.load_session_secret().unwrap();
+        assert_eq!(first.expose(), again.expose());
+        assert_eq!(first.expose().len(), 64);
+        let pg = Config::from_pairs(&[
+            ("database_url", "postgres://db/ccp"),
+            ("pepper", &"p".repeat(40)),
+        ])
+        .unwrap();
+        let err = pg.load_session_secret().unwrap_err().to_string();
+        assert!(err.contains("CCP_SESSION_SECRET"), "{err}");
+        assert_eq!(pg.session_ttl, Duration::from_secs(3600));
+        assert_eq!(pg.console_origin, None);
+    }
+
+    #[test]
     fn postgres_without_pepper_is_refused() {
         let err = Config::from_pairs(&[("database_url", "postgres://db/ccp")]).unwrap_err();
         assert!(err.to_string().contains("CCP_PEPPER"), "{err}");
@@ -745,6 +874,21 @@ mod tests {
             (vec![("pepper", "short")], "CCP_PEPPER"),
             (vec![("log_format", "xml")], "CCP_LOG_FORMAT"),
             (vec![("key_cache_ttl_secs", "0")], "CCP_KEY_CACHE_TTL_SECS"),
+            (vec![("session_ttl_secs", "3601")], "CCP_SESSION_TTL_SECS"),
+            (vec![("session_secret", "short")], "CCP_SESSION_SECRET"),
+            (vec![("bootstrap_secret", "short")], "CCP_BOOTSTRAP_SECRET"),
+            (
+                vec![("console_origin", "https://console.example.com/app")],
+                "CCP_CONSOLE_ORIGIN",
+            ),
+            (
+                vec![("console_origin", "console.example.com")],
+                "CCP_CONSOLE_ORIGIN",
+            ),
+            (
+                vec![("key_rotation_grace_secs", "2592001")],
+                "CCP_KEY_ROTATION_GRACE_SECS",
+            ),
         ] {
             let err = Config::from_pairs(&pairs).unwrap_err().to_string();
             assert!(err.contains(setting), "{err}");

@@ -75,6 +75,8 @@ pub struct AccessKeyRecord {
     pub revoked_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// Set once the key was rotated: the key that replaces it. It works until `expires_at`.
+    pub replaced_by: Option<Uuid>,
 }
 
 /// What authentication needs about a key, joined with its user's status.

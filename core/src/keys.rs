@@ -147,9 +147,15 @@ pub struct Pepper {
     mac: Hmac<Sha256>,
 }
 
+/// Why a server-side secret (pepper, session key) could not be had.
 #[derive(Debug, thiserror::Error)]
-pub enum PepperError {
-    #[error("the pepper must be at least {MIN_PEPPER_LEN} bytes long")]
+pub enum SecretFileError {
+    #[error(
+        "not configured: with PostgreSQL every instance must be given the same secret \
+         (CCP_SESSION_SECRET or CCP_SESSION_SECRET_FILE)"
+    )]
+    Missing,
+    #[error("the secret must be at least {MIN_PEPPER_LEN} bytes long")]
     TooShort,
     #[error("cannot read the pepper file {path}: {source}")]
     Read {
@@ -164,42 +170,30 @@ pub enum PepperError {
 }
 
 impl Pepper {
-    pub fn new(secret: &Secret<String>) -> Result<Self, PepperError> {
+    pub fn new(secret: &Secret<String>) -> Result<Self, SecretFileError> {
         let bytes = secret.expose().trim().as_bytes();
         if bytes.len() < MIN_PEPPER_LEN {
-            return Err(PepperError::TooShort);
+            return Err(SecretFileError::TooShort);
         }
         // HMAC accepts keys of any length, so this cannot fail.
         let mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(bytes).map_err(|_| PepperError::TooShort)?;
+            <Hmac<Sha256> as Mac>::new_from_slice(bytes).map_err(|_| SecretFileError::TooShort)?;
         Ok(Self { mac })
     }
 
     /// Reads a pepper file; fails if it is missing or unreadable.
-    pub fn from_file(path: &Path) -> Result<Self, PepperError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PepperError::Read {
+    pub fn from_file(path: &Path) -> Result<Self, SecretFileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SecretFileError::Read {
             path: path.display().to_string(),
             source,
         })?;
         Self::new(&SecretString::new(text))
     }
 
-    /// Reads the pepper file, creating it (mode 0600, 32 random bytes as hex) the first time.
+    /// Reads the pepper file, creating it the first time (see [`load_or_create_secret`]).
     /// Used only on the embedded default; production passes the pepper in explicitly.
-    pub fn load_or_create(path: &Path) -> Result<Self, PepperError> {
-        if path.exists() {
-            return Self::from_file(path);
-        }
-        let create_err = |source| PepperError::Create {
-            path: path.display().to_string(),
-            source,
-        };
-        let mut raw = [0u8; 32];
-        getrandom::fill(&mut raw).map_err(|e| create_err(std::io::Error::other(e.to_string())))?;
-        let text = SecretString::new(hex::encode(raw));
-        zeroize::Zeroize::zeroize(&mut raw);
-        write_private_file(path, text.expose().as_bytes()).map_err(create_err)?;
-        Self::new(&text)
+    pub fn load_or_create(path: &Path) -> Result<Self, SecretFileError> {
+        Self::new(&load_or_create_secret(path)?)
     }
 
     pub fn digest(&self, key: &AccessKey) -> KeyDigest {
@@ -212,6 +206,36 @@ impl Pepper {
 impl fmt::Debug for Pepper {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Pepper([REDACTED])")
+    }
+}
+
+/// Reads a generated secret file, creating it the first time: 32 random bytes as hex, mode
+/// 0600. Only for the embedded default, where this machine owns the database too.
+pub fn load_or_create_secret(path: &Path) -> Result<SecretString, SecretFileError> {
+    let read = |path: &Path| {
+        std::fs::read_to_string(path)
+            .map(SecretString::new)
+            .map_err(|source| SecretFileError::Read {
+                path: path.display().to_string(),
+                source,
+            })
+    };
+    if path.exists() {
+        return read(path);
+    }
+    let create_err = |source| SecretFileError::Create {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut raw = [0u8; 32];
+    getrandom::fill(&mut raw).map_err(|e| create_err(std::io::Error::other(e.to_string())))?;
+    let text = SecretString::new(hex::encode(raw));
+    zeroize::Zeroize::zeroize(&mut raw);
+    match write_private_file(path, text.expose().as_bytes()) {
+        Ok(()) => Ok(text),
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(path),
+        Err(e) => Err(create_err(e)),
     }
 }
 
@@ -318,7 +342,7 @@ mod tests {
     fn short_peppers_are_refused() {
         assert!(matches!(
             Pepper::new(&SecretString::from("short")),
-            Err(PepperError::TooShort)
+            Err(SecretFileError::TooShort)
         ));
     }
 
@@ -343,7 +367,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert!(matches!(
             Pepper::from_file(&dir.path().join("nope")),
-            Err(PepperError::Read { .. })
+            Err(SecretFileError::Read { .. })
         ));
     }
 

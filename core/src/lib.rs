@@ -27,6 +27,7 @@ pub mod domain;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod keys;
+pub mod logging;
 pub mod metering;
 pub mod password;
 pub mod routing;

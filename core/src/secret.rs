@@ -74,3 +74,8 @@ mod tests {
         assert_eq!(s.clone().expose(), &vec![1, 2, 3]);
     }
 }
+
+/// Compares two secrets in time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    subtle::ConstantTimeEq::ct_eq(a, b).into()
+}

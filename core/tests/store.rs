@@ -9,8 +9,8 @@ use ccp_core::domain::{KeyStatus, UserStatus};
 use ccp_core::keys::{AccessKey, KeyDigest, Pepper};
 use ccp_core::secret::SecretString;
 use ccp_core::store::{
-    NewAccessKey, NewAdmin, NewAuditEntry, NewBedrockKey, NewModelMapping, NewUser, Store,
-    StoreError,
+    AuditQuery, NewAccessKey, NewAdmin, NewAuditEntry, NewBedrockKey, NewModelMapping, NewUser,
+    Store, StoreError, UserQuery,
 };
 use std::time::Duration;
 
@@ -80,12 +80,18 @@ async fn users_round_trip(store: &Store) {
         None
     );
     let bob = user(store, "bob@example.com").await;
-    let listed = store.list_users(10, 0).await.unwrap();
+    let (listed, total) = store.list_users(&UserQuery::default()).await.unwrap();
     assert_eq!(
         listed.iter().map(|u| u.id).collect::<Vec<_>>(),
         vec![alice.id, bob.id]
     );
-    assert_eq!(store.list_users(10, 1).await.unwrap().len(), 1);
+    assert_eq!(total, 2);
+    let page = UserQuery {
+        offset: 1,
+        ..UserQuery::default()
+    };
+    let (second, total) = store.list_users(&page).await.unwrap();
+    assert_eq!((second.len(), total), (1, 2));
     let disabled = store
         .set_user_status(alice.id, UserStatus::Disabled)
         .await
@@ -218,7 +224,28 @@ async fn sql_looking_input_is_only_data(store: &Store) {
         store.find_user_by_email(nasty).await.unwrap().map(|f| f.id),
         Some(u.id)
     );
-    assert_eq!(store.list_users(100, 0).await.unwrap().len(), 1);
+    assert_eq!(store.list_users(&UserQuery::default()).await.unwrap().1, 1);
+    // Wildcards match only themselves; quotes are data. (The user's name and email hold
+    // "' OR '1'='1" and "DROP TABLE", so those match exactly it.)
+    for (search, expected) in [
+        ("%", 0),
+        ("_", 0),
+        ("\\", 0),
+        ("' OR 1=1 --", 0),
+        ("' OR '1'='1", 1),
+        ("drop TABLE", 1),
+    ] {
+        let query = UserQuery {
+            search: Some(search.into()),
+            ..UserQuery::default()
+        };
+        let (found, total) = store.list_users(&query).await.unwrap();
+        assert_eq!(
+            (found.len() as i64, total),
+            (expected, expected),
+            "{search}"
+        );
+    }
 }
 
 async fn audit_entries_are_listed_newest_first(store: &Store) {
@@ -234,7 +261,8 @@ async fn audit_entries_are_listed_newest_first(store: &Store) {
             .await
             .unwrap();
     }
-    let entries = store.list_audit(10).await.unwrap();
+    let (entries, total) = store.list_audit(&AuditQuery::default()).await.unwrap();
+    assert_eq!(total, 2);
     assert_eq!(
         entries
             .iter()
@@ -243,7 +271,22 @@ async fn audit_entries_are_listed_newest_first(store: &Store) {
         vec!["access_key.issue", "user.create"]
     );
     assert_eq!(entries[0].detail.as_deref(), Some(r#"{"n":1}"#));
-    assert_eq!(store.list_audit(1).await.unwrap().len(), 1);
+    let one = AuditQuery {
+        limit: 1,
+        ..AuditQuery::default()
+    };
+    assert_eq!(store.list_audit(&one).await.unwrap().0.len(), 1);
+    let issues = AuditQuery {
+        action: Some("access_key.issue".into()),
+        ..AuditQuery::default()
+    };
+    let (only, total) = store.list_audit(&issues).await.unwrap();
+    assert_eq!((only.len(), total), (1, 1));
+    let nothing = AuditQuery {
+        actor: Some("' OR '1'='1".into()),
+        ..AuditQuery::default()
+    };
+    assert_eq!(store.list_audit(&nothing).await.unwrap().1, 0);
 }
 
 async fn migrations_run_twice_without_harm(store: &Store) {

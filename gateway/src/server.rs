@@ -432,18 +432,5 @@ const CAPPED_TARGETS: &[&str] = &[
 
 /// Installs the tracing subscriber (Pingora's own `log` records included).
 pub fn init_tracing(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let mut filter = EnvFilter::try_from_env("CCP_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    for target in CAPPED_TARGETS {
-        if let Ok(directive) = format!("{target}=info").parse() {
-            filter = filter.add_directive(directive);
-        }
-    }
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
+    ccp_core::logging::init(format, CAPPED_TARGETS);
 }

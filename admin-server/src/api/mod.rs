@@ -1,22 +1,32 @@
-//! The admin REST API (salvo), first slice: login and logout. Every route but login needs a
-//! valid admin session (`Authorization: Bearer <token>`); errors are
-//! `{"error": {"type": …, "message": …}}` with the matching status and never internals.
+//! The admin REST API (salvo). Every route but login and bootstrap needs a valid admin
+//! session (`Authorization: Bearer <token>`). Errors are `{"error": {"type": …, "message": …}}`
+//! with the matching status, never internals; the OpenAPI document is generated from the
+//! handlers and served at `/admin/openapi.json`.
 
-use crate::login::{LoginError, LoginService, SessionCheckError};
+mod auth;
+mod keys;
+mod mappings;
+mod reports;
+mod users;
+mod views;
+
+use crate::login::{LoginService, SessionCheckError};
+use crate::ops::{AdminOps, OpsError};
 use ccp_core::domain::Admin;
 use ccp_core::secret::SecretString;
-use ccp_core::store::Store;
 use salvo::http::StatusCode;
 use salvo::oapi::{self, EndpointOutRegister, ToSchema};
 use salvo::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::sync::Arc;
 
 /// What the handlers share.
 #[derive(Debug)]
 pub struct AdminApi {
-    pub store: Store,
+    pub ops: AdminOps,
     pub login: LoginService,
+    /// Lets `POST /admin/auth/bootstrap` create the first admin; `None` turns it off.
+    pub bootstrap_secret: Option<SecretString>,
 }
 
 /// An error answer: `{"error": {"type": …, "message": …}}`.
@@ -63,6 +73,69 @@ impl ApiFailure {
             "the admin store is unavailable; try again",
         )
     }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request_error",
+            message,
+        )
+    }
+
+    /// The shape every error status gets, whoever produced it (salvo's own 400/404/405
+    /// included, through the catcher).
+    fn for_status(status: StatusCode) -> Self {
+        let (kind, message) = match status.as_u16() {
+            400 => (
+                "invalid_request_error",
+                "the request could not be parsed: check the JSON body, path and query parameters",
+            ),
+            401 => ("authentication_error", "invalid or expired session"),
+            403 => ("permission_error", "not allowed"),
+            404 => ("not_found_error", "no such resource"),
+            405 => ("invalid_request_error", "method not allowed on this path"),
+            413 => ("request_too_large", "the request body is too large"),
+            415 => (
+                "invalid_request_error",
+                "the body must be JSON (Content-Type: application/json)",
+            ),
+            429 => ("rate_limit_error", "too many requests"),
+            s if s < 500 => ("invalid_request_error", "the request was refused"),
+            503 => ("unavailable", "the admin store is unavailable; try again"),
+            _ => ("api_error", "internal error"),
+        };
+        Self::new(status, kind, message)
+    }
+}
+
+impl From<OpsError> for ApiFailure {
+    fn from(err: OpsError) -> Self {
+        match err {
+            OpsError::Invalid(message) => Self::invalid(message),
+            OpsError::NotFound(what) => Self::new(
+                StatusCode::NOT_FOUND,
+                "not_found_error",
+                format!("{what} not found"),
+            ),
+            OpsError::Conflict(message) => {
+                Self::new(StatusCode::CONFLICT, "conflict_error", message)
+            }
+            OpsError::Unavailable { what, source } => {
+                tracing::error!(error = %source, "{what} failed during an admin request");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    format!("{what} is unavailable; try again"),
+                )
+            }
+        }
+    }
+}
+
+impl From<ccp_core::store::StoreError> for ApiFailure {
+    fn from(err: ccp_core::store::StoreError) -> Self {
+        OpsError::from(err).into()
+    }
 }
 
 #[async_trait]
@@ -81,11 +154,18 @@ impl Writer for ApiFailure {
 impl EndpointOutRegister for ApiFailure {
     fn register(components: &mut oapi::Components, operation: &mut oapi::Operation) {
         for (status, what) in [
-            (StatusCode::BAD_REQUEST, "Malformed request"),
+            (
+                StatusCode::BAD_REQUEST,
+                "Malformed request (body, path or query)",
+            ),
             (
                 StatusCode::UNAUTHORIZED,
                 "Not logged in, or the session ended",
             ),
+            (StatusCode::FORBIDDEN, "Not allowed"),
+            (StatusCode::NOT_FOUND, "No such resource"),
+            (StatusCode::CONFLICT, "Clashes with the current state"),
+            (StatusCode::UNPROCESSABLE_ENTITY, "Breaks a validation rule"),
             (StatusCode::TOO_MANY_REQUESTS, "Too many failed logins"),
             (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -101,11 +181,66 @@ impl EndpointOutRegister for ApiFailure {
     }
 }
 
-fn api(depot: &Depot) -> Result<Arc<AdminApi>, ApiFailure> {
+/// A `201 Created` answer with a JSON body.
+#[derive(Debug)]
+pub struct Created<T>(pub T);
+
+#[async_trait]
+impl<T: Serialize + Send> Writer for Created<T> {
+    async fn write(self, _req: &mut Request, _depot: &mut Depot, res: &mut Response) {
+        res.status_code(StatusCode::CREATED);
+        res.render(Json(self.0));
+    }
+}
+
+impl<T: ToSchema> EndpointOutRegister for Created<T> {
+    fn register(components: &mut oapi::Components, operation: &mut oapi::Operation) {
+        operation.responses.insert(
+            "201",
+            oapi::Response::new("Created")
+                .add_content("application/json", T::to_schema(components)),
+        );
+    }
+}
+
+/// A `204 No Content` answer.
+#[derive(Debug)]
+pub struct NoContent;
+
+#[async_trait]
+impl Writer for NoContent {
+    async fn write(self, _req: &mut Request, _depot: &mut Depot, res: &mut Response) {
+        res.status_code(StatusCode::NO_CONTENT);
+    }
+}
+
+impl EndpointOutRegister for NoContent {
+    fn register(_components: &mut oapi::Components, operation: &mut oapi::Operation) {
+        operation
+            .responses
+            .insert("204", oapi::Response::new("Done; no content"));
+    }
+}
+
+pub(crate) fn api(depot: &Depot) -> Result<Arc<AdminApi>, ApiFailure> {
     depot
         .obtain::<Arc<AdminApi>>()
         .cloned()
         .map_err(|_| ApiFailure::unavailable())
+}
+
+/// The logged-in admin and the shared state.
+pub(crate) fn session(depot: &Depot) -> Result<(Arc<AdminApi>, Admin), ApiFailure> {
+    let admin = depot
+        .obtain::<Admin>()
+        .cloned()
+        .map_err(|_| ApiFailure::unauthorized())?;
+    Ok((api(depot)?, admin))
+}
+
+/// The audit actor of an admin.
+pub(crate) fn actor(admin: &Admin) -> String {
+    format!("admin:{}", admin.id)
 }
 
 /// Puts the shared state into every request's depot.
@@ -157,83 +292,63 @@ async fn require_admin(
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct LoginRequest {
-    pub username: String,
-    pub password: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LoginResponse {
-    /// The session token, for `Authorization: Bearer …`.
-    pub token: String,
-    /// Seconds since the Unix epoch.
-    pub expires_at: u64,
-}
-
-/// Log in with a username and password.
-#[endpoint(tags("auth"))]
-async fn login(
-    body: oapi::extract::JsonBody<LoginRequest>,
+/// Gives every error answer that has no body yet (salvo's own 400, 404, 405, 415) the
+/// error shape.
+#[handler]
+async fn shape_errors(
     req: &mut Request,
     depot: &mut Depot,
-) -> Result<Json<LoginResponse>, ApiFailure> {
-    let api = api(depot)?;
-    let LoginRequest { username, password } = body.into_inner();
-    let client = req.remote_addr().clone().into_std().map(|a| a.ip());
-    let client = client.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
-    match api
-        .login
-        .login(&username, SecretString::new(password), client)
-        .await
-    {
-        Ok((token, claims)) => Ok(Json(LoginResponse {
-            token,
-            expires_at: claims.exp,
-        })),
-        Err(LoginError::InvalidCredentials) => Err(ApiFailure::new(
-            StatusCode::UNAUTHORIZED,
-            "authentication_error",
-            "invalid username or password",
-        )),
-        Err(LoginError::Throttled) => Err(ApiFailure::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limit_error",
-            "too many failed attempts; try again later",
-        )),
-        Err(LoginError::Unavailable(_)) => Err(ApiFailure::unavailable()),
-    }
+    res: &mut Response,
+    ctrl: &mut FlowCtrl,
+) {
+    let status = res.status_code.unwrap_or(StatusCode::NOT_FOUND);
+    ApiFailure::for_status(status).write(req, depot, res).await;
+    ctrl.skip_rest();
 }
 
-/// End the session (every session of this admin).
-#[endpoint(tags("auth"), status_codes(204, 401, 503))]
-async fn logout(depot: &mut Depot, res: &mut Response) -> Result<(), ApiFailure> {
-    let api = api(depot)?;
-    let admin = depot
-        .obtain::<Admin>()
-        .cloned()
-        .map_err(|_| ApiFailure::unauthorized())?;
-    api.login
-        .logout(&admin)
-        .await
-        .map_err(|_| ApiFailure::unavailable())?;
-    res.status_code(StatusCode::NO_CONTENT);
-    Ok(())
-}
-
-/// The router, with the OpenAPI document at `/admin/openapi.json`.
+/// The admin routes, with the OpenAPI document at `/admin/openapi.json`.
 pub fn router(api: Arc<AdminApi>) -> Router {
-    let routes = Router::with_path("admin")
-        .push(Router::with_path("auth/login").post(login))
-        .push(
-            Router::new()
-                .hoop(require_admin)
-                .push(Router::with_path("auth/logout").post(logout)),
-        );
+    let routes = Router::with_path("admin").push(auth::public_routes()).push(
+        Router::new()
+            .hoop(require_admin)
+            .push(auth::routes())
+            .push(users::routes())
+            .push(keys::routes())
+            .push(mappings::routes())
+            .push(reports::routes()),
+    );
     let doc = oapi::OpenApi::new("ClaudeCodeProxy admin API", env!("CARGO_PKG_VERSION"))
+        .add_security_scheme(
+            "bearer",
+            oapi::security::SecurityScheme::Http(oapi::security::Http::new(
+                oapi::security::HttpAuthScheme::Bearer,
+            )),
+        )
         .merge_router(&routes);
     Router::new()
         .hoop(Inject(api))
         .push(routes)
         .push(doc.into_router("/admin/openapi.json"))
+}
+
+/// The whole service: routes, the error shape for every error, and CORS for the console
+/// origin only (no CORS headers at all when none is configured).
+pub fn service(api: Arc<AdminApi>, console_origin: Option<&str>) -> Service {
+    let mut service =
+        Service::new(router(api)).catcher(salvo::catcher::Catcher::default().hoop(shape_errors));
+    if let Some(origin) = console_origin {
+        let cors = salvo::cors::Cors::new()
+            .allow_origin(vec![origin])
+            .allow_methods(vec![
+                salvo::http::Method::GET,
+                salvo::http::Method::POST,
+                salvo::http::Method::PATCH,
+                salvo::http::Method::DELETE,
+            ])
+            .allow_headers(vec!["authorization", "content-type"])
+            .max_age(600)
+            .into_handler();
+        service = service.hoop(cors);
+    }
+    service
 }

@@ -26,6 +26,7 @@ struct KeyRow {
     revoked_at: Option<DateTime<Utc>>,
     expires_at: Option<DateTime<Utc>>,
     last_used_at: Option<DateTime<Utc>>,
+    replaced_by: Option<Uuid>,
 }
 
 impl From<KeyRow> for AccessKeyRecord {
@@ -40,6 +41,7 @@ impl From<KeyRow> for AccessKeyRecord {
             revoked_at: r.revoked_at,
             expires_at: r.expires_at,
             last_used_at: r.last_used_at,
+            replaced_by: r.replaced_by,
         }
     }
 }
@@ -57,45 +59,61 @@ struct GrantRow {
 macro_rules! select_keys {
     ($tail:literal) => {
         concat!(
-            "SELECT id, user_id, name, display_prefix, status, created_at, revoked_at, expires_at, last_used_at
+            "SELECT id, user_id, name, display_prefix, status, created_at, revoked_at, expires_at,
+                    last_used_at, replaced_by
              FROM access_keys ",
             $tail
         )
     };
 }
 
+/// The INSERT of one key row, for a pool or a transaction.
+macro_rules! insert_key {
+    ($record:expr, $digest:expr) => {
+        sqlx::query(
+            "INSERT INTO access_keys (id, user_id, name, display_prefix, digest, status, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind($record.id)
+        .bind($record.user_id)
+        .bind(&$record.name)
+        .bind(&$record.display_prefix)
+        .bind($digest.as_bytes())
+        .bind($record.status.as_str())
+        .bind($record.created_at)
+        .bind($record.expires_at)
+    };
+}
+
+/// The record of a key about to be inserted for `user_id`.
+fn fresh_record(user_id: Uuid, new: &NewAccessKey) -> AccessKeyRecord {
+    AccessKeyRecord {
+        id: new_id(),
+        user_id,
+        name: new.name.clone(),
+        display_prefix: new.display_prefix.clone(),
+        status: KeyStatus::Active,
+        created_at: now(),
+        revoked_at: None,
+        expires_at: new.expires_at,
+        last_used_at: None,
+        replaced_by: None,
+    }
+}
+
 impl Store {
     pub async fn insert_access_key(&self, new: NewAccessKey) -> StoreResult<AccessKeyRecord> {
-        let record = AccessKeyRecord {
-            id: new_id(),
-            user_id: new.user_id,
-            name: new.name,
-            display_prefix: new.display_prefix,
-            status: KeyStatus::Active,
-            created_at: now(),
-            revoked_at: None,
-            expires_at: new.expires_at,
-            last_used_at: None,
-        };
+        let record = fresh_record(new.user_id, &new);
         on_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO access_keys (id, user_id, name, display_prefix, digest, status, created_at, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(record.id)
-            .bind(record.user_id)
-            .bind(&record.name)
-            .bind(&record.display_prefix)
-            .bind(new.digest.as_bytes())
-            .bind(record.status.as_str())
-            .bind(record.created_at)
-            .bind(record.expires_at)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
+            insert_key!(record, new.digest)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
         })
         .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound("user"),
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                StoreError::NotFound("user")
+            }
             _ => StoreError::conflict_or(e, "an access key with this digest"),
         })?;
         Ok(record)
@@ -171,6 +189,68 @@ impl Store {
         self.get_access_key(id)
             .await?
             .ok_or(StoreError::NotFound("access key"))
+    }
+
+    /// Replaces an active key: inserts `new` and lets the old key work until `grace_until`
+    /// (or its own earlier expiry), in one transaction. A key that is revoked or already
+    /// rotated is a conflict. Returns the new key and the old one as it now is.
+    pub async fn rotate_access_key(
+        &self,
+        old_id: Uuid,
+        new: NewAccessKey,
+        grace_until: DateTime<Utc>,
+    ) -> StoreResult<(AccessKeyRecord, AccessKeyRecord)> {
+        let old = self
+            .get_access_key(old_id)
+            .await?
+            .ok_or(StoreError::NotFound("access key"))?;
+        let fresh = fresh_record(old.user_id, &new);
+        let rotated = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            insert_key!(fresh, new.digest).execute(&mut *tx).await?;
+            let n = sqlx::query(
+                "UPDATE access_keys SET replaced_by = $1,
+                        expires_at = CASE WHEN expires_at IS NULL OR expires_at > $2 THEN $2 ELSE expires_at END
+                 WHERE id = $3 AND status = 'active' AND replaced_by IS NULL",
+            )
+            .bind(fresh.id)
+            .bind(grace_until)
+            .bind(old_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            Ok::<bool, sqlx::Error>(n == 1)
+        })
+        .map_err(|e| StoreError::conflict_or(e, "an access key with this digest"))?;
+        if !rotated {
+            return Err(StoreError::Conflict(
+                "a revoked or already rotated access key",
+            ));
+        }
+        let old = self
+            .get_access_key(old_id)
+            .await?
+            .ok_or(StoreError::NotFound("access key"))?;
+        Ok((fresh, old))
+    }
+
+    /// Marks rotated keys whose grace period has ended as revoked; returns how many.
+    pub async fn revoke_lapsed_rotations(&self, at: DateTime<Utc>) -> StoreResult<u64> {
+        Ok(on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE access_keys SET status = 'revoked', revoked_at = expires_at
+                 WHERE replaced_by IS NOT NULL AND status = 'active' AND expires_at <= $1",
+            )
+            .bind(at)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?)
     }
 
     /// Records use of a key. Called at most once per cache lifetime, off the request path.

@@ -14,6 +14,28 @@ pub struct NewAuditEntry {
     pub detail: Option<serde_json::Value>,
 }
 
+/// Which audit entries a listing returns; `None` fields do not filter.
+#[derive(Debug, Clone)]
+pub struct AuditQuery {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub target_id: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl Default for AuditQuery {
+    fn default() -> Self {
+        Self {
+            actor: None,
+            action: None,
+            target_id: None,
+            limit: 100,
+            offset: 0,
+        }
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct AuditRow {
     id: Uuid,
@@ -55,18 +77,38 @@ impl Store {
         Ok(saved)
     }
 
-    /// The newest `limit` entries, newest first.
-    pub async fn list_audit(&self, limit: i64) -> StoreResult<Vec<AuditEntry>> {
+    /// Entries matching the query, newest first, and how many match in all.
+    pub async fn list_audit(&self, query: &AuditQuery) -> StoreResult<(Vec<AuditEntry>, i64)> {
+        macro_rules! matching {
+            () => {
+                "WHERE (CAST($1 AS TEXT) IS NULL OR actor = $1)
+                   AND (CAST($2 AS TEXT) IS NULL OR action = $2)
+                   AND (CAST($3 AS TEXT) IS NULL OR target_id = $3) "
+            };
+        }
         let rows: Vec<AuditRow> = on_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT id, at, actor, action, target_type, target_id, detail
-                 FROM audit_log ORDER BY at DESC, id DESC LIMIT $1",
-            )
-            .bind(limit)
+            sqlx::query_as(concat!(
+                "SELECT id, at, actor, action, target_type, target_id, detail FROM audit_log ",
+                matching!(),
+                "ORDER BY at DESC, id DESC LIMIT $4 OFFSET $5"
+            ))
+            .bind(query.actor.as_deref())
+            .bind(query.action.as_deref())
+            .bind(query.target_id.as_deref())
+            .bind(query.limit)
+            .bind(query.offset)
             .fetch_all(pool)
             .await
         })?;
-        Ok(rows
+        let (total,): (i64,) = on_pool!(self, pool => {
+            sqlx::query_as(concat!("SELECT COUNT(*) FROM audit_log ", matching!()))
+                .bind(query.actor.as_deref())
+                .bind(query.action.as_deref())
+                .bind(query.target_id.as_deref())
+                .fetch_one(pool)
+                .await
+        })?;
+        let entries = rows
             .into_iter()
             .map(|r| AuditEntry {
                 id: r.id,
@@ -77,6 +119,7 @@ impl Store {
                 target_id: r.target_id,
                 detail: r.detail,
             })
-            .collect())
+            .collect();
+        Ok((entries, total))
     }
 }

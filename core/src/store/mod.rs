@@ -19,11 +19,11 @@ use std::time::Duration;
 
 pub use access_keys::NewAccessKey;
 pub use admins::{AdminLogin, NewAdmin, normalize_username};
-pub use audit::NewAuditEntry;
+pub use audit::{AuditQuery, NewAuditEntry};
 pub use bedrock_keys::{BedrockKeyRecord, NewBedrockKey};
 pub use metering::{Granularity, RequestLogView, UsageBucket, UsageFilter, UsageTotals};
-pub use model_mappings::{ModelMapping, NewModelMapping};
-pub use users::NewUser;
+pub use model_mappings::{ModelMapping, ModelMappingPatch, NewModelMapping};
+pub use users::{NewUser, UserPatch, UserQuery};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -34,12 +34,55 @@ impl From<UserRow> for User {
     }
 }
 
+/// Which users a listing returns.
+#[derive(Debug, Clone)]
+pub struct UserQuery {
+    /// A substring of the name or email, case-insensitive; `%` and `_` match themselves.
+    pub search: Option<String>,
+    pub status: Option<UserStatus>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl Default for UserQuery {
+    fn default() -> Self {
+        Self {
+            search: None,
+            status: None,
+            limit: 100,
+            offset: 0,
+        }
+    }
+}
+
+/// A partial update; `None` leaves the field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub status: Option<UserStatus>,
+}
+
+/// `%text%` for LIKE, lower-cased, with the wildcards and the escape character escaped.
+pub(crate) fn like_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.trim().to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 /// `SELECT … FROM users` plus a tail, as one static string (no SQL is built at run time).
 macro_rules! select_users {
-    ($tail:literal) => {
+    ($($tail:tt)*) => {
         concat!(
             "SELECT id, name, email, status, created_at, updated_at FROM users ",
-            $tail
+            $($tail)*
         )
     };
 }
@@ -99,16 +142,58 @@ impl Store {
         Ok(row.map(User::from))
     }
 
-    /// Users ordered by creation, `limit` at a time.
-    pub async fn list_users(&self, limit: i64, offset: i64) -> StoreResult<Vec<User>> {
+    /// One page of users, oldest first, and how many match in all.
+    pub async fn list_users(&self, query: &UserQuery) -> StoreResult<(Vec<User>, i64)> {
+        // One static WHERE for every combination: a NULL parameter does not filter.
+        macro_rules! matching {
+            () => {
+                "WHERE (CAST($1 AS TEXT) IS NULL OR LOWER(name) LIKE $1 ESCAPE '\\' OR email LIKE $1 ESCAPE '\\')
+                   AND (CAST($2 AS TEXT) IS NULL OR status = $2) "
+            };
+        }
+        let pattern = query.search.as_deref().map(like_pattern);
+        let status = query.status.map(UserStatus::as_str);
         let rows: Vec<UserRow> = on_pool!(self, pool => {
-            sqlx::query_as(select_users!("ORDER BY created_at, id LIMIT $1 OFFSET $2"))
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(pool)
-            .await
+            sqlx::query_as(select_users!(concat!(matching!(), "ORDER BY created_at, id LIMIT $3 OFFSET $4")))
+                .bind(pattern.as_deref())
+                .bind(status)
+                .bind(query.limit)
+                .bind(query.offset)
+                .fetch_all(pool)
+                .await
         })?;
-        Ok(rows.into_iter().map(User::from).collect())
+        let (total,): (i64,) = on_pool!(self, pool => {
+            sqlx::query_as(concat!("SELECT COUNT(*) FROM users ", matching!()))
+                .bind(pattern.as_deref())
+                .bind(status)
+                .fetch_one(pool)
+                .await
+        })?;
+        Ok((rows.into_iter().map(User::from).collect(), total))
+    }
+
+    /// Changes the fields that are `Some`. A changed email must stay unique.
+    pub async fn update_user(&self, id: Uuid, patch: UserPatch) -> StoreResult<User> {
+        let done = on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE users SET name = COALESCE($1, name), email = COALESCE($2, email),
+                        status = COALESCE($3, status), updated_at = $4
+                 WHERE id = $5",
+            )
+            .bind(patch.name.as_deref().map(str::trim))
+            .bind(patch.email.as_deref().map(normalize_email))
+            .bind(patch.status.map(UserStatus::as_str))
+            .bind(now())
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })
+        .map_err(|e| StoreError::conflict_or(e, "a user with this email"))?;
+        if done == 0 {
+            return Err(StoreError::NotFound("user"));
+        }
+        self.get_user(id).await?.ok_or(StoreError::NotFound("user"))
     }
 
     /// Activates or deactivates a user. A deactivated user's keys stop authenticating.

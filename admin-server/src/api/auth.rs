@@ -1,0 +1,139 @@
+//! Login, logout and the one-time bootstrap of the first admin.
+
+use super::{ApiFailure, Created, NoContent, api, session};
+use crate::login::LoginError;
+use ccp_core::secret::SecretString;
+use salvo::http::StatusCode;
+use salvo::oapi::ToSchema;
+use salvo::oapi::extract::JsonBody;
+use salvo::prelude::*;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub fn public_routes() -> Router {
+    Router::with_path("auth")
+        .push(Router::with_path("login").post(login))
+        .push(Router::with_path("bootstrap").post(bootstrap))
+}
+
+pub fn routes() -> Router {
+    Router::with_path("auth/logout").post(logout)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginResponse {
+    /// The session token, for `Authorization: Bearer …`.
+    pub token: String,
+    /// Seconds since the Unix epoch.
+    pub expires_at: u64,
+}
+
+/// Log in with a username and password.
+#[endpoint(tags("auth"), status_codes(200, 400, 401, 429, 503))]
+async fn login(
+    body: JsonBody<LoginRequest>,
+    req: &mut Request,
+    depot: &mut Depot,
+) -> Result<Json<LoginResponse>, ApiFailure> {
+    let api = api(depot)?;
+    let LoginRequest { username, password } = body.into_inner();
+    let client = req.remote_addr().clone().into_std().map(|a| a.ip());
+    let client = client.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    match api
+        .login
+        .login(&username, SecretString::new(password), client)
+        .await
+    {
+        Ok((token, claims)) => Ok(Json(LoginResponse {
+            token,
+            expires_at: claims.exp,
+        })),
+        Err(LoginError::InvalidCredentials) => Err(ApiFailure::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "invalid username or password",
+        )),
+        Err(LoginError::Throttled) => Err(ApiFailure::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            "too many failed attempts; try again later",
+        )),
+        Err(LoginError::Unavailable(_)) => Err(ApiFailure::unavailable()),
+    }
+}
+
+/// End the session (every session of this admin).
+#[endpoint(tags("auth"), status_codes(204, 401, 503))]
+async fn logout(depot: &mut Depot) -> Result<NoContent, ApiFailure> {
+    let (api, admin) = session(depot)?;
+    api.login
+        .logout(&admin)
+        .await
+        .map_err(|_| ApiFailure::unavailable())?;
+    Ok(NoContent)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct BootstrapRequest {
+    /// `CCP_BOOTSTRAP_SECRET`.
+    pub secret: String,
+    pub username: String,
+    /// 12 to 256 characters.
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BootstrapResponse {
+    pub id: Uuid,
+    pub username: String,
+}
+
+/// Create the first admin with the configured bootstrap secret. Works only while no admin
+/// exists and only when `CCP_BOOTSTRAP_SECRET` is set; refused (403) otherwise.
+#[endpoint(tags("auth"), status_codes(201, 400, 403, 422, 503))]
+async fn bootstrap(
+    body: JsonBody<BootstrapRequest>,
+    depot: &mut Depot,
+) -> Result<Created<BootstrapResponse>, ApiFailure> {
+    let api = api(depot)?;
+    let BootstrapRequest {
+        secret,
+        username,
+        password,
+    } = body.into_inner();
+    let refused = || {
+        ApiFailure::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "bootstrap is closed: it needs CCP_BOOTSTRAP_SECRET and no admin yet",
+        )
+    };
+    let Some(expected) = &api.bootstrap_secret else {
+        return Err(refused());
+    };
+    let secret = SecretString::new(secret);
+    if !ccp_core::secret::constant_time_eq(secret.expose().as_bytes(), expected.expose().as_bytes())
+    {
+        return Err(refused());
+    }
+    let password = SecretString::new(password);
+    let hash = tokio::task::spawn_blocking(move || ccp_core::password::hash(&password))
+        .await
+        .map_err(|_| ApiFailure::unavailable())?
+        .map_err(|e| ApiFailure::invalid(e.to_string()))?;
+    let admin = api
+        .ops
+        .bootstrap_admin(username.trim(), hash)
+        .await?
+        .ok_or_else(refused)?;
+    Ok(Created(BootstrapResponse {
+        id: admin.id,
+        username: admin.username,
+    }))
+}
