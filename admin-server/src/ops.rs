@@ -335,7 +335,8 @@ impl AdminOps {
             return Err(invalid("region must be an AWS region such as us-east-1"));
         }
         let trimmed = secret.expose().trim();
-        if trimmed.len() < 8 || trimmed.len() > 8192 || trimmed.chars().any(char::is_whitespace) {
+        let length = trimmed.chars().count();
+        if !(8..=8192).contains(&length) || trimmed.chars().any(char::is_whitespace) {
             return Err(invalid(
                 "the Bedrock API key must be 8 to 8192 characters without spaces",
             ));
@@ -526,7 +527,7 @@ pub fn check_name(name: &str) -> OpsResult<()> {
 /// A plausible email address (the mailbox is not checked).
 pub fn check_email(email: &str) -> OpsResult<()> {
     let email = email.trim();
-    let plausible = email.len() <= 254
+    let plausible = email.chars().count() <= 254
         && email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty() && domain.contains('.') && !domain.contains('@')
         })

@@ -108,10 +108,12 @@ async fn users_are_created_listed_shown_and_updated(api: &Api) {
         )
         .await;
     assert_error(&missing, 400, "invalid_request_error");
-    let raw = TestClient::post(format!("{BASE}/admin/users"))
-        .add_header("authorization", format!("Bearer {token}"), true)
-        .raw_json("{\"name\": ");
-    assert_error(&api.send(raw).await, 400, "invalid_request_error");
+    for raw in ["{\"name\": ", "[\"Eve\", \"eve@example.com\"]", "null"] {
+        let req = TestClient::post(format!("{BASE}/admin/users"))
+            .add_header("authorization", format!("Bearer {token}"), true)
+            .raw_json(raw);
+        assert_error(&api.send(req).await, 400, "invalid_request_error");
+    }
 
     // List, search, filter, page.
     let (status, page) = api.call("GET", "/admin/users", Some(&token), None).await;
@@ -297,13 +299,13 @@ async fn access_keys_are_issued_revoked_and_rotated(api: &Api) {
     let (status, got) = api
         .call(
             "GET",
-            &format!("/admin/access-keys/{key_id}"),
+            &format!("/admin/users/{user_id}"),
             Some(&token),
             None,
         )
         .await;
     assert_eq!(
-        (status, got["bedrock_key"].clone()),
+        (status, got["access_keys"][0]["bedrock_key"].clone()),
         (200, Value::Null),
         "{got}"
     );
@@ -842,7 +844,6 @@ async fn every_route_needs_a_session(api: &Api) {
         ("GET", format!("/admin/users/{NO_ID}")),
         ("PATCH", format!("/admin/users/{NO_ID}")),
         ("POST", format!("/admin/users/{NO_ID}/access-keys")),
-        ("GET", format!("/admin/access-keys/{NO_ID}")),
         ("DELETE", format!("/admin/access-keys/{NO_ID}")),
         ("POST", format!("/admin/access-keys/{NO_ID}/rotate")),
         ("POST", format!("/admin/access-keys/{NO_ID}/bedrock-key")),
@@ -1074,4 +1075,27 @@ async fn bad_logins_get_one_answer_and_then_throttling() {
         )
         .await;
     assert_error(&throttled, 429, "rate_limit_error");
+}
+
+#[tokio::test]
+async fn a_wrong_method_gets_405_with_allow() {
+    let t = common::stores::sqlite().await;
+    let api = Api::with_admins(&t.store).await;
+    let token = api.token("ops").await;
+    for (path, allow) in [
+        ("/admin/users", "GET, POST"),
+        (&*format!("/admin/users/{NO_ID}"), "GET, PATCH"),
+        (
+            &*format!("/admin/model-mappings/{NO_ID}"),
+            "GET, DELETE, PATCH",
+        ),
+    ] {
+        let res = TestClient::put(format!("{BASE}{path}"))
+            .add_header("authorization", format!("Bearer {token}"), true)
+            .send(&api.service)
+            .await;
+        assert_eq!(res.status_code.map(|s| s.as_u16()), Some(405), "{path}");
+        let got = res.headers().get("allow").and_then(|v| v.to_str().ok());
+        assert_eq!(got, Some(allow), "{path}");
+    }
 }

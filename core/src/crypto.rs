@@ -136,16 +136,15 @@ impl LocalWrapper {
         let setup = |what: &str, e: &dyn fmt::Display| {
             WrapError::Setup(format!("{what} {}: {e}", path.display()))
         };
-        if !path.exists() && create {
-            let mut raw = zeroize::Zeroizing::new([0u8; 32]);
-            getrandom::fill(raw.as_mut()).map_err(|e| setup("cannot generate", &e))?;
-            let text = zeroize::Zeroizing::new(hex::encode(raw.as_ref()));
-            crate::keys::write_private_file(path, text.as_bytes())
-                .map_err(|e| setup("cannot create", &e))?;
-        }
-        let text = zeroize::Zeroizing::new(
-            std::fs::read_to_string(path).map_err(|e| setup("cannot read", &e))?,
-        );
+        let text = if create {
+            // 32 random bytes as hex, created once (race-free across processes).
+            crate::keys::load_or_create_secret(path).map_err(|e| setup("cannot create", &e))?
+        } else {
+            crate::secret::SecretString::new(
+                std::fs::read_to_string(path).map_err(|e| setup("cannot read", &e))?,
+            )
+        };
+        let text = text.expose();
         let mut key = zeroize::Zeroizing::new([0u8; 32]);
         hex::decode_to_slice(text.trim(), key.as_mut())
             .map_err(|_| setup("must hold 64 hex characters:", &"malformed key file"))?;

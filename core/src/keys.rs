@@ -231,9 +231,15 @@ pub fn load_or_create_secret(path: &Path) -> Result<SecretString, SecretFileErro
     getrandom::fill(&mut raw).map_err(|e| create_err(std::io::Error::other(e.to_string())))?;
     let text = SecretString::new(hex::encode(raw));
     zeroize::Zeroize::zeroize(&mut raw);
-    match write_private_file(path, text.expose().as_bytes()) {
+    // Written aside, then linked into place: a concurrent reader never sees a half-written
+    // file, and of two processes creating it at once, one wins and both use its secret.
+    let aside = path.with_extension(format!("new-{}", std::process::id()));
+    let _ = std::fs::remove_file(&aside);
+    write_private_file(&aside, text.expose().as_bytes()).map_err(create_err)?;
+    let linked = std::fs::hard_link(&aside, path);
+    let _ = std::fs::remove_file(&aside);
+    match linked {
         Ok(()) => Ok(text),
-        // Another process created it first: use theirs.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(path),
         Err(e) => Err(create_err(e)),
     }

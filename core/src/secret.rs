@@ -55,9 +55,21 @@ impl From<&str> for SecretString {
     }
 }
 
+/// Compares two secrets in time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    subtle::ConstantTimeEq::ct_eq(a, b).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn constant_time_eq_compares_whole_values() {
+        assert!(constant_time_eq(b"same secret", b"same secret"));
+        assert!(!constant_time_eq(b"same secret", b"same secreT"));
+        assert!(!constant_time_eq(b"same secret", b"same secret!"));
+    }
 
     #[test]
     fn debug_and_display_are_redacted() {
@@ -73,9 +85,4 @@ mod tests {
         let s = Secret::new(vec![1u8, 2, 3]);
         assert_eq!(s.clone().expose(), &vec![1, 2, 3]);
     }
-}
-
-/// Compares two secrets in time that depends only on their lengths.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    subtle::ConstantTimeEq::ct_eq(a, b).into()
 }

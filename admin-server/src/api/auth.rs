@@ -82,9 +82,11 @@ async fn logout(depot: &mut Depot) -> Result<NoContent, ApiFailure> {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct BootstrapRequest {
     /// `CCP_BOOTSTRAP_SECRET`.
+    #[salvo(schema(write_only))]
     pub secret: String,
+    #[salvo(schema(pattern = r"^[A-Za-z0-9._@-]{1,64}$"))]
     pub username: String,
-    /// 12 to 256 characters.
+    #[salvo(schema(min_length = 12, max_length = 256, write_only))]
     pub password: String,
 }
 

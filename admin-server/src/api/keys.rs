@@ -16,7 +16,6 @@ pub fn routes() -> Router {
         .push(Router::with_path("users/{id}/access-keys").post(issue_key))
         .push(
             Router::with_path("access-keys/{id}")
-                .get(get_key)
                 .delete(revoke_key)
                 .push(Router::with_path("rotate").post(rotate_key))
                 .push(
@@ -30,6 +29,7 @@ pub fn routes() -> Router {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct IssueKey {
     /// A label, e.g. the laptop the key is for.
+    #[salvo(schema(max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"))]
     pub name: Option<String>,
     /// When the key stops working; never when absent.
     pub expires_at: Option<DateTime<Utc>>,
@@ -54,26 +54,6 @@ async fn issue_key(
     }))
 }
 
-async fn key_view(api: &super::AdminApi, id: Uuid) -> Result<AccessKeyView, ApiFailure> {
-    let store = &api.ops.store;
-    let key = store
-        .get_access_key(id)
-        .await?
-        .ok_or_else(|| ApiFailure::from(crate::ops::OpsError::NotFound("access key")))?;
-    let bedrock = store.bedrock_key(id).await?;
-    Ok(AccessKeyView::new(key, bedrock))
-}
-
-/// One access key (masked) with its Bedrock key status.
-#[endpoint(tags("access keys"), status_codes(200, 400, 401, 404, 503))]
-async fn get_key(
-    id: PathParam<Uuid>,
-    depot: &mut Depot,
-) -> Result<Json<AccessKeyView>, ApiFailure> {
-    let (api, _) = session(depot)?;
-    Ok(Json(key_view(&api, *id).await?))
-}
-
 /// Revoke an access key: gateways refuse it within their key-cache TTL.
 #[endpoint(tags("access keys"), status_codes(200, 400, 401, 404, 503))]
 async fn revoke_key(
@@ -90,6 +70,7 @@ async fn revoke_key(
 pub struct RotateKey {
     /// How long the old key keeps working, in seconds (0 to 2592000); the server's
     /// `CCP_KEY_ROTATION_GRACE_SECS` when absent.
+    #[salvo(schema(minimum = 0, maximum = 2592000))]
     pub grace_seconds: Option<u64>,
 }
 
@@ -116,8 +97,10 @@ async fn rotate_key(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SetBedrockKey {
     /// The Bedrock API key. Write-only: stored encrypted, shown as its last 4 characters.
+    #[salvo(schema(min_length = 8, max_length = 8192, pattern = r"^\S+$", write_only))]
     pub api_key: String,
     /// The AWS region the key was made in, e.g. `us-east-1`.
+    #[salvo(schema(pattern = r"^[a-z]{2}(-[a-z]{1,12}){1,2}-[0-9]{1,2}$"))]
     pub region: String,
 }
 

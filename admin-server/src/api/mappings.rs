@@ -37,9 +37,15 @@ fn default_true() -> bool {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateMapping {
     /// The model name clients send, e.g. `claude-sonnet-4-5`.
+    #[salvo(schema(max_length = 200, pattern = r"^[A-Za-z0-9][A-Za-z0-9._:\[\]-]*$"))]
     pub anthropic_model: String,
     /// A Bedrock model id, inference-profile id or ARN.
+    #[salvo(schema(
+        max_length = 2048,
+        pattern = r"^[A-Za-z0-9]([A-Za-z0-9_:/-]|\.[A-Za-z0-9_:/-])*\.?$"
+    ))]
     pub bedrock_model_id: String,
+    #[salvo(schema(minimum = 1, maximum = 1000000))]
     pub max_output_tokens: Option<i32>,
     /// A disabled row keeps the model off Bedrock. Default true.
     #[serde(default = "default_true")]
@@ -98,10 +104,14 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i32>>, D::Er
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateMapping {
+    #[salvo(schema(
+        max_length = 2048,
+        pattern = r"^[A-Za-z0-9]([A-Za-z0-9_:/-]|\.[A-Za-z0-9_:/-])*\.?$"
+    ))]
     pub bedrock_model_id: Option<String>,
     /// A number sets the cap; `null` removes it; absent leaves it.
     #[serde(default, deserialize_with = "present")]
-    #[salvo(schema(value_type = Option<i32>))]
+    #[salvo(schema(value_type = Option<i32>, minimum = 1, maximum = 1000000))]
     pub max_output_tokens: Option<Option<i32>>,
     pub enabled: Option<bool>,
 }

@@ -238,6 +238,23 @@ pub(crate) fn session(depot: &Depot) -> Result<(Arc<AdminApi>, Admin), ApiFailur
     Ok((api(depot)?, admin))
 }
 
+/// Refuses query parameters a listing does not know (a typo would otherwise silently widen
+/// the result).
+pub(crate) fn known_params(req: &Request, known: &[&str]) -> Result<(), ApiFailure> {
+    match req.queries().keys().find(|k| !known.contains(&k.as_str())) {
+        Some(unknown) => Err(ApiFailure::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            format!(
+                "unknown query parameter {:?}; known: {}",
+                unknown.chars().take(64).collect::<String>(),
+                known.join(", ")
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The audit actor of an admin.
 pub(crate) fn actor(admin: &Admin) -> String {
     format!("admin:{}", admin.id)
@@ -293,21 +310,180 @@ async fn require_admin(
 }
 
 /// Gives every error answer that has no body yet (salvo's own 400, 404, 405, 415) the
-/// error shape.
+/// error shape, and a 405 its `Allow` header.
+struct ShapeErrors {
+    allow: Arc<AllowTable>,
+}
+
+#[async_trait]
+impl Handler for ShapeErrors {
+    async fn handle(
+        &self,
+        req: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+        ctrl: &mut FlowCtrl,
+    ) {
+        let status = res.status_code.unwrap_or(StatusCode::NOT_FOUND);
+        if status == StatusCode::METHOD_NOT_ALLOWED
+            && let Some(methods) = self.allow.methods(req.uri().path())
+            && let Ok(value) = salvo::http::HeaderValue::from_str(methods)
+        {
+            res.headers_mut().insert(salvo::http::header::ALLOW, value);
+        }
+        ApiFailure::for_status(status).write(req, depot, res).await;
+        ctrl.skip_rest();
+    }
+}
+
+/// The methods each documented path template answers, for `Allow` headers.
+#[derive(Debug, Default)]
+struct AllowTable(Vec<(Vec<String>, String)>);
+
+impl AllowTable {
+    fn from_doc(doc: &oapi::OpenApi) -> Self {
+        let rows = doc
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let segments = path.split('/').map(str::to_owned).collect();
+                let methods: Vec<String> = item
+                    .operations
+                    .keys()
+                    .map(|m| format!("{m:?}").to_uppercase())
+                    .collect();
+                (segments, methods.join(", "))
+            })
+            .collect();
+        Self(rows)
+    }
+
+    /// The methods of the template `path` matches (`{…}` matches any one segment).
+    fn methods(&self, path: &str) -> Option<&str> {
+        let segments: Vec<&str> = path.split('/').collect();
+        self.0.iter().find_map(|(template, methods)| {
+            let matches = template.len() == segments.len()
+                && template
+                    .iter()
+                    .zip(&segments)
+                    .all(|(t, s)| t == s || (t.starts_with('{') && t.ends_with('}')));
+            matches.then_some(methods.as_str())
+        })
+    }
+}
+
+/// The OpenAPI document of `routes`: short schema names, the bearer scheme on every
+/// operation, request bodies marked required.
+fn document(routes: &Router) -> oapi::OpenApi {
+    oapi::naming::set_namer(oapi::naming::FlexNamer::new().short_mode(true));
+    let mut doc = oapi::OpenApi::new("ClaudeCodeProxy admin API", env!("CARGO_PKG_VERSION"))
+        .add_security_scheme(
+            "bearer",
+            oapi::security::SecurityScheme::Http(oapi::security::Http::new(
+                oapi::security::HttpAuthScheme::Bearer,
+            )),
+        )
+        .security([oapi::security::SecurityRequirement::new(
+            "bearer",
+            Vec::<String>::new(),
+        )])
+        .merge_router(routes);
+    for item in doc.paths.values_mut() {
+        for operation in item.operations.values_mut() {
+            if let Some(body) = operation.request_body.as_mut() {
+                body.required = Some(oapi::Required::True);
+            }
+        }
+    }
+    doc
+}
+
+/// The document as served. Two repairs of what salvo generates: an optional field that
+/// refers to a schema comes out as `allOf: [{type: null}, {$ref}]`, which nothing can match,
+/// and becomes `anyOf`; login and bootstrap need no session, so their `security` is empty.
+fn published(doc: &oapi::OpenApi) -> serde_json::Value {
+    fn repair(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                let nullable_ref =
+                    map.get("allOf")
+                        .and_then(|all| all.as_array())
+                        .is_some_and(|all| {
+                            all.len() == 2 && all[0] == serde_json::json!({"type": "null"})
+                        });
+                if nullable_ref && let Some(all) = map.remove("allOf") {
+                    map.insert("anyOf".to_owned(), all);
+                }
+                map.values_mut().for_each(repair);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(repair),
+            _ => {}
+        }
+    }
+    let mut json = serde_json::to_value(doc).unwrap_or_default();
+    repair(&mut json);
+    for path in ["/admin/auth/login", "/admin/auth/bootstrap"] {
+        if let Some(operation) = json
+            .pointer_mut(&format!("/paths/{}/post", path.replace('/', "~1")))
+            .and_then(|o| o.as_object_mut())
+        {
+            operation.insert("security".to_owned(), serde_json::json!([]));
+        }
+    }
+    json
+}
+
+struct ServeDoc(Arc<serde_json::Value>);
+
+#[async_trait]
+impl Handler for ServeDoc {
+    async fn handle(
+        &self,
+        _req: &mut Request,
+        _depot: &mut Depot,
+        res: &mut Response,
+        _ctrl: &mut FlowCtrl,
+    ) {
+        res.render(Json(&*self.0));
+    }
+}
+
+/// JSON bodies must be objects: serde would read a struct from an array too.
 #[handler]
-async fn shape_errors(
+async fn json_objects_only(
     req: &mut Request,
     depot: &mut Depot,
     res: &mut Response,
     ctrl: &mut FlowCtrl,
 ) {
-    let status = res.status_code.unwrap_or(StatusCode::NOT_FOUND);
-    ApiFailure::for_status(status).write(req, depot, res).await;
-    ctrl.skip_rest();
+    let is_json = req
+        .content_type()
+        .is_some_and(|m| m.subtype() == salvo::http::mime::JSON);
+    if !is_json {
+        return;
+    }
+    let first = match req.payload().await {
+        Ok(body) => body.iter().copied().find(|b| !b.is_ascii_whitespace()),
+        Err(_) => None,
+    };
+    if first.is_some_and(|b| b != b'{') {
+        ApiFailure::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "the body must be a JSON object",
+        )
+        .write(req, depot, res)
+        .await;
+        ctrl.skip_rest();
+    }
 }
 
 /// The admin routes, with the OpenAPI document at `/admin/openapi.json`.
 pub fn router(api: Arc<AdminApi>) -> Router {
+    routes_and_doc(api).0
+}
+
+fn routes_and_doc(api: Arc<AdminApi>) -> (Router, oapi::OpenApi) {
     let routes = Router::with_path("admin").push(auth::public_routes()).push(
         Router::new()
             .hoop(require_admin)
@@ -317,25 +493,23 @@ pub fn router(api: Arc<AdminApi>) -> Router {
             .push(mappings::routes())
             .push(reports::routes()),
     );
-    let doc = oapi::OpenApi::new("ClaudeCodeProxy admin API", env!("CARGO_PKG_VERSION"))
-        .add_security_scheme(
-            "bearer",
-            oapi::security::SecurityScheme::Http(oapi::security::Http::new(
-                oapi::security::HttpAuthScheme::Bearer,
-            )),
-        )
-        .merge_router(&routes);
-    Router::new()
+    let doc = document(&routes);
+    let router = Router::new()
         .hoop(Inject(api))
+        .hoop(json_objects_only)
         .push(routes)
-        .push(doc.into_router("/admin/openapi.json"))
+        .push(Router::with_path("admin/openapi.json").get(ServeDoc(Arc::new(published(&doc)))));
+    (router, doc)
 }
 
 /// The whole service: routes, the error shape for every error, and CORS for the console
 /// origin only (no CORS headers at all when none is configured).
 pub fn service(api: Arc<AdminApi>, console_origin: Option<&str>) -> Service {
-    let mut service =
-        Service::new(router(api)).catcher(salvo::catcher::Catcher::default().hoop(shape_errors));
+    let (router, doc) = routes_and_doc(api);
+    let shape = ShapeErrors {
+        allow: Arc::new(AllowTable::from_doc(&doc)),
+    };
+    let mut service = Service::new(router).catcher(salvo::catcher::Catcher::default().hoop(shape));
     if let Some(origin) = console_origin {
         let cors = salvo::cors::Cors::new()
             .allow_origin(vec![origin])

@@ -36,18 +36,25 @@ pub enum ProviderParam {
 #[salvo(parameters(default_parameter_in = Query))]
 pub struct UsageParams {
     /// Only this user's requests.
+    #[salvo(parameter(value_type = Uuid))]
     pub user: Option<Uuid>,
     /// Only this access key's requests.
+    #[salvo(parameter(value_type = Uuid))]
     pub key: Option<Uuid>,
     /// Only requests for this model (as the client named it).
+    #[salvo(parameter(value_type = String, max_length = 200))]
     pub model: Option<String>,
     /// Only requests this upstream answered.
+    #[salvo(parameter(value_type = ProviderParam))]
     pub provider: Option<ProviderParam>,
-    /// Start (inclusive), RFC 3339; default 30 days before `to`.
+    /// Start (inclusive), RFC 3339; default 30 days before `to`. Must be before `to`.
+    #[salvo(parameter(value_type = DateTime<Utc>))]
     pub from: Option<DateTime<Utc>>,
     /// End (exclusive), RFC 3339; default now.
+    #[salvo(parameter(value_type = DateTime<Utc>))]
     pub to: Option<DateTime<Utc>>,
     /// Bucket size; default `day`.
+    #[salvo(parameter(value_type = GranularityParam))]
     pub granularity: Option<GranularityParam>,
 }
 
@@ -96,14 +103,34 @@ pub struct UsageReport {
 
 /// Requests, failovers, tokens and cost over time, with totals.
 #[endpoint(tags("usage"), status_codes(200, 400, 401, 422, 503))]
-async fn usage(params: UsageParams, depot: &mut Depot) -> Result<Json<UsageReport>, ApiFailure> {
+async fn usage(
+    params: UsageParams,
+    req: &mut Request,
+    depot: &mut Depot,
+) -> Result<Json<UsageReport>, ApiFailure> {
     let (api, _) = session(depot)?;
+    super::known_params(
+        req,
+        &[
+            "user",
+            "key",
+            "model",
+            "provider",
+            "from",
+            "to",
+            "granularity",
+        ],
+    )?;
     let to = params.to.unwrap_or_else(Utc::now);
     let from = params.from.unwrap_or(to - chrono::Duration::days(30));
     if from >= to {
         return Err(ApiFailure::invalid("from must be before to"));
     }
-    if params.model.as_ref().is_some_and(|m| m.len() > 200) {
+    if params
+        .model
+        .as_ref()
+        .is_some_and(|m| m.chars().count() > 200)
+    {
         return Err(ApiFailure::invalid("model is at most 200 characters"));
     }
     let granularity = params.granularity.unwrap_or_default();
@@ -156,22 +183,32 @@ async fn usage(params: UsageParams, depot: &mut Depot) -> Result<Json<UsageRepor
 #[salvo(parameters(default_parameter_in = Query))]
 pub struct AuditParams {
     /// e.g. `admin:<id>` or `cli`.
+    #[salvo(parameter(value_type = String, max_length = 200))]
     pub actor: Option<String>,
     /// e.g. `access_key.revoke`.
+    #[salvo(parameter(value_type = String, max_length = 200))]
     pub action: Option<String>,
     /// The id of the changed user, key, mapping or admin.
+    #[salvo(parameter(value_type = String, max_length = 200))]
     pub target_id: Option<String>,
     /// 1 to 500; default 50.
+    #[salvo(parameter(value_type = i64, minimum = 1, maximum = 500))]
     pub limit: Option<i64>,
+    #[salvo(parameter(value_type = i64, minimum = 0, maximum = 2147483647))]
     pub offset: Option<i64>,
 }
 
 /// Who changed what, and when, newest first.
 #[endpoint(tags("audit"), status_codes(200, 400, 401, 422, 503))]
-async fn audit(params: AuditParams, depot: &mut Depot) -> Result<Json<AuditPage>, ApiFailure> {
+async fn audit(
+    params: AuditParams,
+    req: &mut Request,
+    depot: &mut Depot,
+) -> Result<Json<AuditPage>, ApiFailure> {
     let (api, _) = session(depot)?;
+    super::known_params(req, &["actor", "action", "target_id", "limit", "offset"])?;
     let (limit, offset) = paging(params.limit, params.offset)?;
-    let long = |v: &Option<String>| v.as_ref().is_some_and(|v| v.len() > 200);
+    let long = |v: &Option<String>| v.as_ref().is_some_and(|v| v.chars().count() > 200);
     if long(&params.actor) || long(&params.action) || long(&params.target_id) {
         return Err(ApiFailure::invalid("filters are at most 200 characters"));
     }

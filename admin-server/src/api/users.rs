@@ -36,17 +36,26 @@ pub(super) fn paging(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i6
 #[salvo(parameters(default_parameter_in = Query))]
 pub struct ListUsers {
     /// A part of the name or email (case-insensitive).
+    #[salvo(parameter(value_type = String, max_length = 200))]
     pub search: Option<String>,
+    #[salvo(parameter(value_type = UserStatusView))]
     pub status: Option<UserStatusView>,
     /// 1 to 500; default 50.
+    #[salvo(parameter(value_type = i64, minimum = 1, maximum = 500))]
     pub limit: Option<i64>,
+    #[salvo(parameter(value_type = i64, minimum = 0, maximum = 2147483647))]
     pub offset: Option<i64>,
 }
 
 /// List users, oldest first.
 #[endpoint(tags("users"), status_codes(200, 400, 401, 422, 503))]
-async fn list_users(query: ListUsers, depot: &mut Depot) -> Result<Json<UserPage>, ApiFailure> {
+async fn list_users(
+    query: ListUsers,
+    req: &mut Request,
+    depot: &mut Depot,
+) -> Result<Json<UserPage>, ApiFailure> {
     let (api, _) = session(depot)?;
+    super::known_params(req, &["search", "status", "limit", "offset"])?;
     let (limit, offset) = paging(query.limit, query.offset)?;
     if query
         .search
@@ -75,7 +84,16 @@ async fn list_users(query: ListUsers, depot: &mut Depot) -> Result<Json<UserPage
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateUser {
+    #[salvo(schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    ))]
     pub name: String,
+    #[salvo(schema(
+        max_length = 254,
+        pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f]*\.[^@\s\x00-\x1f\x7f-\x9f]*$"
+    ))]
     pub email: String,
 }
 
@@ -115,7 +133,16 @@ pub(super) fn user_not_found() -> ApiFailure {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateUser {
+    #[salvo(schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    ))]
     pub name: Option<String>,
+    #[salvo(schema(
+        max_length = 254,
+        pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f]*\.[^@\s\x00-\x1f\x7f-\x9f]*$"
+    ))]
     pub email: Option<String>,
     /// `disabled` stops every key of the user within the gateways' key-cache TTL.
     pub status: Option<UserStatusView>,
