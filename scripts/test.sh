@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test: the Rust suite (unit, SQLite and PostgreSQL repositories, the KMS key
+# Runs every test: the Rust suite (unit, SQLite and PostgreSQL repositories and admin API, the KMS key
 # wrapper against moto's local AWS emulator, the real gateway end to end against fake
 # Anthropic and Bedrock upstreams, the admin CLI), then the official Anthropic Python SDK
-# through the real gateway binary, failover included. PostgreSQL is expected at
+# through the real gateway binary, failover included, and schemathesis against the real admin
+# server. PostgreSQL is expected at
 # 127.0.0.1:5432 (database test, trust auth) or at CCP_TEST_DATABASE_URL; without one its
 # tests are skipped loudly.
 set -euo pipefail

@@ -375,6 +375,17 @@ impl AdminOps {
         .await
     }
 
+    /// Records a session event of an admin (`admin.login`, `admin.logout`).
+    pub async fn record_session(
+        &self,
+        admin: &Admin,
+        action: &'static str,
+        detail: serde_json::Value,
+    ) -> OpsResult<()> {
+        let actor = format!("admin:{}", admin.id);
+        self.audit(&actor, action, "admin", admin.id, detail).await
+    }
+
     /// Creates an admin account from an argon2id hash.
     pub async fn create_admin(
         &self,

@@ -27,11 +27,10 @@ fn assert_error(answer: &Answer, status: u16, kind: &str) {
 
 async fn create_user(api: &Api, token: &str, name: &str, email: &str) -> Value {
     let (status, body) = api
-        .call(
-            "POST",
+        .post(
             "/admin/users",
-            Some(token),
-            Some(&json!({"name": name, "email": email})),
+            token,
+            &json!({"name": name, "email": email}),
         )
         .await;
     assert_eq!(status, 201, "{body}");
@@ -40,11 +39,10 @@ async fn create_user(api: &Api, token: &str, name: &str, email: &str) -> Value {
 
 async fn issue_key(api: &Api, token: &str, user_id: &str) -> Value {
     let (status, body) = api
-        .call(
-            "POST",
+        .post(
             &format!("/admin/users/{user_id}/access-keys"),
-            Some(token),
-            Some(&json!({"name": "laptop"})),
+            token,
+            &json!({"name": "laptop"}),
         )
         .await;
     assert_eq!(status, 201, "{body}");
@@ -52,9 +50,7 @@ async fn issue_key(api: &Api, token: &str, user_id: &str) -> Value {
 }
 
 async fn audit_actions(api: &Api, token: &str) -> Vec<(String, String)> {
-    let (status, body) = api
-        .call("GET", "/admin/audit?limit=500", Some(token), None)
-        .await;
+    let (status, body) = api.get("/admin/audit?limit=500", token).await;
     assert_eq!(status, 200, "{body}");
     body["items"]
         .as_array()
@@ -79,11 +75,10 @@ async fn users_are_created_listed_shown_and_updated(api: &Api) {
 
     // Duplicate email, bad input, malformed JSON, wrong content type.
     let dup = api
-        .call(
-            "POST",
+        .post(
             "/admin/users",
-            Some(&token),
-            Some(&json!({"name": "A", "email": "ADA@example.com"})),
+            &token,
+            &json!({"name": "A", "email": "ADA@example.com"}),
         )
         .await;
     assert_error(&dup, 409, "conflict_error");
@@ -93,19 +88,13 @@ async fn users_are_created_listed_shown_and_updated(api: &Api) {
         json!({"name": "X\u{0}", "email": "x@example.com"}),
     ] {
         assert_error(
-            &api.call("POST", "/admin/users", Some(&token), Some(&bad))
-                .await,
+            &api.post("/admin/users", &token, &bad).await,
             422,
             "invalid_request_error",
         );
     }
     let missing = api
-        .call(
-            "POST",
-            "/admin/users",
-            Some(&token),
-            Some(&json!({"name": "X"})),
-        )
+        .post("/admin/users", &token, &json!({"name": "X"}))
         .await;
     assert_error(&missing, 400, "invalid_request_error");
     for raw in ["{\"name\": ", "[\"Eve\", \"eve@example.com\"]", "null"] {
@@ -116,44 +105,35 @@ async fn users_are_created_listed_shown_and_updated(api: &Api) {
     }
 
     // List, search, filter, page.
-    let (status, page) = api.call("GET", "/admin/users", Some(&token), None).await;
+    let (status, page) = api.get("/admin/users", &token).await;
     assert_eq!(status, 200, "{page}");
     assert_eq!(page["total"], 2);
     assert_eq!(page["items"][0]["id"], ada["id"]);
-    let (_, found) = api
-        .call("GET", "/admin/users?search=LOVE", Some(&token), None)
-        .await;
+    let (_, found) = api.get("/admin/users?search=LOVE", &token).await;
     assert_eq!(found["total"], 1);
     assert_eq!(found["items"][0]["id"], ada["id"]);
-    let (_, second) = api
-        .call("GET", "/admin/users?limit=1&offset=1", Some(&token), None)
-        .await;
+    let (_, second) = api.get("/admin/users?limit=1&offset=1", &token).await;
     assert_eq!(second["items"].as_array().unwrap().len(), 1);
     assert_eq!(second["items"][0]["id"], bob["id"]);
     assert_error(
-        &api.call("GET", "/admin/users?limit=0", Some(&token), None)
-            .await,
+        &api.get("/admin/users?limit=0", &token).await,
         422,
         "invalid_request_error",
     );
     assert_error(
-        &api.call("GET", "/admin/users?limit=abc", Some(&token), None)
-            .await,
+        &api.get("/admin/users?limit=abc", &token).await,
         400,
         "invalid_request_error",
     );
     assert_error(
-        &api.call("GET", "/admin/users?status=gone", Some(&token), None)
-            .await,
+        &api.get("/admin/users?status=gone", &token).await,
         400,
         "invalid_request_error",
     );
 
     // Show: the user with masked keys.
     let issued = issue_key(api, &token, id).await;
-    let (status, detail) = api
-        .call("GET", &format!("/admin/users/{id}"), Some(&token), None)
-        .await;
+    let (status, detail) = api.get(&format!("/admin/users/{id}"), &token).await;
     assert_eq!(status, 200, "{detail}");
     assert_eq!(detail["user"]["id"], ada["id"]);
     assert_eq!(
@@ -165,25 +145,22 @@ async fn users_are_created_listed_shown_and_updated(api: &Api) {
         "raw key shown again"
     );
     assert_error(
-        &api.call("GET", &format!("/admin/users/{NO_ID}"), Some(&token), None)
-            .await,
+        &api.get(&format!("/admin/users/{NO_ID}"), &token).await,
         404,
         "not_found_error",
     );
     assert_error(
-        &api.call("GET", "/admin/users/not-a-uuid", Some(&token), None)
-            .await,
+        &api.get("/admin/users/not-a-uuid", &token).await,
         400,
         "invalid_request_error",
     );
 
     // Update and deactivate.
     let (status, renamed) = api
-        .call(
-            "PATCH",
+        .patch(
             &format!("/admin/users/{id}"),
-            Some(&token),
-            Some(&json!({"name": "Ada King", "email": "ada@king.example"})),
+            &token,
+            &json!({"name": "Ada King", "email": "ada@king.example"}),
         )
         .await;
     assert_eq!(status, 200, "{renamed}");
@@ -192,44 +169,34 @@ async fn users_are_created_listed_shown_and_updated(api: &Api) {
         (Some("Ada King"), Some("ada@king.example"))
     );
     let (status, off) = api
-        .call(
-            "PATCH",
+        .patch(
             &format!("/admin/users/{id}"),
-            Some(&token),
-            Some(&json!({"status": "disabled"})),
+            &token,
+            &json!({"status": "disabled"}),
         )
         .await;
     assert_eq!((status, off["status"].as_str()), (200, Some("disabled")));
-    let (_, disabled) = api
-        .call("GET", "/admin/users?status=disabled", Some(&token), None)
-        .await;
+    let (_, disabled) = api.get("/admin/users?status=disabled", &token).await;
     assert_eq!(disabled["total"], 1);
     let clash = api
-        .call(
-            "PATCH",
+        .patch(
             &format!("/admin/users/{id}"),
-            Some(&token),
-            Some(&json!({"email": "bob@example.com"})),
+            &token,
+            &json!({"email": "bob@example.com"}),
         )
         .await;
     assert_error(&clash, 409, "conflict_error");
     assert_error(
-        &api.call(
-            "PATCH",
-            &format!("/admin/users/{id}"),
-            Some(&token),
-            Some(&json!({})),
-        )
-        .await,
+        &api.patch(&format!("/admin/users/{id}"), &token, &json!({}))
+            .await,
         422,
         "invalid_request_error",
     );
     assert_error(
-        &api.call(
-            "PATCH",
+        &api.patch(
             &format!("/admin/users/{NO_ID}"),
-            Some(&token),
-            Some(&json!({"name": "X"})),
+            &token,
+            &json!({"name": "X"}),
         )
         .await,
         404,
@@ -237,11 +204,10 @@ async fn users_are_created_listed_shown_and_updated(api: &Api) {
     );
     // A disabled user gets no new key.
     let refused = api
-        .call(
-            "POST",
+        .post(
             &format!("/admin/users/{id}/access-keys"),
-            Some(&token),
-            Some(&json!({})),
+            &token,
+            &json!({}),
         )
         .await;
     assert_error(&refused, 409, "conflict_error");
@@ -262,8 +228,13 @@ async fn users_are_created_listed_shown_and_updated(api: &Api) {
             "{action}: {actions:?}"
         );
     }
-    // Refused changes leave no audit row: two creates, one issue, two updates.
-    assert_eq!(actions.len(), 5, "{actions:?}");
+    // Refused changes leave no audit row: two creates, one issue, two updates (and the login).
+    let changes: Vec<_> = actions.iter().filter(|(_, a)| a != "admin.login").collect();
+    assert_eq!(changes.len(), 5, "{actions:?}");
+    assert!(
+        actions.contains(&(actor, "admin.login".to_owned())),
+        "{actions:?}"
+    );
 }
 
 async fn access_keys_are_issued_revoked_and_rotated(api: &Api) {
@@ -277,33 +248,24 @@ async fn access_keys_are_issued_revoked_and_rotated(api: &Api) {
     assert_eq!(issued["access_key"]["status"], "active");
 
     assert_error(
-        &api.call(
-            "POST",
+        &api.post(
             &format!("/admin/users/{NO_ID}/access-keys"),
-            Some(&token),
-            Some(&json!({})),
+            &token,
+            &json!({}),
         )
         .await,
         404,
         "not_found_error",
     );
     let past = api
-        .call(
-            "POST",
+        .post(
             &format!("/admin/users/{user_id}/access-keys"),
-            Some(&token),
-            Some(&json!({"expires_at": "2001-01-01T00:00:00Z"})),
+            &token,
+            &json!({"expires_at": "2001-01-01T00:00:00Z"}),
         )
         .await;
     assert_error(&past, 422, "invalid_request_error");
-    let (status, got) = api
-        .call(
-            "GET",
-            &format!("/admin/users/{user_id}"),
-            Some(&token),
-            None,
-        )
-        .await;
+    let (status, got) = api.get(&format!("/admin/users/{user_id}"), &token).await;
     assert_eq!(
         (status, got["access_keys"][0]["bedrock_key"].clone()),
         (200, Value::Null),
@@ -313,11 +275,10 @@ async fn access_keys_are_issued_revoked_and_rotated(api: &Api) {
     // Bedrock key: write-only, last four shown.
     let secret = "CANARYBRsecret-bedrock-key-Zq9w";
     let (status, bedrock) = api
-        .call(
-            "POST",
+        .post(
             &format!("/admin/access-keys/{key_id}/bedrock-key"),
-            Some(&token),
-            Some(&json!({"api_key": secret, "region": "eu-west-1"})),
+            &token,
+            &json!({"api_key": secret, "region": "eu-west-1"}),
         )
         .await;
     assert_eq!(status, 200, "{bedrock}");
@@ -327,49 +288,38 @@ async fn access_keys_are_issued_revoked_and_rotated(api: &Api) {
     );
     assert_eq!(bedrock["wrapper"], "local");
     let bad_region = api
-        .call(
-            "POST",
+        .post(
             &format!("/admin/access-keys/{key_id}/bedrock-key"),
-            Some(&token),
-            Some(&json!({"api_key": secret, "region": "mars'--"})),
+            &token,
+            &json!({"api_key": secret, "region": "mars'--"}),
         )
         .await;
     assert_error(&bad_region, 422, "invalid_request_error");
     let short = api
-        .call(
-            "POST",
+        .post(
             &format!("/admin/access-keys/{key_id}/bedrock-key"),
-            Some(&token),
-            Some(&json!({"api_key": "abc", "region": "us-east-1"})),
+            &token,
+            &json!({"api_key": "abc", "region": "us-east-1"}),
         )
         .await;
     assert_error(&short, 422, "invalid_request_error");
     let unknown = api
-        .call(
-            "POST",
+        .post(
             &format!("/admin/access-keys/{NO_ID}/bedrock-key"),
-            Some(&token),
-            Some(&json!({"api_key": secret, "region": "us-east-1"})),
+            &token,
+            &json!({"api_key": secret, "region": "us-east-1"}),
         )
         .await;
     assert_error(&unknown, 404, "not_found_error");
-    let (_, detail) = api
-        .call(
-            "GET",
-            &format!("/admin/users/{user_id}"),
-            Some(&token),
-            None,
-        )
-        .await;
+    let (_, detail) = api.get(&format!("/admin/users/{user_id}"), &token).await;
     assert_eq!(detail["access_keys"][0]["bedrock_key"]["last4"], "Zq9w");
 
     // Rotate: new key once, old key with a grace deadline, the Bedrock key moved along.
     let (status, rotated) = api
-        .call(
-            "POST",
+        .post(
             &format!("/admin/access-keys/{key_id}/rotate"),
-            Some(&token),
-            Some(&json!({"grace_seconds": 120})),
+            &token,
+            &json!({"grace_seconds": 120}),
         )
         .await;
     assert_eq!(status, 201, "{rotated}");
@@ -390,32 +340,29 @@ async fn access_keys_are_issued_revoked_and_rotated(api: &Api) {
     assert!((100..=120).contains(&left), "grace left {left}s");
     assert_eq!(rotated["access_key"]["bedrock_key"]["last4"], "Zq9w");
     let again = api
-        .call(
-            "POST",
+        .post(
             &format!("/admin/access-keys/{key_id}/rotate"),
-            Some(&token),
-            Some(&json!({})),
+            &token,
+            &json!({}),
         )
         .await;
     assert_error(&again, 409, "conflict_error");
     let too_long = api
-        .call(
-            "POST",
+        .post(
             &format!(
                 "/admin/access-keys/{}/rotate",
                 rotated["access_key"]["id"].as_str().unwrap()
             ),
-            Some(&token),
-            Some(&json!({"grace_seconds": 99_999_999})),
+            &token,
+            &json!({"grace_seconds": 99_999_999}),
         )
         .await;
     assert_error(&too_long, 422, "invalid_request_error");
     assert_error(
-        &api.call(
-            "POST",
+        &api.post(
             &format!("/admin/access-keys/{NO_ID}/rotate"),
-            Some(&token),
-            Some(&json!({})),
+            &token,
+            &json!({}),
         )
         .await,
         404,
@@ -424,12 +371,7 @@ async fn access_keys_are_issued_revoked_and_rotated(api: &Api) {
 
     // Revoke.
     let (status, revoked) = api
-        .call(
-            "DELETE",
-            &format!("/admin/access-keys/{key_id}"),
-            Some(&token),
-            None,
-        )
+        .delete(&format!("/admin/access-keys/{key_id}"), &token)
         .await;
     assert_eq!(
         (status, revoked["status"].as_str()),
@@ -437,52 +379,34 @@ async fn access_keys_are_issued_revoked_and_rotated(api: &Api) {
         "{revoked}"
     );
     assert_error(
-        &api.call(
-            "DELETE",
-            &format!("/admin/access-keys/{NO_ID}"),
-            Some(&token),
-            None,
-        )
-        .await,
+        &api.delete(&format!("/admin/access-keys/{NO_ID}"), &token)
+            .await,
         404,
         "not_found_error",
     );
     let revoked_rotate = api
-        .call(
-            "POST",
+        .post(
             &format!("/admin/access-keys/{key_id}/rotate"),
-            Some(&token),
-            Some(&json!({})),
+            &token,
+            &json!({}),
         )
         .await;
     assert_error(&revoked_rotate, 409, "conflict_error");
 
     // Remove the Bedrock key.
     let (status, _) = api
-        .call(
-            "DELETE",
-            &format!("/admin/access-keys/{key_id}/bedrock-key"),
-            Some(&token),
-            None,
-        )
+        .delete(&format!("/admin/access-keys/{key_id}/bedrock-key"), &token)
         .await;
     assert_eq!(status, 204);
     assert_error(
-        &api.call(
-            "DELETE",
-            &format!("/admin/access-keys/{key_id}/bedrock-key"),
-            Some(&token),
-            None,
-        )
-        .await,
+        &api.delete(&format!("/admin/access-keys/{key_id}/bedrock-key"), &token)
+            .await,
         404,
         "not_found_error",
     );
 
     // The audit trail names every change and holds no secret.
-    let (_, audit) = api
-        .call("GET", "/admin/audit?limit=500", Some(&token), None)
-        .await;
+    let (_, audit) = api.get("/admin/audit?limit=500", &token).await;
     let text = audit.to_string();
     for secret_text in [key, new_key, secret] {
         assert!(!text.contains(secret_text), "secret in the audit log");
@@ -501,11 +425,9 @@ async fn access_keys_are_issued_revoked_and_rotated(api: &Api) {
         );
     }
     let (_, only) = api
-        .call(
-            "GET",
+        .get(
             &format!("/admin/audit?action=access_key.rotate&target_id={key_id}"),
-            Some(&token),
-            None,
+            &token,
         )
         .await;
     assert_eq!(only["total"], 1, "{only}");
@@ -514,15 +436,12 @@ async fn access_keys_are_issued_revoked_and_rotated(api: &Api) {
 async fn model_mappings_are_managed(api: &Api) {
     let token = api.token("dev").await;
     let row = json!({"anthropic_model": "claude-opus-9", "bedrock_model_id": "us.anthropic.claude-opus-9-v1:0", "max_output_tokens": 8192});
-    let (status, created) = api
-        .call("POST", "/admin/model-mappings", Some(&token), Some(&row))
-        .await;
+    let (status, created) = api.post("/admin/model-mappings", &token, &row).await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["enabled"], true);
     let id = created["id"].as_str().unwrap();
     assert_error(
-        &api.call("POST", "/admin/model-mappings", Some(&token), Some(&row))
-            .await,
+        &api.post("/admin/model-mappings", &token, &row).await,
         409,
         "conflict_error",
     );
@@ -532,23 +451,15 @@ async fn model_mappings_are_managed(api: &Api) {
         json!({"anthropic_model": "claude-x", "bedrock_model_id": "us.anthropic.x-v1:0", "max_output_tokens": 0}),
     ] {
         assert_error(
-            &api.call("POST", "/admin/model-mappings", Some(&token), Some(&bad))
-                .await,
+            &api.post("/admin/model-mappings", &token, &bad).await,
             422,
             "invalid_request_error",
         );
     }
-    let (status, list) = api
-        .call("GET", "/admin/model-mappings", Some(&token), None)
-        .await;
+    let (status, list) = api.get("/admin/model-mappings", &token).await;
     assert_eq!((status, list.as_array().unwrap().len()), (200, 1));
     let (status, got) = api
-        .call(
-            "GET",
-            &format!("/admin/model-mappings/{id}"),
-            Some(&token),
-            None,
-        )
+        .get(&format!("/admin/model-mappings/{id}"), &token)
         .await;
     assert_eq!(
         (status, got["max_output_tokens"].as_i64()),
@@ -556,11 +467,10 @@ async fn model_mappings_are_managed(api: &Api) {
     );
 
     let (status, patched) = api
-        .call(
-            "PATCH",
+        .patch(
             &format!("/admin/model-mappings/{id}"),
-            Some(&token),
-            Some(&json!({"enabled": false})),
+            &token,
+            &json!({"enabled": false}),
         )
         .await;
     assert_eq!(status, 200, "{patched}");
@@ -572,31 +482,24 @@ async fn model_mappings_are_managed(api: &Api) {
         (Some(false), Some(8192))
     );
     let (_, cleared) = api
-        .call(
-            "PATCH",
+        .patch(
             &format!("/admin/model-mappings/{id}"),
-            Some(&token),
-            Some(&json!({"max_output_tokens": null})),
+            &token,
+            &json!({"max_output_tokens": null}),
         )
         .await;
     assert_eq!(cleared["max_output_tokens"], Value::Null, "{cleared}");
     assert_error(
-        &api.call(
-            "PATCH",
-            &format!("/admin/model-mappings/{id}"),
-            Some(&token),
-            Some(&json!({})),
-        )
-        .await,
+        &api.patch(&format!("/admin/model-mappings/{id}"), &token, &json!({}))
+            .await,
         422,
         "invalid_request_error",
     );
     assert_error(
-        &api.call(
-            "PATCH",
+        &api.patch(
             &format!("/admin/model-mappings/{NO_ID}"),
-            Some(&token),
-            Some(&json!({"enabled": true})),
+            &token,
+            &json!({"enabled": true}),
         )
         .await,
         404,
@@ -604,38 +507,27 @@ async fn model_mappings_are_managed(api: &Api) {
     );
 
     let (status, _) = api
-        .call(
-            "DELETE",
-            &format!("/admin/model-mappings/{id}"),
-            Some(&token),
-            None,
-        )
+        .delete(&format!("/admin/model-mappings/{id}"), &token)
         .await;
     assert_eq!(status, 204);
     assert_error(
-        &api.call(
-            "GET",
-            &format!("/admin/model-mappings/{id}"),
-            Some(&token),
-            None,
-        )
-        .await,
+        &api.get(&format!("/admin/model-mappings/{id}"), &token)
+            .await,
         404,
         "not_found_error",
     );
     assert_error(
-        &api.call(
-            "DELETE",
-            &format!("/admin/model-mappings/{id}"),
-            Some(&token),
-            None,
-        )
-        .await,
+        &api.delete(&format!("/admin/model-mappings/{id}"), &token)
+            .await,
         404,
         "not_found_error",
     );
     let actions = audit_actions(api, &token).await;
-    let names: Vec<&str> = actions.iter().map(|(_, a)| a.as_str()).collect();
+    let names: Vec<&str> = actions
+        .iter()
+        .map(|(_, a)| a.as_str())
+        .filter(|a| a.starts_with("model_mapping."))
+        .collect();
     assert_eq!(
         names,
         [
@@ -666,12 +558,7 @@ async fn usage_reports_series_and_totals_with_filters(api: &Api) {
 
     let range = "from=2026-11-20T00:00:00Z&to=2026-11-22T00:00:00Z";
     let (status, report) = api
-        .call(
-            "GET",
-            &format!("/admin/usage?{range}&granularity=day"),
-            Some(&token),
-            None,
-        )
+        .get(&format!("/admin/usage?{range}&granularity=day"), &token)
         .await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["series"].as_array().unwrap().len(), 2, "{report}");
@@ -683,59 +570,41 @@ async fn usage_reports_series_and_totals_with_filters(api: &Api) {
     assert_eq!(report["totals"]["input_tokens"], 3_600);
     assert_eq!(report["totals"]["cost_micro_usd"], 80_000);
     let (_, hourly) = api
-        .call(
-            "GET",
-            &format!("/admin/usage?{range}&granularity=hour"),
-            Some(&token),
-            None,
-        )
+        .get(&format!("/admin/usage?{range}&granularity=hour"), &token)
         .await;
     assert_eq!(hourly["series"].as_array().unwrap().len(), 3);
     let (_, bedrock) = api
-        .call(
-            "GET",
+        .get(
             &format!("/admin/usage?{range}&provider=bedrock&user={user_id}&key={key_id}"),
-            Some(&token),
-            None,
+            &token,
         )
         .await;
     assert_eq!(bedrock["totals"]["requests"], 2, "{bedrock}");
     let (_, other_model) = api
-        .call(
-            "GET",
-            &format!("/admin/usage?{range}&model=claude-opus-4"),
-            Some(&token),
-            None,
-        )
+        .get(&format!("/admin/usage?{range}&model=claude-opus-4"), &token)
         .await;
     assert_eq!(other_model["totals"]["requests"], 0);
     let (_, opus) = api
-        .call(
-            "GET",
+        .get(
             &format!("/admin/usage?{range}&model=claude-opus-5-5"),
-            Some(&token),
-            None,
+            &token,
         )
         .await;
     assert_eq!(opus["totals"]["cost_micro_usd"], 40_000, "{opus}");
     let backwards = api
-        .call(
-            "GET",
+        .get(
             "/admin/usage?from=2026-11-22T00:00:00Z&to=2026-11-20T00:00:00Z",
-            Some(&token),
-            None,
+            &token,
         )
         .await;
     assert_error(&backwards, 422, "invalid_request_error");
     assert_error(
-        &api.call("GET", "/admin/usage?granularity=week", Some(&token), None)
-            .await,
+        &api.get("/admin/usage?granularity=week", &token).await,
         400,
         "invalid_request_error",
     );
     assert_error(
-        &api.call("GET", "/admin/usage?from=yesterday", Some(&token), None)
-            .await,
+        &api.get("/admin/usage?from=yesterday", &token).await,
         400,
         "invalid_request_error",
     );
@@ -770,7 +639,7 @@ async fn sql_looking_input_is_only_data(api: &Api) {
             format!("/admin/users/{q}"),
             format!("/admin/model-mappings/{q}"),
         ] {
-            let (status, body) = api.call("GET", &path, Some(&token), None).await;
+            let (status, body) = api.get(&path, &token).await;
             assert!([200, 400, 404].contains(&status), "{path}: {status} {body}");
             if status == 200 {
                 // Matches nothing it should not: the only user holds none of these texts
@@ -785,39 +654,33 @@ async fn sql_looking_input_is_only_data(api: &Api) {
             }
         }
         let user = api
-            .call(
-                "POST",
+            .post(
                 "/admin/users",
-                Some(&token),
-                Some(&json!({"name": text, "email": format!("{}@example.com", text.len())})),
+                &token,
+                &json!({"name": text, "email": format!("{}@example.com", text.len())}),
             )
             .await;
         assert!([201, 409, 422].contains(&user.0), "{text}: {user:?}");
         let mapping = api
-            .call(
-                "POST",
+            .post(
                 "/admin/model-mappings",
-                Some(&token),
-                Some(&json!({"anthropic_model": text, "bedrock_model_id": text})),
+                &token,
+                &json!({"anthropic_model": text, "bedrock_model_id": text}),
             )
             .await;
         assert_error(&mapping, 422, "invalid_request_error");
     }
     let (_, search) = api
-        .call(
-            "GET",
+        .get(
             &format!("/admin/users?search={}", urlencode("' OR '1'='1")),
-            Some(&token),
-            None,
+            &token,
         )
         .await;
     assert_eq!(
         search["total"], 1,
         "only the user whose name holds that text: {search}"
     );
-    let (_, all) = api
-        .call("GET", "/admin/users?limit=500", Some(&token), None)
-        .await;
+    let (_, all) = api.get("/admin/users?limit=500", &token).await;
     assert!(
         all["total"].as_i64().unwrap() >= 2,
         "the users table is intact"
@@ -866,8 +729,7 @@ async fn every_route_needs_a_session(api: &Api) {
     // Unknown routes and methods get the shape too.
     let token = api.token("ops").await;
     assert_error(
-        &api.call("GET", "/admin/nothing-here", Some(&token), None)
-            .await,
+        &api.get("/admin/nothing-here", &token).await,
         404,
         "not_found_error",
     );
@@ -928,11 +790,13 @@ async fn bootstrap_on_an_empty_store(store: &ccp_core::store::Store) {
     assert_eq!(statuses, [201, 403], "{one:?} {two:?}");
     assert_eq!(store.count_admins().await.unwrap(), 1);
     let winner = if one.0 == 201 { "first" } else { "second" };
-    api.token(winner).await;
     let (_, audit) = api
-        .call("GET", "/admin/audit", Some(&api.token(winner).await), None)
+        .get(
+            "/admin/audit?action=admin.bootstrap",
+            &api.token(winner).await,
+        )
         .await;
-    assert_eq!(audit["items"][0]["action"], "admin.bootstrap");
+    assert_eq!(audit["total"], 1, "{audit}");
     assert_eq!(audit["items"][0]["actor"], "bootstrap");
 }
 
@@ -1030,7 +894,7 @@ async fn login_gives_a_session_that_logout_ends() {
             .0,
         204
     );
-    let again = api.call("GET", "/admin/users", Some(&token), None).await;
+    let again = api.get("/admin/users", &token).await;
     assert_error(&again, 401, "authentication_error");
 }
 
@@ -1038,42 +902,14 @@ async fn login_gives_a_session_that_logout_ends() {
 async fn bad_logins_get_one_answer_and_then_throttling() {
     let t = common::stores::sqlite().await;
     let api = Api::with_admins(&t.store).await;
-    let login = |u: &str, p: &str| json!({"username": u, "password": p});
-    let wrong = api
-        .call(
-            "POST",
-            "/admin/auth/login",
-            None,
-            Some(&login("ops", "not the passphrase")),
-        )
-        .await;
-    let unknown = api
-        .call(
-            "POST",
-            "/admin/auth/login",
-            None,
-            Some(&login("nobody", PASSWORD)),
-        )
-        .await;
+    let wrong = api.login("ops", "not the passphrase").await;
+    let unknown = api.login("nobody", PASSWORD).await;
     assert_error(&wrong, 401, "authentication_error");
     assert_eq!(wrong, unknown, "no hint which part was wrong");
     for _ in 0..ccp_admin_server::login::MAX_FAILURES {
-        api.call(
-            "POST",
-            "/admin/auth/login",
-            None,
-            Some(&login("ops", "wrong wrong wrong")),
-        )
-        .await;
+        api.login("ops", "wrong wrong wrong").await;
     }
-    let throttled = api
-        .call(
-            "POST",
-            "/admin/auth/login",
-            None,
-            Some(&login("ops", PASSWORD)),
-        )
-        .await;
+    let throttled = api.login("ops", PASSWORD).await;
     assert_error(&throttled, 429, "rate_limit_error");
 }
 

@@ -384,3 +384,36 @@ fn admins_are_created_with_a_password_from_stdin_and_only_its_hash_is_stored() {
         assert!(!files.contains(secret), "{secret} is stored in clear");
     }
 }
+
+#[test]
+fn keys_are_rotated_with_a_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    create_user(data, "Rae", "rae@example.com");
+    let issued = json(&admin(
+        data,
+        &["--json", "key", "issue", "--user", "rae@example.com"],
+    ));
+    let old_id = issued["id"].as_str().unwrap();
+    let rotated = json(&admin(
+        data,
+        &["--json", "key", "rotate", old_id, "--grace-secs", "600"],
+    ));
+    let new_key = rotated["key"].as_str().unwrap();
+    assert!(ccp_core::keys::AccessKey::parse(new_key).is_ok());
+    assert_ne!(new_key, issued["key"].as_str().unwrap());
+    assert_eq!(rotated["old_id"], issued["id"]);
+    let until: chrono::DateTime<chrono::Utc> = rotated["old_key_expires_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let left = (until - chrono::Utc::now()).num_seconds();
+    assert!((590..=600).contains(&left), "{left}");
+    // A rotated key cannot be rotated again; the new one can.
+    let again = admin(data, &["key", "rotate", old_id]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("rotated"));
+    let new_id = rotated["id"].as_str().unwrap();
+    assert!(admin(data, &["key", "rotate", new_id]).status.success());
+}

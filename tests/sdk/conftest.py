@@ -236,6 +236,21 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_until_ready(url, proc, log_path, seconds=30):
+    """Polls `url` until it answers 200; fails with the process log if it exits or times out."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        assert proc.poll() is None, log_path.read_text()
+        assert time.monotonic() < deadline, f"{url} did not answer 200 in {seconds} s"
+        time.sleep(0.1)
+
+
 def serve(handler):
     """Runs `handler` on 127.0.0.1 in a background thread; yields the server."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -288,17 +303,7 @@ def gateway(fake_anthropic, fake_bedrock, tmp_path_factory):
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([str(BIN_DIR / "ccp-gateway")], env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/readyz", timeout=1) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        assert proc.poll() is None, log_path.read_text()
-        assert time.monotonic() < deadline, "gateway did not become ready in 30 s"
-        time.sleep(0.1)
+    wait_until_ready(f"{base}/readyz", proc, log_path)
     yield {"base_url": f"{base}/ak/{key}", "key": key, "log": log_path, "process": proc,
            "failover_base_url": f"{base}/ak/{failover['key']}", "failover_key": failover["key"], "data": data}
     proc.terminate()

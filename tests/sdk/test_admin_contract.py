@@ -13,13 +13,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import BIN_DIR, free_port
+from conftest import BIN_DIR, free_port, wait_until_ready
 
 PASSWORD = "contract test passphrase"
 HERE = Path(__file__).resolve().parent
@@ -44,17 +43,7 @@ def admin_server(tmp_path_factory):
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([str(BIN_DIR / "ccp-admin-server")], env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/admin/openapi.json", timeout=1) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        assert proc.poll() is None, log_path.read_text()
-        assert time.monotonic() < deadline, "admin server did not answer in 30 s"
-        time.sleep(0.1)
+    wait_until_ready(f"{base}/admin/openapi.json", proc, log_path)
     login = urllib.request.Request(f"{base}/admin/auth/login", method="POST",
                                    data=json.dumps({"username": "ops", "password": PASSWORD}).encode(),
                                    headers={"content-type": "application/json"})

@@ -50,10 +50,22 @@ async fn login(
         .login(&username, SecretString::new(password), client)
         .await
     {
-        Ok((token, claims)) => Ok(Json(LoginResponse {
-            token,
-            expires_at: claims.exp,
-        })),
+        Ok((token, claims)) => {
+            let admin = api
+                .ops
+                .store
+                .get_admin(claims.sub)
+                .await?
+                .ok_or_else(ApiFailure::unauthorized)?;
+            let detail = serde_json::json!({"client": client.to_string(), "session": claims.jti});
+            api.ops
+                .record_session(&admin, "admin.login", detail)
+                .await?;
+            Ok(Json(LoginResponse {
+                token,
+                expires_at: claims.exp,
+            }))
+        }
         Err(LoginError::InvalidCredentials) => Err(ApiFailure::new(
             StatusCode::UNAUTHORIZED,
             "authentication_error",
@@ -76,6 +88,9 @@ async fn logout(depot: &mut Depot) -> Result<NoContent, ApiFailure> {
         .logout(&admin)
         .await
         .map_err(|_| ApiFailure::unavailable())?;
+    api.ops
+        .record_session(&admin, "admin.logout", serde_json::json!({}))
+        .await?;
     Ok(NoContent)
 }
 

@@ -128,12 +128,32 @@ impl Api {
         self.send(req).await
     }
 
+    pub async fn get(&self, path: &str, token: &str) -> Answer {
+        self.call("GET", path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> Answer {
+        self.call("POST", path, Some(token), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: &Value) -> Answer {
+        self.call("PATCH", path, Some(token), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Answer {
+        self.call("DELETE", path, Some(token), None).await
+    }
+
+    /// A login attempt.
+    pub async fn login(&self, username: &str, password: &str) -> Answer {
+        let body = serde_json::json!({"username": username, "password": password});
+        self.call("POST", "/admin/auth/login", None, Some(&body))
+            .await
+    }
+
     /// Logs in as `username` and returns the token.
     pub async fn token(&self, username: &str) -> String {
-        let body = serde_json::json!({"username": username, "password": PASSWORD});
-        let (status, answer) = self
-            .call("POST", "/admin/auth/login", None, Some(&body))
-            .await;
+        let (status, answer) = self.login(username, PASSWORD).await;
         assert_eq!(status, 200, "{answer}");
         answer["token"].as_str().unwrap().to_owned()
     }
