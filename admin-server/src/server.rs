@@ -60,6 +60,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Arc<AdminApi>> {
         ops,
         login: LoginService::new(store, Arc::new(keys)),
         bootstrap_secret: config.bootstrap_secret.clone(),
+        trust_forwarded_for: config.admin_trust_forwarded_for,
     }))
 }
 

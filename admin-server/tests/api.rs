@@ -935,3 +935,33 @@ async fn a_wrong_method_gets_405_with_allow() {
         assert_eq!(got, Some(allow), "{path}");
     }
 }
+
+#[tokio::test]
+async fn login_throttling_counts_the_address_the_load_balancer_appended() {
+    let t = common::stores::sqlite().await;
+    let api = Api::with_admins(&t.store).await;
+    let attempt = |forwarded: &'static str, username: &str, password: &str| {
+        TestClient::post(format!("{BASE}/admin/auth/login"))
+            .add_header("x-forwarded-for", forwarded, true)
+            .json(&json!({"username": username, "password": password}))
+    };
+    // Failures for five different names from one client (its own first entry is forged and
+    // changes each time; the load balancer's last entry does not).
+    for (n, forged) in ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"]
+        .into_iter()
+        .enumerate()
+    {
+        let forwarded: &'static str = Box::leak(format!("{forged}, 203.0.113.7").into_boxed_str());
+        let answer = api
+            .send(attempt(forwarded, &format!("user{n}"), "wrong wrong wrong"))
+            .await;
+        assert_error(&answer, 401, "authentication_error");
+    }
+    let blocked = api
+        .send(attempt("198.51.100.1, 203.0.113.7", "dev", PASSWORD))
+        .await;
+    assert_error(&blocked, 429, "rate_limit_error");
+    // Another client behind the same load balancer is not affected.
+    let other = api.send(attempt("203.0.113.8", "dev", PASSWORD)).await;
+    assert_eq!(other.0, 200, "{}", other.1);
+}

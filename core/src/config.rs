@@ -56,6 +56,7 @@ const KEYS: &[&str] = &[
     "bootstrap_secret",
     "console_origin",
     "key_rotation_grace_secs",
+    "admin_trust_forwarded_for",
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -105,6 +106,7 @@ struct RawConfig {
     bootstrap_secret: Option<String>,
     console_origin: Option<String>,
     key_rotation_grace_secs: Option<u64>,
+    admin_trust_forwarded_for: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -296,6 +298,9 @@ pub struct Config {
     pub console_origin: Option<String>,
     /// How long a rotated access key keeps working next to its replacement.
     pub key_rotation_grace: Duration,
+    /// Whether the admin server takes the client address from `X-Forwarded-For` (only
+    /// behind a load balancer that appends it).
+    pub admin_trust_forwarded_for: bool,
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
@@ -620,7 +625,19 @@ impl RawConfig {
             }
         };
 
+        let admin_trust_forwarded_for =
+            match self.admin_trust_forwarded_for.as_deref().unwrap_or("off") {
+                "on" => true,
+                "off" => false,
+                other => {
+                    return Err(invalid(
+                        "CCP_ADMIN_TRUST_FORWARDED_FOR",
+                        format!("must be on or off, got {other:?}"),
+                    ));
+                }
+            };
         Ok(Config {
+            admin_trust_forwarded_for,
             session_secret,
             session_ttl,
             bootstrap_secret,

@@ -43,8 +43,7 @@ async fn login(
 ) -> Result<Json<LoginResponse>, ApiFailure> {
     let api = api(depot)?;
     let LoginRequest { username, password } = body.into_inner();
-    let client = req.remote_addr().clone().into_std().map(|a| a.ip());
-    let client = client.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    let client = client_address(req, api.trust_forwarded_for);
     match api
         .login
         .login(&username, SecretString::new(password), client)
@@ -78,6 +77,26 @@ async fn login(
         )),
         Err(LoginError::Unavailable(_)) => Err(ApiFailure::unavailable()),
     }
+}
+
+/// The address login throttling counts against: the peer, or behind a load balancer
+/// (`CCP_ADMIN_TRUST_FORWARDED_FOR=on`) the last address in `X-Forwarded-For`, the one the
+/// load balancer itself appended (earlier entries come from the client and prove nothing).
+fn client_address(req: &Request, trust_forwarded_for: bool) -> std::net::IpAddr {
+    let forwarded = trust_forwarded_for
+        .then(|| {
+            req.headers()
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .next_back()
+                .and_then(|last| last.trim().parse().ok())
+        })
+        .flatten();
+    forwarded
+        .or_else(|| req.remote_addr().clone().into_std().map(|a| a.ip()))
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))
 }
 
 /// End the session (every session of this admin).

@@ -27,6 +27,8 @@ pub struct AdminApi {
     pub login: LoginService,
     /// Lets `POST /admin/auth/bootstrap` create the first admin; `None` turns it off.
     pub bootstrap_secret: Option<SecretString>,
+    /// Count login failures against the `X-Forwarded-For` address (behind a load balancer).
+    pub trust_forwarded_for: bool,
 }
 
 /// An error answer: `{"error": {"type": …, "message": …}}`.

@@ -69,6 +69,7 @@ pub fn admin_api(store: &Store) -> Arc<AdminApi> {
         ops,
         login: LoginService::new(store.clone(), Arc::new(session_keys())),
         bootstrap_secret: Some(SecretString::from(BOOTSTRAP_SECRET)),
+        trust_forwarded_for: true,
     })
 }
 
