@@ -36,25 +36,25 @@ pub enum ProviderParam {
 #[salvo(parameters(default_parameter_in = Query))]
 pub struct UsageParams {
     /// Only this user's requests.
-    #[salvo(parameter(value_type = Uuid))]
+    #[salvo(parameter(required = false, value_type = Uuid))]
     pub user: Option<Uuid>,
     /// Only this access key's requests.
-    #[salvo(parameter(value_type = Uuid))]
+    #[salvo(parameter(required = false, value_type = Uuid))]
     pub key: Option<Uuid>,
     /// Only requests for this model (as the client named it).
-    #[salvo(parameter(value_type = String, max_length = 200))]
+    #[salvo(parameter(required = false, value_type = String, max_length = 200))]
     pub model: Option<String>,
     /// Only requests this upstream answered.
-    #[salvo(parameter(value_type = ProviderParam))]
+    #[salvo(parameter(required = false, value_type = ProviderParam))]
     pub provider: Option<ProviderParam>,
     /// Start (inclusive), RFC 3339; default 30 days before `to`. Must be before `to`.
-    #[salvo(parameter(value_type = DateTime<Utc>))]
+    #[salvo(parameter(required = false, value_type = DateTime<Utc>))]
     pub from: Option<DateTime<Utc>>,
     /// End (exclusive), RFC 3339; default now.
-    #[salvo(parameter(value_type = DateTime<Utc>))]
+    #[salvo(parameter(required = false, value_type = DateTime<Utc>))]
     pub to: Option<DateTime<Utc>>,
     /// Bucket size; default `day`.
-    #[salvo(parameter(value_type = GranularityParam))]
+    #[salvo(parameter(required = false, value_type = GranularityParam))]
     pub granularity: Option<GranularityParam>,
 }
 
@@ -183,18 +183,18 @@ async fn usage(
 #[salvo(parameters(default_parameter_in = Query))]
 pub struct AuditParams {
     /// e.g. `admin:<id>` or `cli`.
-    #[salvo(parameter(value_type = String, max_length = 200))]
+    #[salvo(parameter(required = false, value_type = String, max_length = 200))]
     pub actor: Option<String>,
     /// e.g. `access_key.revoke`.
-    #[salvo(parameter(value_type = String, max_length = 200))]
+    #[salvo(parameter(required = false, value_type = String, max_length = 200))]
     pub action: Option<String>,
     /// The id of the changed user, key, mapping or admin.
-    #[salvo(parameter(value_type = String, max_length = 200))]
+    #[salvo(parameter(required = false, value_type = String, max_length = 200))]
     pub target_id: Option<String>,
     /// 1 to 500; default 50.
-    #[salvo(parameter(value_type = i64, minimum = 1, maximum = 500))]
+    #[salvo(parameter(required = false, value_type = i64, minimum = 1, maximum = 500))]
     pub limit: Option<i64>,
-    #[salvo(parameter(value_type = i64, minimum = 0, maximum = 2147483647))]
+    #[salvo(parameter(required = false, value_type = i64, minimum = 0, maximum = 2147483647))]
     pub offset: Option<i64>,
 }
 

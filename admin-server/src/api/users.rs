@@ -36,14 +36,14 @@ pub(super) fn paging(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i6
 #[salvo(parameters(default_parameter_in = Query))]
 pub struct ListUsers {
     /// A part of the name or email (case-insensitive).
-    #[salvo(parameter(value_type = String, max_length = 200))]
+    #[salvo(parameter(required = false, value_type = String, max_length = 200))]
     pub search: Option<String>,
-    #[salvo(parameter(value_type = UserStatusView))]
+    #[salvo(parameter(required = false, value_type = UserStatusView))]
     pub status: Option<UserStatusView>,
     /// 1 to 500; default 50.
-    #[salvo(parameter(value_type = i64, minimum = 1, maximum = 500))]
+    #[salvo(parameter(required = false, value_type = i64, minimum = 1, maximum = 500))]
     pub limit: Option<i64>,
-    #[salvo(parameter(value_type = i64, minimum = 0, maximum = 2147483647))]
+    #[salvo(parameter(required = false, value_type = i64, minimum = 0, maximum = 2147483647))]
     pub offset: Option<i64>,
 }
 
