@@ -1,5 +1,6 @@
-"""Contract test of the admin REST API: schemathesis fuzzes the real ccp-admin-server binary
-from the OpenAPI document it serves, with every check but positive_data_acceptance, and must
+"""Contract test of the admin REST API: schemathesis fuzzes the real ccp-admin-server binary,
+on SQLite and on PostgreSQL (a fresh schema; skipped loudly when no PostgreSQL answers), from
+the OpenAPI document it serves, with every check but positive_data_acceptance, and must
 find nothing: no 5xx, every answer matching its documented schema and status, invalid input
 refused, missing auth refused, unsupported methods answered 405 with Allow, deleted
 resources gone.
@@ -11,6 +12,7 @@ session the run uses; the Rust API tests cover it."""
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 import urllib.request
@@ -24,8 +26,27 @@ PASSWORD = "contract test passphrase"
 HERE = Path(__file__).resolve().parent
 
 
-@pytest.fixture(scope="module")
-def admin_server(tmp_path_factory):
+PG_URL = os.environ.get("CCP_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def postgres_schema():
+    """A fresh schema in the test PostgreSQL, dropped afterwards; skips loudly without one."""
+    import psycopg
+
+    try:
+        conn = psycopg.connect(PG_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as err:
+        pytest.skip(f"SKIPPED: PostgreSQL not reachable at {PG_URL} ({err}); the PostgreSQL contract run did not run")
+    schema = f"ccp_contract_{secrets.token_hex(6)}"
+    conn.execute(f"CREATE SCHEMA {schema}")
+    yield schema
+    conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def admin_server(request, tmp_path_factory):
     for binary in ("ccp-admin-server", "ccp-admin"):
         assert (BIN_DIR / binary).exists(), f"build first: cargo build --bins ({BIN_DIR / binary} missing)"
     data = tmp_path_factory.mktemp("ccp-admin-data")
@@ -37,6 +58,18 @@ def admin_server(tmp_path_factory):
         "CCP_LOG_FORMAT": "json",
         "CCP_THREADS": "2",
     }
+    if request.param == "postgres":
+        # What production sets: the database, and the shared secrets every instance needs.
+        schema = request.getfixturevalue("postgres_schema")
+        wrap_key = data / "wrap.key"
+        wrap_key.write_text(secrets.token_hex(32))
+        env.update({
+            "CCP_DATABASE_URL": f"{PG_URL}?options[search_path]={schema}",
+            "CCP_PEPPER": secrets.token_hex(24),
+            "CCP_SESSION_SECRET": secrets.token_hex(24),
+            "CCP_KEY_WRAPPER": "local",
+            "CCP_WRAP_KEY_FILE": str(wrap_key),
+        })
     subprocess.run([str(BIN_DIR / "ccp-admin"), "admin", "create", "--username", "ops"], env=env,
                    input=f"{PASSWORD}\n".encode(), capture_output=True, check=True)
     log_path = data / "admin-server.log"

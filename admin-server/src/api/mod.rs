@@ -450,33 +450,53 @@ impl Handler for ServeDoc {
     }
 }
 
-/// JSON bodies must be objects: serde would read a struct from an array too.
+/// Refuses input no handler should see: a JSON body that is not an object (serde would read
+/// a struct from an array too), and NUL characters in the query or anywhere in the body
+/// (PostgreSQL cannot store them in text, so they would surface as a database error).
 #[handler]
-async fn json_objects_only(
+async fn well_formed_input(
     req: &mut Request,
     depot: &mut Depot,
     res: &mut Response,
     ctrl: &mut FlowCtrl,
 ) {
+    let refuse =
+        |message: &str| ApiFailure::new(StatusCode::BAD_REQUEST, "invalid_request_error", message);
+    let mut problem = None;
+    if req
+        .queries()
+        .iter_all()
+        .any(|(k, vs)| k.contains('\0') || vs.iter().any(|v| v.contains('\0')))
+    {
+        problem = Some(refuse("query parameters must not contain NUL (U+0000)"));
+    }
     let is_json = req
         .content_type()
         .is_some_and(|m| m.subtype() == salvo::http::mime::JSON);
-    if !is_json {
-        return;
+    if problem.is_none() && is_json {
+        let body = req.payload().await.cloned().unwrap_or_default();
+        let first = body.iter().copied().find(|b| !b.is_ascii_whitespace());
+        if first.is_some_and(|b| b != b'{') {
+            problem = Some(refuse("the body must be a JSON object"));
+        } else if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body)
+            && holds_nul(&value)
+        {
+            problem = Some(refuse("the body must not contain NUL (U+0000)"));
+        }
     }
-    let first = match req.payload().await {
-        Ok(body) => body.iter().copied().find(|b| !b.is_ascii_whitespace()),
-        Err(_) => None,
-    };
-    if first.is_some_and(|b| b != b'{') {
-        ApiFailure::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            "the body must be a JSON object",
-        )
-        .write(req, depot, res)
-        .await;
+    if let Some(failure) = problem {
+        failure.write(req, depot, res).await;
         ctrl.skip_rest();
+    }
+}
+
+/// Whether any string or key in a JSON value holds a NUL character.
+fn holds_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(holds_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
     }
 }
 
@@ -498,7 +518,7 @@ fn routes_and_doc(api: Arc<AdminApi>) -> (Router, oapi::OpenApi) {
     let doc = document(&routes);
     let router = Router::new()
         .hoop(Inject(api))
-        .hoop(json_objects_only)
+        .hoop(well_formed_input)
         .push(routes)
         .push(Router::with_path("admin/openapi.json").get(ServeDoc(Arc::new(published(&doc)))));
     (router, doc)
