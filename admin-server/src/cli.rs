@@ -346,12 +346,14 @@ async fn change(ops: &AdminOps, out: &Output, command: Command) -> anyhow::Resul
             )
         }
         Command::BedrockKey(BedrockKeyCommand::Set { access_key, region }) => {
-            let secret = read_line_from_stdin("Bedrock key")?;
-            if secret.expose().trim().is_empty() {
+            let line = read_line_from_stdin("Bedrock key")?;
+            if line.expose().trim().is_empty() {
                 return Err(anyhow!(
                     "expected the Bedrock API key on standard input (one line, no spaces)"
                 ));
             }
+            // Spaces around a pasted key are forgiven here; inside it they are refused.
+            let secret = SecretString::new(line.expose().trim().to_owned());
             let record = ops
                 .set_bedrock_key(ACTOR, access_key, &secret, &region)
                 .await?;

@@ -334,19 +334,18 @@ impl AdminOps {
         if !ccp_core::translate::models::is_valid_region(region) {
             return Err(invalid("region must be an AWS region such as us-east-1"));
         }
-        let trimmed = secret.expose().trim();
-        let length = trimmed.chars().count();
-        if !(8..=8192).contains(&length) || trimmed.chars().any(char::is_whitespace) {
+        let raw = secret.expose();
+        let length = raw.chars().count();
+        if !(8..=8192).contains(&length) || raw.chars().any(|c| is_space(c) || c.is_control()) {
             return Err(invalid(
-                "the Bedrock API key must be 8 to 8192 characters without spaces",
+                "the Bedrock API key must be 8 to 8192 characters without spaces or control characters",
             ));
         }
         if self.store.get_access_key(access_key_id).await?.is_none() {
             return Err(OpsError::NotFound("access key"));
         }
-        let secret = SecretString::new(trimmed.to_owned());
         let record = self
-            .store_bedrock_key(access_key_id, &secret, region.to_owned())
+            .store_bedrock_key(access_key_id, secret, region.to_owned())
             .await?;
         let detail =
             json!({"region": record.region, "last4": record.last4, "wrapper": record.wrapper});
@@ -524,10 +523,19 @@ impl AdminOps {
     }
 }
 
-/// A person's display name: 1 to 200 characters, no control characters.
+/// Whitespace as JSON Schema patterns (`\s`) see it: Unicode white space and U+FEFF. The
+/// checks below read the raw text the way the OpenAPI patterns do, so that anything the
+/// document admits is accepted and the other way round.
+fn is_space(c: char) -> bool {
+    c.is_whitespace() || c == '\u{feff}'
+}
+
+/// A person's display name: at most 200 characters, not only spaces, no control characters.
 pub fn check_name(name: &str) -> OpsResult<()> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+    if name.chars().all(is_space)
+        || name.chars().count() > 200
+        || name.chars().any(char::is_control)
+    {
         return Err(invalid(
             "name must be 1 to 200 characters without control characters",
         ));
@@ -537,12 +545,11 @@ pub fn check_name(name: &str) -> OpsResult<()> {
 
 /// A plausible email address (the mailbox is not checked).
 pub fn check_email(email: &str) -> OpsResult<()> {
-    let email = email.trim();
     let plausible = email.chars().count() <= 254
         && email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty() && domain.contains('.') && !domain.contains('@')
         })
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+        && !email.chars().any(|c| is_space(c) || c.is_control());
     if !plausible {
         return Err(invalid("email must be an email address"));
     }

@@ -230,6 +230,21 @@ fn bedrock_keys_are_read_from_stdin_and_stored_wrapped() {
     );
     assert!(!empty.status.success());
     assert!(String::from_utf8_lossy(&empty.stderr).contains("standard input"));
+    // So is a key with a control character (a NUL could not even be stored in PostgreSQL).
+    let control = admin_with_stdin(
+        data,
+        &[
+            "bedrock-key",
+            "set",
+            "--access-key",
+            key_id,
+            "--region",
+            "us-east-1",
+        ],
+        "ABSKabcd\u{0}efgh\n",
+    );
+    assert!(!control.status.success());
+    assert!(String::from_utf8_lossy(&control.stderr).contains("control characters"));
 
     let set = admin_with_stdin(
         data,

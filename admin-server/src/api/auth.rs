@@ -165,7 +165,7 @@ async fn bootstrap(
         .map_err(|e| ApiFailure::invalid(e.to_string()))?;
     let admin = api
         .ops
-        .bootstrap_admin(username.trim(), hash)
+        .bootstrap_admin(&username, hash)
         .await?
         .ok_or_else(refused)?;
     Ok(Created(BootstrapResponse {

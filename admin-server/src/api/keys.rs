@@ -97,7 +97,12 @@ async fn rotate_key(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SetBedrockKey {
     /// The Bedrock API key. Write-only: stored encrypted, shown as its last 4 characters.
-    #[salvo(schema(min_length = 8, max_length = 8192, pattern = r"^\S+$", write_only))]
+    #[salvo(schema(
+        min_length = 8,
+        max_length = 8192,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$",
+        write_only
+    ))]
     pub api_key: String,
     /// The AWS region the key was made in, e.g. `us-east-1`.
     #[salvo(schema(pattern = r"^[a-z]{2}(-[a-z]{1,12}){1,2}-[0-9]{1,2}$"))]
@@ -116,7 +121,7 @@ async fn set_bedrock_key(
     let secret = SecretString::new(api_key);
     let record = api
         .ops
-        .set_bedrock_key(&actor(&admin), *id, &secret, region.trim())
+        .set_bedrock_key(&actor(&admin), *id, &secret, &region)
         .await?;
     Ok(Json(record.into()))
 }

@@ -66,8 +66,8 @@ async fn create_mapping(
         enabled,
     } = body.into_inner();
     let new = NewModelMapping {
-        anthropic_model: anthropic_model.trim().to_owned(),
-        bedrock_model_id: bedrock_model_id.trim().to_owned(),
+        anthropic_model,
+        bedrock_model_id,
         max_output_tokens,
         enabled,
     };
@@ -130,7 +130,7 @@ async fn update_mapping(
         enabled,
     } = body.into_inner();
     let patch = ModelMappingPatch {
-        bedrock_model_id: bedrock_model_id.map(|m| m.trim().to_owned()),
+        bedrock_model_id,
         max_output_tokens,
         enabled,
     };
