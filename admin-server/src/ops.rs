@@ -377,12 +377,12 @@ impl AdminOps {
     /// Records a session event of an admin (`admin.login`, `admin.logout`).
     pub async fn record_session(
         &self,
-        admin: &Admin,
+        admin_id: Uuid,
         action: &'static str,
         detail: serde_json::Value,
     ) -> OpsResult<()> {
-        let actor = format!("admin:{}", admin.id);
-        self.audit(&actor, action, "admin", admin.id, detail).await
+        let actor = format!("admin:{admin_id}");
+        self.audit(&actor, action, "admin", admin_id, detail).await
     }
 
     /// Creates an admin account from an argon2id hash.

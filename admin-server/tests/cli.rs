@@ -215,34 +215,20 @@ fn bedrock_keys_are_read_from_stdin_and_stored_wrapped() {
         BEDROCK,
     );
     assert!(!bad.status.success());
+    let set_args = [
+        "bedrock-key",
+        "set",
+        "--access-key",
+        key_id,
+        "--region",
+        "us-east-1",
+    ];
     // An empty stdin is refused.
-    let empty = admin_with_stdin(
-        data,
-        &[
-            "bedrock-key",
-            "set",
-            "--access-key",
-            key_id,
-            "--region",
-            "us-east-1",
-        ],
-        "\n",
-    );
+    let empty = admin_with_stdin(data, &set_args, "\n");
     assert!(!empty.status.success());
     assert!(String::from_utf8_lossy(&empty.stderr).contains("standard input"));
     // So is a key with a control character (a NUL could not even be stored in PostgreSQL).
-    let control = admin_with_stdin(
-        data,
-        &[
-            "bedrock-key",
-            "set",
-            "--access-key",
-            key_id,
-            "--region",
-            "us-east-1",
-        ],
-        "ABSKabcd\u{0}efgh\n",
-    );
+    let control = admin_with_stdin(data, &set_args, "ABSKabcd\u{0}efgh\n");
     assert!(!control.status.success());
     assert!(String::from_utf8_lossy(&control.stderr).contains("control characters"));
 

@@ -236,6 +236,21 @@ def free_port():
         return s.getsockname()[1]
 
 
+def binary_env(tmp_path_factory, name, server):
+    """A fresh data directory and the minimal environment for `server` and ccp-admin (both
+    must be built): nothing inherited but PATH."""
+    for binary in (server, "ccp-admin"):
+        assert (BIN_DIR / binary).exists(), f"build first: cargo build --bins ({BIN_DIR / binary} missing)"
+    data = tmp_path_factory.mktemp(name)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "CCP_DATA_DIR": str(data),
+        "CCP_LOG_FORMAT": "json",
+        "CCP_THREADS": "2",
+    }
+    return data, env
+
+
 def wait_until_ready(url, proc, log_path, seconds=30):
     """Polls `url` until it answers 200; fails with the process log if it exits or times out."""
     deadline = time.monotonic() + seconds
@@ -273,20 +288,14 @@ def fake_bedrock():
 
 @pytest.fixture(scope="session")
 def gateway(fake_anthropic, fake_bedrock, tmp_path_factory):
-    for binary in ("ccp-gateway", "ccp-admin"):
-        assert (BIN_DIR / binary).exists(), f"build first: cargo build --bins ({BIN_DIR / binary} missing)"
-    data = tmp_path_factory.mktemp("ccp-data")
+    data, env = binary_env(tmp_path_factory, "ccp-data", "ccp-gateway")
     port = free_port()
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "CCP_DATA_DIR": str(data),
+    env.update({
         "CCP_GATEWAY_ADDR": f"127.0.0.1:{port}",
         "CCP_PLAN_BASE_URL": f"http://127.0.0.1:{fake_anthropic.server_address[1]}",
         "CCP_BEDROCK_ENDPOINT": f"http://127.0.0.1:{fake_bedrock.server_address[1]}",
-        "CCP_LOG_FORMAT": "json",
-        "CCP_THREADS": "2",
         "CCP_SHUTDOWN_GRACE_SECS": "2",
-    }
+    })
 
     def admin(*args):
         out = subprocess.run([str(BIN_DIR / "ccp-admin"), "--json", *args], env=env, capture_output=True, check=True)

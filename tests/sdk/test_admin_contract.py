@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN_DIR, free_port, wait_until_ready
+from conftest import BIN_DIR, binary_env, free_port, wait_until_ready
 
 PASSWORD = "contract test passphrase"
 HERE = Path(__file__).resolve().parent
@@ -47,17 +47,9 @@ def postgres_schema():
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def admin_server(request, tmp_path_factory):
-    for binary in ("ccp-admin-server", "ccp-admin"):
-        assert (BIN_DIR / binary).exists(), f"build first: cargo build --bins ({BIN_DIR / binary} missing)"
-    data = tmp_path_factory.mktemp("ccp-admin-data")
+    data, env = binary_env(tmp_path_factory, "ccp-admin-data", "ccp-admin-server")
     port = free_port()
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "CCP_DATA_DIR": str(data),
-        "CCP_ADMIN_ADDR": f"127.0.0.1:{port}",
-        "CCP_LOG_FORMAT": "json",
-        "CCP_THREADS": "2",
-    }
+    env["CCP_ADMIN_ADDR"] = f"127.0.0.1:{port}"
     if request.param == "postgres":
         # What production sets: the database, and the shared secrets every instance needs.
         schema = request.getfixturevalue("postgres_schema")

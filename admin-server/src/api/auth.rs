@@ -50,15 +50,9 @@ async fn login(
         .await
     {
         Ok((token, claims)) => {
-            let admin = api
-                .ops
-                .store
-                .get_admin(claims.sub)
-                .await?
-                .ok_or_else(ApiFailure::unauthorized)?;
             let detail = serde_json::json!({"client": client.to_string(), "session": claims.jti});
             api.ops
-                .record_session(&admin, "admin.login", detail)
+                .record_session(claims.sub, "admin.login", detail)
                 .await?;
             Ok(Json(LoginResponse {
                 token,
@@ -108,7 +102,7 @@ async fn logout(depot: &mut Depot) -> Result<NoContent, ApiFailure> {
         .await
         .map_err(|_| ApiFailure::unavailable())?;
     api.ops
-        .record_session(&admin, "admin.logout", serde_json::json!({}))
+        .record_session(admin.id, "admin.logout", serde_json::json!({}))
         .await?;
     Ok(NoContent)
 }
