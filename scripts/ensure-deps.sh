@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing ClaudeCodeProxy needs on a fresh Debian/Ubuntu machine:
-# cmake and a C compiler (Pingora's zlib-ng build runs cmake) and Python's venv module.
+# cmake and a C compiler (Pingora's zlib-ng build runs cmake), Python's venv module, and psql
+# (scripts/check-postgres.sh asks the test PostgreSQL whether it answers).
 # A Rust toolchain (rustup, stable >= 1.88) must already be there.
 set -euo pipefail
 
@@ -8,6 +9,7 @@ need=()
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
 command -v cc >/dev/null 2>&1 || need+=(build-essential)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
 
 if ((${#need[@]})); then
   echo "ensure-deps: installing ${need[*]}"

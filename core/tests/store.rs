@@ -339,31 +339,41 @@ async fn authenticator_grants_denies_and_caches(store: &Store) {
 async fn revocation_reaches_the_gateway_within_the_ttl(store: &Store) {
     let u = user(store, "hank@example.com").await;
     let (key, id) = issue(store, u.id, None).await;
-    let auth = authenticator(store, Duration::from_millis(400));
+    let ttl = Duration::from_millis(400);
+    let auth = authenticator(store, ttl);
+    // The first call caches the grant; it outlives the revocation until the TTL ends (not
+    // before), and then the key is denied.
+    let cached_at = std::time::Instant::now();
     assert!(matches!(
         auth.authenticate(key.expose()).await,
         AuthOutcome::Granted(_)
     ));
     store.revoke_access_key(id).await.unwrap();
-    let revoked_at = std::time::Instant::now();
+    denied_eventually(&auth, &key).await;
+    assert!(
+        cached_at.elapsed() >= ttl,
+        "denied after {:?}, before the cached grant's TTL",
+        cached_at.elapsed()
+    );
+}
+
+/// Polls `key` until it is denied (every 20 ms, for at most 60 s: a deadline for a loaded
+/// machine, not a speed check).
+async fn denied_eventually(auth: &KeyAuthenticator, key: &AccessKey) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         match auth.authenticate(key.expose()).await {
-            AuthOutcome::Denied => break,
+            AuthOutcome::Denied => return,
             AuthOutcome::Granted(_) => {
                 assert!(
-                    revoked_at.elapsed() < Duration::from_secs(2),
-                    "revoked key still granted after 2 s"
+                    std::time::Instant::now() < deadline,
+                    "revoked key still granted after 60 s"
                 );
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
             AuthOutcome::Unavailable => panic!("database unavailable"),
         }
     }
-    assert!(
-        revoked_at.elapsed() <= Duration::from_millis(700),
-        "took {:?}",
-        revoked_at.elapsed()
-    );
 }
 
 async fn disabled_users_and_expired_keys_are_denied(store: &Store) {
@@ -383,11 +393,7 @@ async fn disabled_users_and_expired_keys_are_denied(store: &Store) {
         .set_user_status(u.id, UserStatus::Disabled)
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    assert!(matches!(
-        auth.authenticate(key.expose()).await,
-        AuthOutcome::Denied
-    ));
+    denied_eventually(&auth, &key).await;
 }
 
 async fn unreachable_database_means_unavailable_not_denied(store: &Store) {
@@ -578,4 +584,32 @@ async fn concurrent_bootstraps_create_one_admin(store: &Store) {
     }
     assert_eq!(created, 1);
     assert_eq!(store.count_admins().await.unwrap(), 1);
+}
+
+/// The PostgreSQL helper itself: a test that fails still drops its schema.
+mod cleanup {
+    mod postgres {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_failed_test_leaves_no_schema_behind() {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let failing = tokio::spawn(async move {
+                let t = crate::common::postgres().await;
+                tx.send(t.pg_schema().unwrap().to_owned()).unwrap();
+                panic!("a failing PostgreSQL test");
+            });
+            let schema = rx.await.unwrap();
+            assert!(failing.await.unwrap_err().is_panic());
+            let options: sqlx::postgres::PgConnectOptions =
+                crate::common::pg_url().parse().unwrap();
+            let mut conn = sqlx::ConnectOptions::connect(&options).await.unwrap();
+            let left: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1",
+            )
+            .bind(&schema)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+            assert_eq!(left, 0, "schema {schema} left behind");
+        }
+    }
 }

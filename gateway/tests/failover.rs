@@ -237,14 +237,21 @@ async fn three_plan_failures_open_the_circuit_and_the_fourth_goes_direct() {
 async fn after_the_open_period_one_probe_goes_to_plan_and_closes_the_circuit() {
     let failing = Arc::new(AtomicBool::new(true));
     let plan_failing = Arc::clone(&failing);
+    let probe_gate = ccp_testkit::Gate::new();
+    let plan_gate = probe_gate.clone();
+    let probed = AtomicBool::new(false);
     let h = Harness::start_failover(
         move |req| {
             if plan_failing.load(Ordering::SeqCst) {
-                plan_429(req)
+                return plan_429(req);
+            }
+            let ok = Reply::json(200, r#"{"type":"message","content":[]}"#);
+            // The probe's success is held until the test lets it go, so the other requests
+            // arrive while the probe is out.
+            if probed.swap(true, Ordering::SeqCst) {
+                ok
             } else {
-                // A slow success, so the other requests arrive while the probe is out.
-                Reply::json(200, r#"{"type":"message","content":[]}"#)
-                    .delayed(Duration::from_millis(400))
+                ok.held(&plan_gate)
             }
         },
         bedrock_ok,
@@ -261,17 +268,13 @@ async fn after_the_open_period_one_probe_goes_to_plan_and_closes_the_circuit() {
     }
     assert_eq!(h.upstream.hits(), 3);
     failing.store(false, Ordering::SeqCst);
+    // The rule under test: the circuit stays open for `circuit_open_secs` (1 s).
     tokio::time::sleep(Duration::from_millis(1100)).await;
 
-    // Five at once: exactly one probes Plan, the others stay on Bedrock.
-    let bedrock_before = h.bedrock().hits();
-    let mut tasks = Vec::new();
-    for i in 0..5 {
-        let client = h.client.clone();
-        let url = h.url("/v1/messages");
-        tasks.push(tokio::spawn(async move {
-            // The first goes out alone so it is the one that probes.
-            tokio::time::sleep(Duration::from_millis(if i == 0 { 0 } else { 100 })).await;
+    // The first request probes Plan; while it is out, four more stay on Bedrock.
+    let send = || {
+        let (client, url) = (h.client.clone(), h.url("/v1/messages"));
+        tokio::spawn(async move {
             let resp = client
                 .post(url)
                 .json(&request_body(false))
@@ -282,14 +285,26 @@ async fn after_the_open_period_one_probe_goes_to_plan_and_closes_the_circuit() {
                 resp.status().as_u16(),
                 resp.headers().get("x-ccp-upstream").is_some(),
             )
-        }));
-    }
+        })
+    };
+    let bedrock_before = h.bedrock().hits();
+    let probe = send();
+    common::eventually("the probe reaches Plan", || async {
+        h.upstream.hits() == 4
+    })
+    .await;
     let mut via_bedrock = 0;
-    for task in tasks {
-        let (status, bedrock) = task.await.unwrap();
+    for _ in 0..4 {
+        let (status, bedrock) = send().await.unwrap();
         assert_eq!(status, 200);
         via_bedrock += usize::from(bedrock);
     }
+    probe_gate.open(1);
+    assert_eq!(
+        probe.await.unwrap(),
+        (200, false),
+        "the probe is served by Plan"
+    );
     assert_eq!(h.upstream.hits(), 4, "exactly one probe");
     assert_eq!(via_bedrock, 4);
     assert_eq!(h.bedrock().hits(), bedrock_before + 4);
@@ -479,9 +494,12 @@ async fn unmapped_models_do_not_fail_over_and_get_a_400_on_bedrock_direct() {
         })
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let resp = post(&h, "/v1/messages", &body).await;
-    assert_eq!(resp.status(), 200);
+    common::eventually("the new mapping is used", || async {
+        let status = post(&h, "/v1/messages", &body).await.status();
+        assert!(status == 200 || status == 400, "{status}");
+        status == 200
+    })
+    .await;
     let bedrock = h.bedrock().last_request().unwrap();
     assert_eq!(
         bedrock.target,
@@ -697,11 +715,9 @@ async fn a_plan_that_never_answers_fails_over_after_the_read_timeout() {
     assert_eq!(resp.headers()["x-ccp-upstream"], "bedrock");
     let events = sse_events(&resp.bytes().await.unwrap());
     assert_eq!(events.last().unwrap().0, "message_stop");
+    // The rule: Plan was given its full read timeout (a lower bound; no speed is checked).
     let waited = started.elapsed();
-    assert!(
-        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
-        "{waited:?}"
-    );
+    assert!(waited >= Duration::from_millis(900), "{waited:?}");
 }
 
 #[tokio::test]

@@ -181,7 +181,11 @@ async fn a_client_that_leaves_mid_stream_is_recorded_as_such() {
         .unwrap()
         .to_owned();
     drop(resp);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The gateway notices when it next writes; the row is written once it has.
+    common::eventually("the request's row is written", || async {
+        h.store.request_log(&id).await.unwrap().is_some()
+    })
+    .await;
     h.stop_gateway().await;
     let row = h.store.request_log(&id).await.unwrap().unwrap();
     assert_eq!(row.outcome, "client_disconnect");
@@ -232,13 +236,8 @@ fn cloudwatch_env(endpoint: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-async fn sigterm_and_wait(child: std::process::Child) -> std::process::ExitStatus {
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let mut child = child;
+async fn sigterm_and_wait(mut child: std::process::Child) -> std::process::ExitStatus {
+    common::sigterm(&child);
     tokio::task::spawn_blocking(move || child.wait())
         .await
         .unwrap()
@@ -276,13 +275,21 @@ async fn the_binary_pushes_interval_metrics_to_cloudwatch() {
     for _ in 0..3 {
         send(&h, "claude-sonnet-4-5", false).await;
     }
-    // Some land in the first interval(s), the rest in the push at shutdown.
-    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    // These land in the interval pushes; the last request only in the push at shutdown.
+    let cw = ccp_testkit::moto::cloudwatch_client(&moto.url);
+    common::eventually("an interval push reaches CloudWatch", || async {
+        let dims = [
+            ("Route", "bedrock"),
+            ("Upstream", "bedrock"),
+            ("Outcome", "complete"),
+        ];
+        cloudwatch_sum(&cw, "Requests", &dims, Statistic::Sum).await >= 1.0
+    })
+    .await;
     send(&h, "bad", false).await;
     let exit = sigterm_and_wait(child).await;
     assert!(exit.success(), "{exit:?}");
 
-    let cw = ccp_testkit::moto::cloudwatch_client(&moto.url);
     let requests = |route, upstream, outcome| {
         let cw = cw.clone();
         async move {
@@ -352,14 +359,10 @@ async fn a_cloudwatch_that_hangs_or_refuses_never_holds_up_a_request() {
     let child = h.spawn_binary(&env, std::process::Stdio::null()).await;
     send(&h, "claude-sonnet-5-5", false).await;
     // Wait until a push is stuck on the hung endpoint.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while accepted.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no push was attempted"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    common::eventually("a push is attempted", || async {
+        accepted.load(std::sync::atomic::Ordering::SeqCst) > 0
+    })
+    .await;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
@@ -389,23 +392,16 @@ async fn a_cloudwatch_that_hangs_or_refuses_never_holds_up_a_request() {
     env.push(("CCP_METRICS_ADDR", metrics_addr.clone()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let child = h.spawn_binary(&env, std::process::Stdio::null()).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
+    common::eventually("a failed push is counted", || async {
         send(&h, "claude-sonnet-5-5", false).await;
         let text = common::scrape(&h.client, &metrics_addr).await;
-        if !text.contains("ccp_metrics_publish_failures_total 0") {
-            assert!(
-                text.contains("ccp_metrics_publish_failures_total"),
-                "{text}"
-            );
-            break;
-        }
         assert!(
-            std::time::Instant::now() < deadline,
-            "no failed push was counted"
+            text.contains("ccp_metrics_publish_failures_total"),
+            "{text}"
         );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        !text.contains("ccp_metrics_publish_failures_total 0")
+    })
+    .await;
     let exit = sigterm_and_wait(child).await;
     assert!(exit.success(), "{exit:?}");
 }

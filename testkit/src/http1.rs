@@ -140,6 +140,11 @@ pub async fn write_reply<W: AsyncWrite + Unpin>(w: &mut W, reply: &Reply) -> std
     if let Some(delay) = reply.head_delay {
         tokio::time::sleep(delay).await;
     }
+    let mut body = &reply.body;
+    while let ReplyBody::Held { gate, then } = body {
+        gate.pass().await;
+        body = then;
+    }
     let mut head = format!("HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status));
     for (k, v) in &reply.headers {
         head.push_str(k);
@@ -147,7 +152,7 @@ pub async fn write_reply<W: AsyncWrite + Unpin>(w: &mut W, reply: &Reply) -> std
         head.push_str(v);
         head.push_str("\r\n");
     }
-    match &reply.body {
+    match body {
         ReplyBody::Full(body) => {
             head.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
             let mut out = head.into_bytes();
@@ -163,16 +168,11 @@ pub async fn write_reply<W: AsyncWrite + Unpin>(w: &mut W, reply: &Reply) -> std
                 if !delay.is_zero() {
                     tokio::time::sleep(*delay).await;
                 }
-                if piece.is_empty() {
-                    continue;
+                if !piece.is_empty() {
+                    write_chunk(w, piece).await?;
                 }
-                let mut out = format!("{:x}\r\n", piece.len()).into_bytes();
-                out.extend_from_slice(piece);
-                out.extend_from_slice(b"\r\n");
-                w.write_all(&out).await?;
-                w.flush().await?;
             }
-            if matches!(reply.body, ReplyBody::ChunkedCut(_)) {
+            if matches!(body, ReplyBody::ChunkedCut(_)) {
                 w.shutdown().await?;
                 return Ok(false);
             }
@@ -188,9 +188,30 @@ pub async fn write_reply<W: AsyncWrite + Unpin>(w: &mut W, reply: &Reply) -> std
             w.shutdown().await?;
             Ok(false)
         }
+        ReplyBody::Gated(pieces, gate) => {
+            head.push_str("transfer-encoding: chunked\r\n\r\n");
+            w.write_all(head.as_bytes()).await?;
+            w.flush().await?;
+            for piece in pieces.iter().filter(|p| !p.is_empty()) {
+                gate.pass().await;
+                write_chunk(w, piece).await?;
+            }
+            w.write_all(b"0\r\n\r\n").await?;
+            w.flush().await?;
+            Ok(true)
+        }
         ReplyBody::Hang => {
             std::future::pending::<()>().await;
             Ok(false)
         }
+        ReplyBody::Held { .. } => unreachable!("unwrapped above"),
     }
+}
+
+async fn write_chunk<W: AsyncWrite + Unpin>(w: &mut W, piece: &[u8]) -> std::io::Result<()> {
+    let mut out = format!("{:x}\r\n", piece.len()).into_bytes();
+    out.extend_from_slice(piece);
+    out.extend_from_slice(b"\r\n");
+    w.write_all(&out).await?;
+    w.flush().await
 }

@@ -58,6 +58,42 @@ pub enum ReplyBody {
     Truncated { announced: usize, sent: Vec<u8> },
     /// Accepts the request and never answers (until the connection is dropped).
     Hang,
+    /// Chunked; each piece is sent only after the test opened the gate once more, so a test
+    /// can prove a piece reached its client before the next one exists.
+    Gated(Vec<Vec<u8>>, Gate),
+    /// Waits for one opening of the gate before the status line, then sends `then`.
+    Held { gate: Gate, then: Box<ReplyBody> },
+}
+
+/// A gate a test opens step by step; a fake upstream waits at it (see [`ReplyBody::Gated`]).
+/// Ordering events this way replaces sleeps: the upstream goes on exactly when the test has
+/// seen what it waited for.
+#[derive(Debug, Clone)]
+pub struct Gate(Arc<tokio::sync::Semaphore>);
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Gate {
+    /// A closed gate.
+    pub fn new() -> Self {
+        Self(Arc::new(tokio::sync::Semaphore::new(0)))
+    }
+
+    /// Lets `n` more waits through.
+    pub fn open(&self, n: usize) {
+        self.0.add_permits(n);
+    }
+
+    /// Waits for one opening.
+    pub async fn pass(&self) {
+        if let Ok(permit) = self.0.acquire().await {
+            permit.forget();
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -90,6 +126,23 @@ impl Reply {
             body: ReplyBody::Chunked(chunks.into_iter().map(|c| (gap, c)).collect()),
             head_delay: None,
         }
+    }
+
+    /// A `text/event-stream` reply whose pieces go out one per opening of `gate`.
+    pub fn sse_gated(chunks: Vec<Vec<u8>>, gate: &Gate) -> Self {
+        Self {
+            body: ReplyBody::Gated(chunks, gate.clone()),
+            ..Self::sse(Vec::new(), Duration::ZERO)
+        }
+    }
+
+    /// The same reply, its status line sent only after one opening of `gate`.
+    pub fn held(mut self, gate: &Gate) -> Self {
+        self.body = ReplyBody::Held {
+            gate: gate.clone(),
+            then: Box::new(self.body),
+        };
+        self
     }
 
     /// The same reply, its status line sent only after `delay`.

@@ -301,19 +301,24 @@ def gateway(fake_anthropic, fake_bedrock, tmp_path_factory):
         out = subprocess.run([str(BIN_DIR / "ccp-admin"), "--json", *args], env=env, capture_output=True, check=True)
         return json.loads(out.stdout)
 
+    def failover_key():
+        """A new key that fails over: its Bedrock key goes in on stdin, as an admin would type
+        it. Each test takes its own, so no test inherits another's circuit breaker state."""
+        issued = admin("key", "issue", "--user", "sdk@example.com", "--name", "failover")
+        subprocess.run([str(BIN_DIR / "ccp-admin"), "bedrock-key", "set", "--access-key", issued["id"],
+                        "--region", "us-east-1"], env=env, input=f"{BEDROCK_KEY}\n".encode(), capture_output=True,
+                       check=True)
+        return issued["key"]
+
     admin("user", "create", "--name", "SDK Tester", "--email", "sdk@example.com")
     key = admin("key", "issue", "--user", "sdk@example.com")["key"]
-    # A second key that fails over: its Bedrock key goes in on stdin, as an admin would type it.
-    failover = admin("key", "issue", "--user", "sdk@example.com", "--name", "failover")
-    subprocess.run([str(BIN_DIR / "ccp-admin"), "bedrock-key", "set", "--access-key", failover["id"],
-                    "--region", "us-east-1"], env=env, input=f"{BEDROCK_KEY}\n".encode(), capture_output=True, check=True)
     admin("model-map", "set", "--anthropic", FAILOVER_MODEL, "--bedrock", FAILOVER_BEDROCK_ID)
     log_path = data / "gateway.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([str(BIN_DIR / "ccp-gateway")], env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     wait_until_ready(f"{base}/readyz", proc, log_path)
-    yield {"base_url": f"{base}/ak/{key}", "key": key, "log": log_path, "process": proc,
-           "failover_base_url": f"{base}/ak/{failover['key']}", "failover_key": failover["key"], "data": data}
+    yield {"base": base, "base_url": f"{base}/ak/{key}", "key": key, "log": log_path, "process": proc,
+           "failover_key": failover_key, "data": data}
     proc.terminate()
     proc.wait(timeout=15)

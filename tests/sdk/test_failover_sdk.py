@@ -14,10 +14,16 @@ CLIENT_KEY = "sk-ant-sdk-CANARYCT-0002"
 
 
 @pytest.fixture()
-def client(gateway):
+def failover_key(gateway):
+    """This test's own access key with a Bedrock key (a fresh circuit breaker)."""
+    return gateway["failover_key"]()
+
+
+@pytest.fixture()
+def client(gateway, failover_key):
     FakeAnthropic.seen.clear()
     FakeBedrock.seen.clear()
-    return anthropic.Anthropic(base_url=gateway["failover_base_url"], api_key=CLIENT_KEY, max_retries=0)
+    return anthropic.Anthropic(base_url=f"{gateway['base']}/ak/{failover_key}", api_key=CLIENT_KEY, max_retries=0)
 
 
 def assert_no_client_credentials(seen):
@@ -68,11 +74,11 @@ def test_a_rate_limited_create_fails_over_to_converse(client):
     assert_no_client_credentials(FakeBedrock.seen)
 
 
-def test_no_failover_secret_in_logs_or_listings(gateway, client):
+def test_no_failover_secret_in_logs_or_listings(gateway, client, failover_key):
     client.messages.create(model=FAILOVER_MODEL, max_tokens=8, messages=[{"role": "user", "content": "x"}])
     log = gateway["log"].read_text()
     assert BEDROCK_KEY not in log and "CANARYBR" not in log
-    assert gateway["failover_key"] not in log
+    assert failover_key not in log
     assert CLIENT_KEY not in log
     assert '"path":"plan_bedrock"' in log or "plan_bedrock" in log, "the access log names the failover"
     db = b"".join(p.read_bytes() for p in gateway["data"].iterdir() if p.is_file())

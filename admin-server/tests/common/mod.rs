@@ -161,7 +161,7 @@ impl Api {
 }
 
 /// Runs each listed `async fn(&Api)` on a fresh SQLite store and on a fresh PostgreSQL
-/// schema (skipped loudly when no PostgreSQL answers), each with the two admins.
+/// schema (failing when no PostgreSQL answers), each with the two admins.
 #[macro_export]
 macro_rules! api_on_both_engines {
     ($($name:ident),* $(,)?) => {
@@ -180,7 +180,7 @@ macro_rules! api_on_both_engines {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let Some(t) = $crate::common::stores::postgres().await else { return };
+                    let t = $crate::common::stores::postgres().await;
                     let api = $crate::common::Api::with_admins(&t.store).await;
                     super::$name(&api).await;
                     t.cleanup().await;

@@ -223,14 +223,10 @@ impl Harness {
             .spawn()
             .expect("start ccp-gateway");
         let ready = format!("http://{}/readyz", self.addr());
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while !matches!(self.client.get(&ready).send().await, Ok(r) if r.status() == 200) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "gateway binary did not become ready"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually("the gateway binary is ready", || async {
+            matches!(self.client.get(&ready).send().await, Ok(r) if r.status() == 200)
+        })
+        .await;
         child
     }
 
@@ -252,6 +248,33 @@ impl Drop for Harness {
             std::thread::spawn(move || drop(gateway)).join().ok();
         }
     }
+}
+
+/// Waits until `check` answers true, polling every 20 ms; fails naming `what` after a
+/// deadline (60 s) generous enough for a loaded machine. Tests wait on events this way,
+/// never on a stopwatch.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Sends SIGTERM to a gateway process, as ECS does at a deployment.
+pub fn sigterm(child: &std::process::Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
 }
 
 /// Reads a streaming response body to the end on its own task.
