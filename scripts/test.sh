@@ -3,14 +3,15 @@
 # wrapper against moto's local AWS emulator, the real gateway end to end against fake
 # Anthropic and Bedrock upstreams, the admin CLI), then the official Anthropic Python SDK
 # through the real gateway binary, failover included, and schemathesis against the real admin
-# server. PostgreSQL is expected at
+# server, then the console: type check, unit tests (Vitest), production build, and the browser
+# tests in Debian's Chromium against the real admin server and gateway. PostgreSQL is expected at
 # 127.0.0.1:5432 (database test, trust auth) or at CCP_TEST_DATABASE_URL. Without one, its
 # tests are left out with a banner before and after the run (the Rust summary counts them as
 # filtered out, pytest as skipped); under CI=true the run stops instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/ensure-deps.sh
+scripts/ensure-deps.sh --browser
 
 # Python side first: moto's server is needed by the Rust KMS test.
 if [ ! -x .venv/bin/python ]; then
@@ -42,3 +43,14 @@ cargo build --workspace --bins --tests
 cargo test --workspace "${rust_filter[@]}"
 
 CCP_BIN_DIR="$PWD/target/debug" .venv/bin/python -m pytest tests/sdk -q -p no:cacheprovider
+
+# The console (telemetry off: it would call out).
+export NEXT_TELEMETRY_DISABLED=1
+(
+  cd console
+  npm ci --no-audit --no-fund --loglevel=error
+  npx tsc --noEmit
+  npx vitest run
+  npm run build
+  CCP_BIN_DIR="$PWD/../target/debug" node --test --test-concurrency=1 e2e/
+)

@@ -1,0 +1,103 @@
+import type { Metadata } from "next";
+import { Banner, Button, Empty, LinkButton, PageTitle, Table } from "@/components/ui";
+import { formatInstant } from "@/lib/format";
+import { load } from "@/lib/load";
+import { auditPage } from "@/lib/schemas";
+import { authed } from "@/lib/session";
+import { displayTimeZone } from "@/lib/settings";
+
+export const metadata: Metadata = { title: "Audit" };
+
+const PAGE = 50;
+
+type Search = { actor?: string; action?: string; target_id?: string; page?: string };
+
+function href(q: Search, page: number): string {
+  const p = new URLSearchParams();
+  for (const k of ["actor", "action", "target_id"] as const) if (q[k]) p.set(k, q[k] as string);
+  if (page > 1) p.set("page", String(page));
+  const s = p.toString();
+  return s ? `/audit?${s}` : "/audit";
+}
+
+export default async function AuditPage({ searchParams }: { searchParams: Promise<Search> }) {
+  const q = await searchParams;
+  const page = Math.max(1, Number.parseInt(q.page ?? "1", 10) || 1);
+  const result = await load(
+    authed("GET", "/admin/audit", auditPage, {
+      query: {
+        actor: q.actor?.slice(0, 200),
+        action: q.action?.slice(0, 200),
+        target_id: q.target_id?.slice(0, 200),
+        limit: PAGE,
+        offset: (page - 1) * PAGE,
+      },
+    }),
+  );
+  const tz = displayTimeZone();
+  return (
+    <>
+      <PageTitle>Audit</PageTitle>
+      <div className="flex flex-col gap-6">
+        <form method="get" className="grid gap-3 sm:grid-cols-4 sm:items-end" aria-label="Audit filters">
+          {(
+            [
+              ["actor", "Actor (admin:<id>, cli, bootstrap)"],
+              ["action", "Action (e.g. access_key.revoke)"],
+              ["target_id", "Target id"],
+            ] as const
+          ).map(([name, label]) => (
+            <div key={name} className="flex min-w-0 flex-col gap-1">
+              <label htmlFor={`a-${name}`} className="text-sm font-medium text-slate-700">
+                {label}
+              </label>
+              <input
+                id={`a-${name}`}
+                name={name}
+                defaultValue={q[name] ?? ""}
+                maxLength={200}
+                className="min-h-9 rounded-md border border-slate-300 bg-white px-2.5 py-1.5 text-sm"
+              />
+            </div>
+          ))}
+          <Button type="submit" variant="secondary">
+            Filter
+          </Button>
+        </form>
+        {!result.ok ? (
+          <Banner>{result.error.message}</Banner>
+        ) : result.data.items.length === 0 ? (
+          <Empty>No audit entries match.</Empty>
+        ) : (
+          <>
+            <Table label="Audit entries" head={[`When (${tz})`, "Actor", "Action", "Target", "Detail"]}>
+              {result.data.items.map((e) => (
+                <tr key={e.id} className="align-top">
+                  <td className="whitespace-nowrap px-3 py-2 tabular-nums">{formatInstant(e.at, tz)}</td>
+                  <td className="px-3 py-2 font-mono text-xs">{e.actor}</td>
+                  <td className="px-3 py-2">{e.action}</td>
+                  <td className="px-3 py-2 font-mono text-xs">
+                    {e.target_type ? `${e.target_type} ` : ""}
+                    {e.target_id ?? ""}
+                  </td>
+                  <td className="max-w-md px-3 py-2 font-mono text-xs break-all">
+                    {e.detail ? JSON.stringify(e.detail) : ""}
+                  </td>
+                </tr>
+              ))}
+            </Table>
+            <nav aria-label="Pages" className="flex flex-wrap items-center justify-between gap-3 text-sm">
+              <span className="text-slate-600">
+                {(page - 1) * PAGE + 1}–{Math.min(result.data.total, page * PAGE)} of {result.data.total}
+              </span>
+              <span className="flex gap-2">
+                {page > 1 ? <LinkButton href={href(q, page - 1)}>Previous</LinkButton> : null}
+                {page * PAGE < result.data.total ? <LinkButton href={href(q, page + 1)}>Next</LinkButton> : null}
+              </span>
+            </nav>
+          </>
+        )}
+      </div>
+    </>
+  );
+}

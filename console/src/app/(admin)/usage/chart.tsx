@@ -1,0 +1,69 @@
+"use client";
+// Usage over time: requests (with failovers), tokens by kind, or estimated cost.
+import { useState } from "react";
+import { Area, AreaChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
+import { formatCount, formatMicroUsd } from "@/lib/format";
+import type { UsageRow } from "@/lib/usage";
+
+type View = "requests" | "tokens" | "cost";
+
+const series: Record<View, { key: keyof UsageRow; name: string; color: string }[]> = {
+  requests: [
+    { key: "requests", name: "Requests", color: "#4f46e5" },
+    { key: "failovers", name: "Failovers to Bedrock", color: "#f59e0b" },
+  ],
+  tokens: [
+    { key: "input_tokens", name: "Input", color: "#4f46e5" },
+    { key: "output_tokens", name: "Output", color: "#059669" },
+    { key: "cache_read_tokens", name: "Cache read", color: "#0ea5e9" },
+    { key: "cache_write_tokens", name: "Cache write", color: "#a855f7" },
+  ],
+  cost: [{ key: "cost_micro_usd", name: "Estimated Bedrock cost", color: "#dc2626" }],
+};
+
+export function UsageChart({ rows, labels }: { rows: UsageRow[]; labels: string[] }) {
+  const [view, setView] = useState<View>("requests");
+  const data = rows.map((r, i) => ({ ...r, label: labels[i] }));
+  const format = view === "cost" ? formatMicroUsd : formatCount;
+  return (
+    <div>
+      <div role="radiogroup" aria-label="Chart shows" className="mb-3 flex flex-wrap gap-1">
+        {(Object.keys(series) as View[]).map((v) => (
+          <button
+            key={v}
+            type="button"
+            role="radio"
+            aria-checked={view === v}
+            onClick={() => setView(v)}
+            className={`rounded-md px-3 py-1 text-sm font-medium ${view === v ? "bg-indigo-600 text-white" : "border border-slate-300 bg-white text-slate-700"}`}
+          >
+            {v[0]?.toUpperCase() + v.slice(1)}
+          </button>
+        ))}
+      </div>
+      <div className="h-72 w-full" data-testid="usage-chart">
+        <ResponsiveContainer width="100%" height="100%">
+          <AreaChart data={data} margin={{ top: 8, right: 12, bottom: 0, left: 0 }}>
+            <CartesianGrid strokeDasharray="3 3" stroke="#e2e8f0" />
+            <XAxis dataKey="label" tick={{ fontSize: 12 }} minTickGap={24} />
+            <YAxis tickFormatter={(v: number) => format(v)} tick={{ fontSize: 12 }} width={64} />
+            <Tooltip formatter={(v) => format(Number(v))} />
+            <Legend />
+            {series[view].map((s) => (
+              <Area
+                key={s.key}
+                type="monotone"
+                dataKey={s.key}
+                name={s.name}
+                stroke={s.color}
+                fill={s.color}
+                fillOpacity={0.15}
+                isAnimationActive={false}
+              />
+            ))}
+          </AreaChart>
+        </ResponsiveContainer>
+      </div>
+    </div>
+  );
+}

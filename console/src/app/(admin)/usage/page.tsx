@@ -1,0 +1,173 @@
+import type { Metadata } from "next";
+import { Banner, Button, Card, Empty, PageTitle, Select, Table } from "@/components/ui";
+import { formatCount, formatInstant, formatMicroUsd, formatPercent } from "@/lib/format";
+import { load } from "@/lib/load";
+import { granularity as granularitySchema, usageReport } from "@/lib/schemas";
+import { authed } from "@/lib/session";
+import { displayTimeZone } from "@/lib/settings";
+import { fillSeries, toCsv } from "@/lib/usage";
+import { UsageChart } from "./chart";
+import { CsvDownload } from "./csv";
+
+export const metadata: Metadata = { title: "Usage" };
+
+type Search = Record<"from" | "to" | "granularity" | "user" | "key" | "model" | "provider", string | undefined>;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const DAY = /^\d{4}-\d{2}-\d{2}$/;
+
+/** The filters from the URL, each checked; a bad one is dropped, not sent. */
+function filters(q: Search) {
+  const g = granularitySchema.safeParse(q.granularity);
+  return {
+    from: q.from && DAY.test(q.from) ? q.from : undefined,
+    to: q.to && DAY.test(q.to) ? q.to : undefined,
+    granularity: g.success ? g.data : "day",
+    user: q.user && UUID.test(q.user) ? q.user : undefined,
+    key: q.key && UUID.test(q.key) ? q.key : undefined,
+    model: q.model?.slice(0, 200) || undefined,
+    provider: q.provider === "plan" || q.provider === "bedrock" ? q.provider : undefined,
+  };
+}
+
+export default async function UsagePage({ searchParams }: { searchParams: Promise<Search> }) {
+  const f = filters(await searchParams);
+  const tz = displayTimeZone();
+  const result = await load(
+    authed("GET", "/admin/usage", usageReport, {
+      query: {
+        from: f.from ? `${f.from}T00:00:00Z` : undefined,
+        // The whole "to" day is included.
+        to: f.to ? new Date(Date.parse(`${f.to}T00:00:00Z`) + 86_400_000).toISOString() : undefined,
+        granularity: f.granularity,
+        user: f.user,
+        key: f.key,
+        model: f.model,
+        provider: f.provider,
+      },
+    }),
+  );
+  return (
+    <>
+      <PageTitle>Usage</PageTitle>
+      <div className="flex flex-col gap-6">
+        <form method="get" className="grid gap-3 sm:grid-cols-4 lg:grid-cols-8 lg:items-end" aria-label="Usage filters">
+          <DateField label="From (UTC)" name="from" value={f.from} />
+          <DateField label="To (UTC)" name="to" value={f.to} />
+          <Select
+            label="Per"
+            name="granularity"
+            defaultValue={f.granularity}
+            options={[
+              { value: "hour", label: "Hour" },
+              { value: "day", label: "Day" },
+              { value: "month", label: "Month" },
+            ]}
+          />
+          <TextField label="User id" name="user" value={f.user} />
+          <TextField label="Key id" name="key" value={f.key} />
+          <TextField label="Model" name="model" value={f.model} />
+          <Select
+            label="Upstream"
+            name="provider"
+            defaultValue={f.provider ?? ""}
+            options={[
+              { value: "", label: "Any" },
+              { value: "plan", label: "Anthropic (Plan)" },
+              { value: "bedrock", label: "Bedrock" },
+            ]}
+          />
+          <Button type="submit" variant="secondary">
+            Apply
+          </Button>
+        </form>
+        {!result.ok ? (
+          <Banner>{result.error.message}</Banner>
+        ) : (
+          <Report report={result.data} tz={tz} />
+        )}
+      </div>
+    </>
+  );
+}
+
+function Report({ report, tz }: { report: import("@/lib/schemas").UsageReport; tz: string }) {
+  const rows = fillSeries(report);
+  const t = report.totals;
+  const labels = rows.map((r) => formatInstant(new Date(r.t).toISOString(), tz).slice(0, report.granularity === "hour" ? 16 : report.granularity === "day" ? 10 : 7));
+  return (
+    <>
+      <p className="text-sm text-slate-600">
+        {formatInstant(report.from, tz)} to {formatInstant(report.to, tz)} ({tz}); buckets are UTC {report.granularity}s.
+      </p>
+      <dl className="grid grid-cols-2 gap-3 lg:grid-cols-5">
+        <Stat label="Requests" value={formatCount(t.requests)} />
+        <Stat label="Failover rate" value={formatPercent(t.failovers, t.requests)} />
+        <Stat label="Input tokens" value={formatCount(t.input_tokens)} />
+        <Stat label="Output tokens" value={formatCount(t.output_tokens)} />
+        <Stat label="Est. Bedrock cost" value={formatMicroUsd(t.cost_micro_usd)} />
+      </dl>
+      {t.requests === 0 ? (
+        <Empty>No requests in this range.</Empty>
+      ) : (
+        <>
+          <Card title="Over time">
+            <UsageChart rows={rows} labels={labels} />
+          </Card>
+          <div className="flex items-center justify-between">
+            <h2 className="text-base font-semibold">Buckets with requests</h2>
+            <CsvDownload csv={toCsv(rows.filter((r) => r.requests > 0))} filename="ccp-usage.csv" />
+          </div>
+          <Table label="Usage by bucket" head={[`Bucket (${tz})`, "Requests", "Failovers", "Input", "Output", "Cache read", "Cache write", "Est. cost"]}>
+            {rows
+              .map((r, i) => ({ r, label: labels[i] }))
+              .filter(({ r }) => r.requests > 0)
+              .map(({ r, label }) => (
+                <tr key={r.t} className="tabular-nums">
+                  <td className="px-3 py-2">{label}</td>
+                  <td className="px-3 py-2">{formatCount(r.requests)}</td>
+                  <td className="px-3 py-2">{formatCount(r.failovers)}</td>
+                  <td className="px-3 py-2">{formatCount(r.input_tokens)}</td>
+                  <td className="px-3 py-2">{formatCount(r.output_tokens)}</td>
+                  <td className="px-3 py-2">{formatCount(r.cache_read_tokens)}</td>
+                  <td className="px-3 py-2">{formatCount(r.cache_write_tokens)}</td>
+                  <td className="px-3 py-2">{formatMicroUsd(r.cost_micro_usd)}</td>
+                </tr>
+              ))}
+          </Table>
+        </>
+      )}
+    </>
+  );
+}
+
+function Stat({ label, value }: { label: string; value: string }) {
+  return (
+    <div className="rounded-lg border border-slate-200 bg-white p-3">
+      <dt className="text-xs font-medium uppercase tracking-wide text-slate-500">{label}</dt>
+      <dd className="mt-1 text-xl font-semibold tabular-nums">{value}</dd>
+    </div>
+  );
+}
+
+function DateField({ label, name, value }: { label: string; name: string; value?: string }) {
+  return (
+    <div className="flex flex-col gap-1">
+      <label htmlFor={`u-${name}`} className="text-sm font-medium text-slate-700">
+        {label}
+      </label>
+      <input id={`u-${name}`} type="date" name={name} defaultValue={value ?? ""} className="min-h-9 rounded-md border border-slate-300 bg-white px-2 py-1.5 text-sm" />
+    </div>
+  );
+}
+
+function TextField({ label, name, value }: { label: string; name: string; value?: string }) {
+  return (
+    <div className="flex min-w-0 flex-col gap-1">
+      <label htmlFor={`u-${name}`} className="text-sm font-medium text-slate-700">
+        {label}
+      </label>
+      <input id={`u-${name}`} name={name} defaultValue={value ?? ""} className="min-h-9 rounded-md border border-slate-300 bg-white px-2 py-1.5 text-sm" />
+    </div>
+  );
+}

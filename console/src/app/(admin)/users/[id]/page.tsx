@@ -1,0 +1,89 @@
+import type { Metadata } from "next";
+import { notFound } from "next/navigation";
+import { Badge, Banner, Button, Card, Empty, PageTitle } from "@/components/ui";
+import { formatInstant } from "@/lib/format";
+import { load } from "@/lib/load";
+import { userDetail } from "@/lib/schemas";
+import { authed } from "@/lib/session";
+import { displayTimeZone, publicGatewayUrl } from "@/lib/settings";
+import { setUserStatus } from "../../actions";
+import { IssueKeyForm, KeyList } from "./keys";
+
+export const metadata: Metadata = { title: "User" };
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export default async function UserPage({ params }: { params: Promise<{ id: string }> }) {
+  const { id } = await params;
+  if (!UUID.test(id)) notFound();
+  const result = await load(authed("GET", `/admin/users/${id}`, userDetail));
+  if (!result.ok) {
+    if (result.error.status === 404) notFound();
+    return (
+      <>
+        <PageTitle>User</PageTitle>
+        <Banner>{result.error.message}</Banner>
+      </>
+    );
+  }
+  const { user, access_keys: keys } = result.data;
+  const tz = displayTimeZone();
+  const now = Date.now();
+  const dates: Record<string, string> = {};
+  for (const k of keys) {
+    dates[`${k.id}:created`] = formatInstant(k.created_at, tz);
+    dates[`${k.id}:expires`] = k.expires_at ? formatInstant(k.expires_at, tz) : "never";
+    dates[`${k.id}:revoked`] = formatInstant(k.revoked_at, tz);
+    dates[`${k.id}:used`] = k.last_used_at ? formatInstant(k.last_used_at, tz) : "not yet";
+    if (k.expires_at && Date.parse(k.expires_at) <= now) dates[`${k.id}:expired`] = "yes";
+  }
+  const active = user.status === "active";
+  return (
+    <>
+      <PageTitle
+        actions={
+          <form action={setUserStatus}>
+            <input type="hidden" name="user_id" value={user.id} />
+            <input type="hidden" name="status" value={active ? "disabled" : "active"} />
+            <Button type="submit" variant={active ? "danger" : "primary"}>
+              {active ? "Deactivate user" : "Activate user"}
+            </Button>
+          </form>
+        }
+      >
+        {user.name}
+      </PageTitle>
+      <div className="flex flex-col gap-6">
+        <Card>
+          <dl className="grid gap-3 text-sm sm:grid-cols-3">
+            <div>
+              <dt className="font-medium text-slate-600">Email</dt>
+              <dd>{user.email}</dd>
+            </div>
+            <div>
+              <dt className="font-medium text-slate-600">Status</dt>
+              <dd>
+                <Badge tone={active ? "green" : "gray"}>{user.status}</Badge>
+                {!active ? <span className="ml-2 text-slate-600">its keys are refused</span> : null}
+              </dd>
+            </div>
+            <div>
+              <dt className="font-medium text-slate-600">Created ({tz})</dt>
+              <dd className="tabular-nums">{formatInstant(user.created_at, tz)}</dd>
+            </div>
+          </dl>
+        </Card>
+        <Card title="Access keys">
+          <div className="flex flex-col gap-4">
+            <IssueKeyForm userId={user.id} gatewayUrl={publicGatewayUrl()} />
+            {keys.length === 0 ? (
+              <Empty>No access keys yet. Issue one for each machine or tool this person uses.</Empty>
+            ) : (
+              <KeyList keys={keys} gatewayUrl={publicGatewayUrl()} dates={dates} />
+            )}
+          </div>
+        </Card>
+      </div>
+    </>
+  );
+}

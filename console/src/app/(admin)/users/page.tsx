@@ -1,0 +1,115 @@
+import type { Metadata } from "next";
+import Link from "next/link";
+import { Badge, Banner, Button, Card, Empty, LinkButton, PageTitle, Select, Table } from "@/components/ui";
+import { formatInstant } from "@/lib/format";
+import { load } from "@/lib/load";
+import { userPage } from "@/lib/schemas";
+import { authed } from "@/lib/session";
+import { displayTimeZone } from "@/lib/settings";
+import { CreateUserForm } from "./create-user";
+
+export const metadata: Metadata = { title: "Users" };
+
+const PAGE = 25;
+
+type Search = { search?: string; status?: string; page?: string };
+
+function href(q: Search, page: number): string {
+  const p = new URLSearchParams();
+  if (q.search) p.set("search", q.search);
+  if (q.status) p.set("status", q.status);
+  if (page > 1) p.set("page", String(page));
+  const s = p.toString();
+  return s ? `/users?${s}` : "/users";
+}
+
+export default async function UsersPage({ searchParams }: { searchParams: Promise<Search> }) {
+  const q = await searchParams;
+  const status = q.status === "active" || q.status === "disabled" ? q.status : undefined;
+  const page = Math.max(1, Number.parseInt(q.page ?? "1", 10) || 1);
+  const result = await load(
+    authed("GET", "/admin/users", userPage, {
+      query: { search: q.search?.slice(0, 200), status, limit: PAGE, offset: (page - 1) * PAGE },
+    }),
+  );
+  const tz = displayTimeZone();
+  return (
+    <>
+      <PageTitle>Users</PageTitle>
+      <div className="flex flex-col gap-6">
+        <Card title="New user">
+          <CreateUserForm />
+        </Card>
+        <form method="get" className="grid gap-3 sm:grid-cols-[1fr_12rem_auto] sm:items-end" role="search">
+          <div className="flex flex-col gap-1">
+            <label htmlFor="search" className="text-sm font-medium text-slate-700">
+              Search name or email
+            </label>
+            <input
+              id="search"
+              name="search"
+              defaultValue={q.search ?? ""}
+              maxLength={200}
+              className="min-h-9 rounded-md border border-slate-300 bg-white px-2.5 py-1.5 text-sm"
+            />
+          </div>
+          <Select
+            label="Status"
+            name="status"
+            defaultValue={status ?? ""}
+            options={[
+              { value: "", label: "Any" },
+              { value: "active", label: "Active" },
+              { value: "disabled", label: "Disabled" },
+            ]}
+          />
+          <Button type="submit" variant="secondary">
+            Filter
+          </Button>
+        </form>
+        {!result.ok ? (
+          <Banner>{result.error.message}</Banner>
+        ) : result.data.items.length === 0 ? (
+          <Empty>{q.search || status ? "No user matches these filters." : "No users yet. Create the first one above."}</Empty>
+        ) : (
+          <>
+            <Table label="Users" head={["Name", "Email", "Status", `Created (${tz})`]}>
+              {result.data.items.map((u) => (
+                <tr key={u.id}>
+                  <td className="px-3 py-2">
+                    <Link href={`/users/${u.id}`} className="font-medium text-indigo-700 hover:underline">
+                      {u.name}
+                    </Link>
+                  </td>
+                  <td className="px-3 py-2">{u.email}</td>
+                  <td className="px-3 py-2">
+                    <Badge tone={u.status === "active" ? "green" : "gray"}>{u.status}</Badge>
+                  </td>
+                  <td className="px-3 py-2 tabular-nums">{formatInstant(u.created_at, tz)}</td>
+                </tr>
+              ))}
+            </Table>
+            <Pager total={result.data.total} page={page} q={q} />
+          </>
+        )}
+      </div>
+    </>
+  );
+}
+
+function Pager({ total, page, q }: { total: number; page: number; q: Search }) {
+  const pages = Math.max(1, Math.ceil(total / PAGE));
+  const first = (page - 1) * PAGE + 1;
+  const last = Math.min(total, page * PAGE);
+  return (
+    <nav aria-label="Pages" className="flex flex-wrap items-center justify-between gap-3 text-sm">
+      <span className="text-slate-600">
+        {first}–{last} of {total}
+      </span>
+      <span className="flex gap-2">
+        {page > 1 ? <LinkButton href={href(q, page - 1)}>Previous</LinkButton> : null}
+        {page < pages ? <LinkButton href={href(q, page + 1)}>Next</LinkButton> : null}
+      </span>
+    </nav>
+  );
+}
