@@ -567,6 +567,8 @@ async fn usage_reports_series_and_totals_with_filters(api: &Api) {
     assert_eq!(report["series"][0]["failovers"], 1);
     assert_eq!(report["totals"]["requests"], 3);
     assert_eq!(report["totals"]["failovers"], 1);
+    assert_eq!(report["totals"]["bedrock_direct"], 1);
+    assert!(report["series"][0].get("key_id").is_none(), "{report}");
     assert_eq!(report["totals"]["input_tokens"], 3_600);
     assert_eq!(report["totals"]["cost_micro_usd"], 80_000);
     let (_, hourly) = api
@@ -608,6 +610,136 @@ async fn usage_reports_series_and_totals_with_filters(api: &Api) {
         400,
         "invalid_request_error",
     );
+}
+
+/// One series per access key of a user, and the top users, keys and models, labelled for
+/// people (names, masks; never a key).
+async fn usage_per_key_and_top_lists(api: &Api) {
+    let token = api.token("ops").await;
+    let dee = create_user(api, &token, "Dee", "dee@example.com").await;
+    let eve = create_user(api, &token, "Eve", "eve@example.com").await;
+    let id = |v: &Value| -> uuid::Uuid { v["id"].as_str().unwrap().parse().unwrap() };
+    let (dee_id, eve_id) = (id(&dee), id(&eve));
+    let laptop = issue_key(api, &token, &dee_id.to_string()).await;
+    let laptop_id = id(&laptop["access_key"]);
+    let other = issue_key(api, &token, &dee_id.to_string()).await;
+    let other_id = id(&other["access_key"]);
+    let eves = issue_key(api, &token, &eve_id.to_string()).await;
+    let eves_id = id(&eves["access_key"]);
+    let at =
+        |h: u32| chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 20, h, 0, 0).unwrap();
+    // Dee: 3 on the laptop key, 1 on the other; Eve: 2. Models by n % 3.
+    let rows: Vec<_> = [
+        (dee_id, laptop_id),
+        (dee_id, laptop_id),
+        (dee_id, laptop_id),
+        (dee_id, other_id),
+        (eve_id, eves_id),
+        (eve_id, eves_id),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(n, (user, key))| records::record(n, &[user], &[key], at(9 + n as u32 % 2)))
+    .collect();
+    api.store.insert_request_records(&rows).await.unwrap();
+    let range = "from=2026-11-20T00:00:00Z&to=2026-11-21T00:00:00Z";
+
+    let (status, per_key) = api
+        .get(
+            &format!("/admin/usage?{range}&user={dee_id}&group_by=key&granularity=day"),
+            &token,
+        )
+        .await;
+    assert_eq!(status, 200, "{per_key}");
+    let mut points: Vec<(String, i64)> = per_key["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["key_id"].as_str().unwrap().to_owned(),
+                p["requests"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    points.sort();
+    let mut want = vec![(laptop_id.to_string(), 3), (other_id.to_string(), 1)];
+    want.sort();
+    assert_eq!(points, want);
+    assert_eq!(per_key["totals"]["requests"], 4);
+    assert_error(
+        &api.get(&format!("/admin/usage?{range}&group_by=key"), &token)
+            .await,
+        422,
+        "invalid_request_error",
+    );
+
+    let (status, users) = api
+        .get(&format!("/admin/usage/top?by=user&{range}"), &token)
+        .await;
+    assert_eq!(status, 200, "{users}");
+    let users: Vec<(&str, &str, i64)> = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["label"].as_str().unwrap(),
+                i["detail"].as_str().unwrap(),
+                i["requests"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        users,
+        [("Dee", "dee@example.com", 4), ("Eve", "eve@example.com", 2)]
+    );
+
+    let (_, keys) = api
+        .get(&format!("/admin/usage/top?by=key&limit=1&{range}"), &token)
+        .await;
+    assert_eq!(keys["items"].as_array().unwrap().len(), 1, "{keys}");
+    assert_eq!(keys["items"][0]["id"], laptop_id.to_string());
+    let mask = laptop["access_key"]["display_prefix"].as_str().unwrap();
+    assert_eq!(keys["items"][0]["label"], format!("laptop ({mask})"));
+    assert_eq!(keys["items"][0]["detail"], dee_id.to_string());
+    assert!(
+        !keys.to_string().contains(laptop["key"].as_str().unwrap()),
+        "never the key"
+    );
+
+    let (_, models) = api
+        .get(
+            &format!("/admin/usage/top?by=model&{range}&user={dee_id}"),
+            &token,
+        )
+        .await;
+    let models: Vec<(&str, i64)> = models["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["label"].as_str().unwrap(),
+                i["requests"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    // Dee's rows are n = 0..3: sonnet (0, 3), opus (1), haiku (2).
+    assert_eq!(
+        models,
+        [
+            ("claude-sonnet-5-5", 2),
+            ("claude-haiku-5-5", 1),
+            ("claude-opus-5-5", 1)
+        ]
+    );
+
+    for bad in ["by=team", "by=user&limit=0", "by=user&limit=51", "limit=5"] {
+        let (status, body) = api.get(&format!("/admin/usage/top?{bad}"), &token).await;
+        assert!(status == 400 || status == 422, "{bad}: {status} {body}");
+        assert!(body["error"]["type"].is_string(), "{bad}: {body}");
+    }
 }
 
 async fn sql_looking_input_is_only_data(api: &Api) {
@@ -794,6 +926,7 @@ api_on_both_engines!(
     access_keys_are_issued_revoked_and_rotated,
     model_mappings_are_managed,
     usage_reports_series_and_totals_with_filters,
+    usage_per_key_and_top_lists,
     sql_looking_input_is_only_data,
     every_route_needs_a_session,
     bootstrap_creates_one_first_admin,

@@ -145,13 +145,23 @@ test("the admin's whole round, through the real API and gateway", async () => {
     return text.includes("Requests3");
   });
   await page.getByTestId("usage-chart").locator("svg").first().waitFor();
+  const topUsers = page.getByRole("table", { name: "Top users" });
+  assert.match(await topUsers.textContent(), /Ada Lovelace3/);
+  const topKeys = await page.getByRole("table", { name: "Top keys" }).textContent();
+  assert.match(topKeys, /laptop \(ccp_/);
+  assert.ok(!topKeys.includes(first), "never the key itself");
+  assert.match(await page.getByRole("table", { name: "Top models" }).textContent(), /claude-sonnet-5-5/);
   const rows = page.getByRole("table", { name: "Usage by bucket" }).locator("tbody tr");
   assert.equal(await rows.count(), 1);
   assert.match(await rows.first().textContent(), /3\b/);
   await look("usage");
 
-  // A Bedrock key: last 4 shown, never the key.
+  // The user's own usage, one line per key.
   await page.goto(userUrl);
+  await page.getByTestId("key-usage-chart").locator(".recharts-line").first().waitFor();
+  assert.match(await page.getByTestId("key-usage-chart").textContent(), /laptop \(ccp_/);
+
+  // A Bedrock key: last 4 shown, never the key.
   await page.getByRole("button", { name: "Add Bedrock key" }).click();
   await page.getByLabel("Bedrock API key").fill(BEDROCK_KEY);
   await page.getByLabel("Region").fill("us-west-2");

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { formatCount, formatInstant, formatMicroUsd, formatPercent } from "@/lib/format";
 import type { UsageReport } from "@/lib/schemas";
-import { EMPTY, fillSeries, sumRows, toCsv } from "@/lib/usage";
+import { EMPTY, fillSeries, planOnly, seriesByKey, sumRows, toCsv } from "@/lib/usage";
 
 const point = (bucket: string, requests: number, cost = 0) => ({ ...EMPTY, bucket, requests, cost_micro_usd: cost });
 
@@ -68,12 +68,39 @@ describe("fillSeries", () => {
   });
 });
 
+describe("paths and keys", () => {
+  it("counts Plan-only requests as those neither failed over nor sent to Bedrock directly", () => {
+    expect(planOnly({ ...EMPTY, requests: 10, failovers: 3, bedrock_direct: 2 })).toBe(5);
+  });
+
+  it("spreads a per-key report into one column per key, zeros where a key was idle", () => {
+    const a = "0190f0a0-0000-7000-8000-00000000000a";
+    const b = "0190f0a0-0000-7000-8000-00000000000b";
+    const grouped = report({
+      from: "2026-11-01T00:00:00Z",
+      to: "2026-11-04T00:00:00Z",
+      series: [
+        { ...point("2026-11-01T00:00:00Z", 2), key_id: a },
+        { ...point("2026-11-01T00:00:00Z", 1), key_id: b },
+        { ...point("2026-11-03T00:00:00Z", 4), key_id: b },
+      ],
+    });
+    const { rows, keys } = seriesByKey(grouped, (n) => n.requests);
+    expect(keys).toEqual([a, b]);
+    expect(rows.map((r) => [r[a], r[b]])).toEqual([
+      [2, 1],
+      [0, 0],
+      [0, 4],
+    ]);
+  });
+});
+
 describe("CSV export", () => {
   it("has a header and one line a bucket, UTC instants", () => {
     const rows = fillSeries(report({ series: [point("2026-11-02T00:00:00Z", 5, 42)] })).filter((r) => r.requests);
     expect(toCsv(rows)).toBe(
-      "bucket_utc,requests,failovers,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,cost_micro_usd\n" +
-        "2026-11-02T00:00:00.000Z,5,0,0,0,0,0,42\n",
+      "bucket_utc,requests,failovers,bedrock_direct,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,cost_micro_usd\n" +
+        "2026-11-02T00:00:00.000Z,5,0,0,0,0,0,0,42\n",
     );
   });
 });

@@ -6,7 +6,7 @@ mod common;
 
 use ccp_core::metering::pricing::TokenCounts;
 use ccp_core::metering::{Meter, MeterSettings, Outcome, Provider, RequestRecord, UsageRecord};
-use ccp_core::store::{Granularity, Store, UsageFilter};
+use ccp_core::store::{Granularity, Store, UsageFilter, UsageGroup};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use uuid::Uuid;
@@ -16,6 +16,7 @@ on_both_engines!(
     the_writer_drains_the_queue_when_stopped,
     a_full_queue_drops_and_counts_exactly,
     usage_series_buckets_and_filters,
+    usage_grouped_by_key_and_top_lists,
 );
 
 fn record(n: usize, with_usage: bool) -> RequestRecord {
@@ -161,18 +162,26 @@ async fn usage_series_buckets_and_filters(store: &Store) {
 
     let all = UsageFilter::default();
     let hours = store.usage_series(&all, Granularity::Hour).await.unwrap();
-    let shape: Vec<(&str, i64, i64, i64)> = hours
+    let shape: Vec<(&str, i64, i64, i64, i64)> = hours
         .iter()
-        .map(|b| (b.bucket.as_str(), b.requests, b.failovers, b.output_tokens))
+        .map(|b| {
+            let t = (b.requests, b.failovers, b.bedrock_direct, b.output_tokens);
+            (b.bucket.as_str(), t.0, t.1, t.2, t.3)
+        })
         .collect();
     assert_eq!(
         shape,
         [
-            ("2026-11-25T09:00:00Z", 2, 1, 1_700),
-            ("2026-11-25T10:00:00Z", 1, 0, 0),
-            ("2026-11-26T00:00:00Z", 1, 0, 850),
-            ("2026-11-26T23:00:00Z", 1, 1, 850),
+            ("2026-11-25T09:00:00Z", 2, 1, 0, 1_700),
+            ("2026-11-25T10:00:00Z", 1, 0, 1, 0),
+            ("2026-11-26T00:00:00Z", 1, 0, 0, 850),
+            ("2026-11-26T23:00:00Z", 1, 1, 0, 850),
         ]
+    );
+    assert!(
+        hours
+            .iter()
+            .all(|b| b.group_id.is_none() && b.group_name.is_none())
     );
     let days = store.usage_series(&all, Granularity::Day).await.unwrap();
     assert_eq!(days.len(), 2);
@@ -219,5 +228,80 @@ async fn usage_series_buckets_and_filters(store: &Store) {
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+/// One user with two keys, another with one; models differ: the series per key of one user,
+/// and the top users, keys and models of everyone.
+async fn usage_grouped_by_key_and_top_lists(store: &Store) {
+    use chrono::TimeZone;
+    let (ada, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let (laptop, desktop, bobs) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let at = |d: u32, h: u32| chrono::Utc.with_ymd_and_hms(2026, 11, d, h, 0, 0).unwrap();
+    let mut rows = Vec::new();
+    for (n, (user, key, model, when)) in [
+        (ada, laptop, "claude-opus-5-5", at(25, 9)),
+        (ada, laptop, "claude-opus-5-5", at(25, 9)),
+        (ada, desktop, "claude-sonnet-5-5", at(25, 9)),
+        (ada, laptop, "claude-sonnet-5-5", at(26, 9)),
+        (bob, bobs, "claude-haiku-5", at(26, 9)),
+        (bob, bobs, "claude-haiku-5", at(26, 10)),
+        (bob, bobs, "claude-haiku-5", at(26, 11)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut r = record(7_000 + n, false);
+        (r.user_id, r.access_key_id, r.model) = (user, key, Some(model.into()));
+        (r.started_at, r.finished_at) = (when, when);
+        rows.push(r);
+    }
+    store.insert_request_records(&rows).await.unwrap();
+
+    let adas = UsageFilter {
+        user_id: Some(ada),
+        ..UsageFilter::default()
+    };
+    let per_key = store
+        .usage_series_by(&adas, Granularity::Day, UsageGroup::Key)
+        .await
+        .unwrap();
+    let mut got: Vec<(&str, Uuid, i64)> = per_key
+        .iter()
+        .map(|b| (&b.bucket[..10], b.group_id.unwrap(), b.requests))
+        .collect();
+    got.sort();
+    let mut want = vec![
+        ("2026-11-25", laptop, 2),
+        ("2026-11-25", desktop, 1),
+        ("2026-11-26", laptop, 1),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+
+    let all = UsageFilter::default();
+    let users = store.usage_top(&all, UsageGroup::User, 10).await.unwrap();
+    let users: Vec<(Option<Uuid>, i64)> = users.iter().map(|b| (b.group_id, b.requests)).collect();
+    assert_eq!(users, [(Some(ada), 4), (Some(bob), 3)]);
+    let keys = store.usage_top(&all, UsageGroup::Key, 2).await.unwrap();
+    // Two keys tie at 3 (ties go by id); the desktop key's 1 is left out.
+    let mut keys: Vec<(Option<Uuid>, i64)> =
+        keys.iter().map(|b| (b.group_id, b.requests)).collect();
+    keys.sort();
+    let mut want = vec![(Some(bobs), 3), (Some(laptop), 3)];
+    want.sort();
+    assert_eq!(keys, want);
+    let models = store.usage_top(&all, UsageGroup::Model, 10).await.unwrap();
+    let models: Vec<(Option<&str>, i64)> = models
+        .iter()
+        .map(|b| (b.group_name.as_deref(), b.requests))
+        .collect();
+    assert_eq!(
+        models,
+        [
+            (Some("claude-haiku-5"), 3),
+            (Some("claude-opus-5-5"), 2),
+            (Some("claude-sonnet-5-5"), 2),
+        ]
     );
 }

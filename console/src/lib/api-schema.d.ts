@@ -180,6 +180,23 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/admin/usage/top": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The users, access keys or models with the most requests in a range. */
+        get: operations["usage_top"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/users": {
         parameters: {
             query?: never;
@@ -327,6 +344,8 @@ export type components = {
         };
         /** @enum {string} */
         GranularityParam: "hour" | "day" | "month";
+        /** @enum {string} */
+        GroupByParam: "key";
         IssueKey: {
             /**
              * Format: date-time
@@ -391,6 +410,8 @@ export type components = {
             /** @description The AWS region the key was made in, e.g. `us-east-1`. */
             region: string;
         };
+        /** @enum {string} */
+        TopByParam: "user" | "key" | "model";
         UpdateMapping: {
             bedrock_model_id?: string | null;
             enabled?: boolean | null;
@@ -406,6 +427,12 @@ export type components = {
             status?: null | components["schemas"]["UserStatusView"];
         };
         UsageNumbers: {
+            /**
+             * Format: int64
+             * @description Requests sent straight to Bedrock (the key's circuit was open). The rest of
+             *     `requests` went to Plan only.
+             */
+            bedrock_direct: number;
             /** Format: int64 */
             cache_read_tokens: number;
             /** Format: int64 */
@@ -430,6 +457,11 @@ export type components = {
         UsagePoint: components["schemas"]["UsageNumbers"] & {
             /** @description Bucket start, RFC 3339 UTC. */
             bucket: string;
+            /**
+             * Format: uuid
+             * @description With `group_by=key`: the access key this point counts.
+             */
+            key_id?: string | null;
         };
         UsageReport: {
             /** Format: date-time */
@@ -440,6 +472,29 @@ export type components = {
             /** Format: date-time */
             to: string;
             totals: components["schemas"]["UsageNumbers"];
+        };
+        UsageTop: {
+            by: components["schemas"]["TopByParam"];
+            /** Format: date-time */
+            from: string;
+            /** @description Most requests first. */
+            items: components["schemas"]["UsageTopItem"][];
+            /** Format: date-time */
+            to: string;
+        };
+        UsageTopItem: components["schemas"]["UsageNumbers"] & {
+            /** @description The user's email; the key owner's user id. */
+            detail?: string | null;
+            /**
+             * Format: uuid
+             * @description The user or access key (absent for models).
+             */
+            id?: string | null;
+            /**
+             * @description For people: the user's name; the key's name and mask; the model (`(none)` for
+             *     requests that named no model). Never a secret.
+             */
+            label: string;
         };
         UserDetail: {
             /** @description Newest first. */
@@ -1289,6 +1344,8 @@ export interface operations {
                 to?: string;
                 /** @description Bucket size; default `day`. */
                 granularity?: components["schemas"]["GranularityParam"];
+                /** @description `key`: one series per access key (each point names its `key_id`); needs `user`. */
+                group_by?: components["schemas"]["GroupByParam"];
             };
             header?: never;
             path?: never;
@@ -1303,6 +1360,79 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UsageReport"];
+                };
+            };
+            /** @description Malformed request (body, path or query) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not logged in, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Breaks a validation rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    usage_top: {
+        parameters: {
+            query: {
+                /** @description What to rank: users, access keys or models. */
+                by: components["schemas"]["TopByParam"];
+                /** @description 1 to 50; default 10. */
+                limit?: number;
+                /** @description Only this user's requests. */
+                user?: string;
+                /** @description Only this access key's requests. */
+                key?: string;
+                /** @description Only requests for this model (as the client named it). */
+                model?: string;
+                /** @description Only requests this upstream answered. */
+                provider?: components["schemas"]["ProviderParam"];
+                /** @description Start (inclusive), RFC 3339; default 30 days before `to`. Must be before `to`. */
+                from?: string;
+                /** @description End (exclusive), RFC 3339; default now. */
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Response with json format data */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageTop"];
                 };
             };
             /** @description Malformed request (body, path or query) */

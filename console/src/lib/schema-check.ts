@@ -20,5 +20,6 @@ export type SchemaChecks = [
   Assert<Fits<z.infer<typeof s.modelMapping>, Api["ModelMappingView"]>>,
   Assert<Fits<z.infer<typeof s.auditPage>, Api["AuditPage"]>>,
   Assert<Fits<z.infer<typeof s.usageReport>, Api["UsageReport"]>>,
+  Assert<Fits<z.infer<typeof s.usageTop>, Api["UsageTop"]>>,
   Assert<Fits<z.infer<typeof s.loginAnswer>, Api["LoginResponse"]>>,
 ];

@@ -92,6 +92,7 @@ export const auditPage = z.object({
 export const usageNumbers = z.object({
   requests: z.number().int(),
   failovers: z.number().int(),
+  bedrock_direct: z.number().int(),
   input_tokens: z.number().int(),
   output_tokens: z.number().int(),
   cache_read_tokens: z.number().int(),
@@ -107,7 +108,18 @@ export const usageReport = z.object({
   from: timestamp,
   to: timestamp,
   granularity,
-  series: z.array(usageNumbers.extend({ bucket: timestamp })),
+  series: z.array(usageNumbers.extend({ bucket: timestamp, key_id: uuid.optional() })),
   totals: usageNumbers,
 });
 export type UsageReport = z.infer<typeof usageReport>;
+
+export const topBy = z.enum(["user", "key", "model"]);
+export const usageTop = z.object({
+  by: topBy,
+  from: timestamp,
+  to: timestamp,
+  items: z.array(
+    usageNumbers.extend({ id: uuid.optional(), label: z.string(), detail: z.string().optional() }),
+  ),
+});
+export type UsageTop = z.infer<typeof usageTop>;

@@ -5,6 +5,7 @@ import type { Granularity, UsageNumbers, UsageReport } from "./schemas";
 export const EMPTY: UsageNumbers = {
   requests: 0,
   failovers: 0,
+  bedrock_direct: 0,
   input_tokens: 0,
   output_tokens: 0,
   cache_read_tokens: 0,
@@ -45,13 +46,23 @@ export function nextBucket(ms: number, g: Granularity): number {
 /** Most buckets a chart draws; a longer range is drawn as it came (no filling). */
 export const MAX_BUCKETS = 2_000;
 
+/** Requests Plan answered alone: neither failed over nor sent straight to Bedrock. */
+export function planOnly(n: UsageNumbers): number {
+  return n.requests - n.failovers - n.bedrock_direct;
+}
+
+function numbersOf(point: UsageNumbers): UsageNumbers {
+  const n = { ...EMPTY };
+  for (const k of Object.keys(EMPTY) as (keyof UsageNumbers)[]) n[k] = point[k];
+  return n;
+}
+
 /** Every bucket from `from` to `to` (exclusive), the report's numbers where it had any. */
 export function fillSeries(report: UsageReport): UsageRow[] {
   const g = report.granularity;
   const byBucket = new Map<number, UsageNumbers>();
   for (const point of report.series) {
-    const { bucket, ...numbers } = point;
-    byBucket.set(bucketStart(Date.parse(bucket), g), numbers);
+    byBucket.set(bucketStart(Date.parse(point.bucket), g), numbersOf(point));
   }
   const start = bucketStart(Date.parse(report.from), g);
   const end = Date.parse(report.to);
@@ -80,4 +91,27 @@ export function toCsv(rows: UsageRow[]): string {
   const lines = [["bucket_utc", ...cols].join(",")];
   for (const r of rows) lines.push([new Date(r.t).toISOString(), ...cols.map((c) => r[c])].join(","));
   return lines.join("\n") + "\n";
+}
+
+/** A report grouped by key: every bucket, with one value per key (`pick` of its numbers,
+ * `{ t, [keyId]: value }`), for a chart with a series per key. */
+export function seriesByKey(
+  report: UsageReport,
+  pick: (n: UsageNumbers) => number,
+): { rows: ({ t: number } & Record<string, number>)[]; keys: string[] } {
+  const g = report.granularity;
+  const keys = [...new Set(report.series.map((p) => p.key_id).filter((k): k is string => !!k))];
+  const frame = fillSeries({ ...report, series: [] });
+  const index = new Map(frame.map((r, i) => [r.t, i]));
+  const rows = frame.map((r) => {
+    const row: { t: number } & Record<string, number> = { t: r.t } as { t: number } & Record<string, number>;
+    for (const k of keys) row[k] = 0;
+    return row;
+  });
+  for (const p of report.series) {
+    const i = index.get(bucketStart(Date.parse(p.bucket), g));
+    const row = i === undefined ? undefined : rows[i];
+    if (row && p.key_id) row[p.key_id] = (row[p.key_id] ?? 0) + pick(p);
+  }
+  return { rows, keys };
 }

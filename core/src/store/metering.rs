@@ -225,13 +225,29 @@ pub struct UsageFilter {
     pub provider: Option<String>,
 }
 
-/// One bucket of a usage series.
+/// What a grouped usage report is broken down by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageGroup {
+    User,
+    Key,
+    /// The model the client asked for.
+    Model,
+}
+
+/// One bucket of a usage series (or, for [`Store::usage_top`], one group's totals).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
 pub struct UsageBucket {
-    /// Bucket start, RFC 3339 in UTC (`2026-11-26T13:00:00Z`).
+    /// Bucket start, RFC 3339 in UTC (`2026-11-26T13:00:00Z`); empty in a top list.
     pub bucket: String,
+    /// The user or access key of a grouped row.
+    pub group_id: Option<uuid::Uuid>,
+    /// The model of a row grouped by model (`None`: requests that named none).
+    pub group_name: Option<String>,
     pub requests: i64,
+    /// Requests Plan failed and Bedrock was tried for (`plan_bedrock`).
     pub failovers: i64,
+    /// Requests sent straight to Bedrock (open circuit): `bedrock`.
+    pub bedrock_direct: i64,
     pub input_tokens: i64,
     pub output_tokens: i64,
     pub cache_read_tokens: i64,
@@ -240,16 +256,80 @@ pub struct UsageBucket {
 }
 
 /// The aggregate columns, shared by both engines' queries.
-macro_rules! usage_columns {
-    () => {
-        "COUNT(*) AS requests,
-         CAST(COALESCE(SUM(CASE WHEN r.route = 'plan_bedrock' THEN 1 ELSE 0 END), 0) AS BIGINT) AS failovers,
-         CAST(COALESCE(SUM(t.input_tokens), 0) AS BIGINT) AS input_tokens,
-         CAST(COALESCE(SUM(t.output_tokens), 0) AS BIGINT) AS output_tokens,
-         CAST(COALESCE(SUM(t.cache_read_tokens), 0) AS BIGINT) AS cache_read_tokens,
-         CAST(COALESCE(SUM(t.cache_write_tokens), 0) AS BIGINT) AS cache_write_tokens,
-         CAST(COALESCE(SUM(t.cost_micro_usd), 0) AS BIGINT) AS cost_micro_usd"
-    };
+const USAGE_COLUMNS: &str = "COUNT(*) AS requests,
+     CAST(COALESCE(SUM(CASE WHEN r.route = 'plan_bedrock' THEN 1 ELSE 0 END), 0) AS BIGINT) AS failovers,
+     CAST(COALESCE(SUM(CASE WHEN r.route = 'bedrock' THEN 1 ELSE 0 END), 0) AS BIGINT) AS bedrock_direct,
+     CAST(COALESCE(SUM(t.input_tokens), 0) AS BIGINT) AS input_tokens,
+     CAST(COALESCE(SUM(t.output_tokens), 0) AS BIGINT) AS output_tokens,
+     CAST(COALESCE(SUM(t.cache_read_tokens), 0) AS BIGINT) AS cache_read_tokens,
+     CAST(COALESCE(SUM(t.cache_write_tokens), 0) AS BIGINT) AS cache_write_tokens,
+     CAST(COALESCE(SUM(t.cost_micro_usd), 0) AS BIGINT) AS cost_micro_usd";
+
+/// The shape of a usage query: bucketed over time or not, grouped or not.
+#[derive(Debug, Clone, Copy)]
+struct UsageShape {
+    granularity: Option<Granularity>,
+    group: Option<UsageGroup>,
+    /// Largest groups first, at most this many (a top list).
+    top: Option<i64>,
+}
+
+impl UsageShape {
+    /// The query text for `postgres` or SQLite. Built only from the fixed pieces below:
+    /// every value is a bind parameter.
+    fn sql(self, postgres: bool) -> String {
+        // Each engine buckets its own way: PostgreSQL truncates the timestamp; SQLite stores
+        // RFC 3339 text, so a bucket is a strftime prefix of it. `$1` is the unit or format.
+        let bucket = match (self.granularity, postgres) {
+            (None, _) => "CAST($1 AS TEXT)",
+            (Some(_), true) => {
+                "to_char(date_trunc($1, r.started_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+            }
+            (Some(_), false) => "strftime($1, r.started_at)",
+        };
+        let no_id = if postgres {
+            "CAST(NULL AS uuid)"
+        } else {
+            "NULL"
+        };
+        let (group_id, group_name) = match self.group {
+            None => (no_id, "CAST(NULL AS TEXT)"),
+            Some(UsageGroup::User) => ("r.user_id", "CAST(NULL AS TEXT)"),
+            Some(UsageGroup::Key) => ("r.access_key_id", "CAST(NULL AS TEXT)"),
+            Some(UsageGroup::Model) => (no_id, "r.model"),
+        };
+        let (uuid, text) = if postgres {
+            ("::uuid", "::text")
+        } else {
+            ("", "")
+        };
+        let order = match self.top {
+            Some(_) => "ORDER BY requests DESC, 2, 3 LIMIT $8",
+            None => "ORDER BY 1, 2, 3",
+        };
+        format!(
+            "SELECT {bucket} AS bucket, {group_id} AS group_id, {group_name} AS group_name, {USAGE_COLUMNS}
+             FROM request_logs r LEFT JOIN token_usage t ON t.request_id = r.request_id
+             WHERE r.started_at >= $2 AND r.started_at < $3
+               AND ($4{uuid} IS NULL OR r.user_id = $4)
+               AND ($5{uuid} IS NULL OR r.access_key_id = $5)
+               AND ($6{text} IS NULL OR r.model = $6)
+               AND ($7{text} IS NULL OR r.upstream = $7)
+             GROUP BY 1, 2, 3 {order}"
+        )
+    }
+
+    fn bucket_param(self, postgres: bool) -> &'static str {
+        match (self.granularity, postgres) {
+            (None, _) => "",
+            (Some(Granularity::Hour), true) => "hour",
+            (Some(Granularity::Day), true) => "day",
+            (Some(Granularity::Month), true) => "month",
+            (Some(Granularity::Hour), false) => "%Y-%m-%dT%H:00:00Z",
+            (Some(Granularity::Day), false) => "%Y-%m-%dT00:00:00Z",
+            (Some(Granularity::Month), false) => "%Y-%m-01T00:00:00Z",
+        }
+    }
 }
 
 impl Store {
@@ -261,61 +341,69 @@ impl Store {
         filter: &UsageFilter,
         granularity: Granularity,
     ) -> StoreResult<Vec<UsageBucket>> {
+        let shape = UsageShape {
+            granularity: Some(granularity),
+            group: None,
+            top: None,
+        };
+        self.usage_query(filter, shape).await
+    }
+
+    /// The series with one row per bucket and group (e.g. per access key of one user), oldest
+    /// bucket first. Unbounded in the number of groups: callers narrow the filter.
+    pub async fn usage_series_by(
+        &self,
+        filter: &UsageFilter,
+        granularity: Granularity,
+        group: UsageGroup,
+    ) -> StoreResult<Vec<UsageBucket>> {
+        let shape = UsageShape {
+            granularity: Some(granularity),
+            group: Some(group),
+            top: None,
+        };
+        self.usage_query(filter, shape).await
+    }
+
+    /// The `limit` groups with the most requests in the filter's range, largest first.
+    pub async fn usage_top(
+        &self,
+        filter: &UsageFilter,
+        group: UsageGroup,
+        limit: i64,
+    ) -> StoreResult<Vec<UsageBucket>> {
+        let shape = UsageShape {
+            granularity: None,
+            group: Some(group),
+            top: Some(limit),
+        };
+        self.usage_query(filter, shape).await
+    }
+
+    async fn usage_query(
+        &self,
+        filter: &UsageFilter,
+        shape: UsageShape,
+    ) -> StoreResult<Vec<UsageBucket>> {
         let from = filter.from.unwrap_or(chrono::DateTime::UNIX_EPOCH);
         let to = filter
             .to
             .unwrap_or_else(|| chrono::Utc::now() + chrono::Duration::days(1));
-        // Each engine buckets its own way: PostgreSQL truncates the timestamp; SQLite stores
-        // RFC 3339 text, so a bucket is a strftime prefix of it.
-        let (sql, bucket): (&'static str, &'static str) = match self.pool {
-            super::Pool::Postgres(_) => (
-                concat!(
-                    "SELECT to_char(date_trunc($1, r.started_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS bucket, ",
-                    usage_columns!(),
-                    " FROM request_logs r LEFT JOIN token_usage t ON t.request_id = r.request_id
-                     WHERE r.started_at >= $2 AND r.started_at < $3
-                       AND ($4::uuid IS NULL OR r.user_id = $4)
-                       AND ($5::uuid IS NULL OR r.access_key_id = $5)
-                       AND ($6::text IS NULL OR r.model = $6)
-                       AND ($7::text IS NULL OR r.upstream = $7)
-                     GROUP BY 1 ORDER BY 1"
-                ),
-                match granularity {
-                    Granularity::Hour => "hour",
-                    Granularity::Day => "day",
-                    Granularity::Month => "month",
-                },
-            ),
-            super::Pool::Sqlite(_) => (
-                concat!(
-                    "SELECT strftime($1, r.started_at) AS bucket, ",
-                    usage_columns!(),
-                    " FROM request_logs r LEFT JOIN token_usage t ON t.request_id = r.request_id
-                     WHERE r.started_at >= $2 AND r.started_at < $3
-                       AND ($4 IS NULL OR r.user_id = $4)
-                       AND ($5 IS NULL OR r.access_key_id = $5)
-                       AND ($6 IS NULL OR r.model = $6)
-                       AND ($7 IS NULL OR r.upstream = $7)
-                     GROUP BY 1 ORDER BY 1"
-                ),
-                match granularity {
-                    Granularity::Hour => "%Y-%m-%dT%H:00:00Z",
-                    Granularity::Day => "%Y-%m-%dT00:00:00Z",
-                    Granularity::Month => "%Y-%m-01T00:00:00Z",
-                },
-            ),
-        };
+        let postgres = matches!(self.pool, super::Pool::Postgres(_));
+        let sql = shape.sql(postgres);
         let rows = on_pool!(self, pool => {
-            sqlx::query_as(sql)
-                .bind(bucket)
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(shape.bucket_param(postgres))
                 .bind(from)
                 .bind(to)
                 .bind(filter.user_id)
                 .bind(filter.access_key_id)
                 .bind(filter.model.as_deref())
-                .bind(filter.provider.as_deref())
-                .fetch_all(pool)
-                .await
+                .bind(filter.provider.as_deref());
+            if let Some(limit) = shape.top {
+                query = query.bind(limit);
+            }
+            query.fetch_all(pool).await
         })?;
         Ok(rows)
     }

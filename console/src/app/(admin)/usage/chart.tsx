@@ -3,14 +3,18 @@
 import { useState } from "react";
 import { Area, AreaChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { formatCount, formatMicroUsd } from "@/lib/format";
-import type { UsageRow } from "@/lib/usage";
+import { planOnly, type UsageRow } from "@/lib/usage";
 
 type View = "requests" | "tokens" | "cost";
 
-const series: Record<View, { key: keyof UsageRow; name: string; color: string }[]> = {
+type Point = UsageRow & { label: string; plan_only: number };
+
+// Requests stack by the path they took; together they are all requests.
+const series: Record<View, { key: keyof Point; name: string; color: string }[]> = {
   requests: [
-    { key: "requests", name: "Requests", color: "#4f46e5" },
-    { key: "failovers", name: "Failovers to Bedrock", color: "#f59e0b" },
+    { key: "plan_only", name: "Plan (Anthropic)", color: "#4f46e5" },
+    { key: "failovers", name: "Failed over to Bedrock", color: "#f59e0b" },
+    { key: "bedrock_direct", name: "Bedrock direct", color: "#dc2626" },
   ],
   tokens: [
     { key: "input_tokens", name: "Input", color: "#4f46e5" },
@@ -23,7 +27,7 @@ const series: Record<View, { key: keyof UsageRow; name: string; color: string }[
 
 export function UsageChart({ rows, labels }: { rows: UsageRow[]; labels: string[] }) {
   const [view, setView] = useState<View>("requests");
-  const data = rows.map((r, i) => ({ ...r, label: labels[i] }));
+  const data: Point[] = rows.map((r, i) => ({ ...r, label: labels[i] ?? "", plan_only: planOnly(r) }));
   const format = view === "cost" ? formatMicroUsd : formatCount;
   return (
     <div>
@@ -58,6 +62,7 @@ export function UsageChart({ rows, labels }: { rows: UsageRow[]; labels: string[
                 stroke={s.color}
                 fill={s.color}
                 fillOpacity={0.15}
+                stackId={view === "requests" ? "path" : undefined}
                 isAnimationActive={false}
               />
             ))}

@@ -2,7 +2,8 @@ import type { Metadata } from "next";
 import { Banner, Button, Card, Empty, PageTitle, Select, Table } from "@/components/ui";
 import { formatCount, formatInstant, formatMicroUsd, formatPercent } from "@/lib/format";
 import { load } from "@/lib/load";
-import { granularity as granularitySchema, usageReport } from "@/lib/schemas";
+import Link from "next/link";
+import { granularity as granularitySchema, usageReport, usageTop, type UsageTop } from "@/lib/schemas";
 import { authed } from "@/lib/session";
 import { displayTimeZone } from "@/lib/settings";
 import { fillSeries, toCsv } from "@/lib/usage";
@@ -33,20 +34,24 @@ function filters(q: Search) {
 export default async function UsagePage({ searchParams }: { searchParams: Promise<Search> }) {
   const f = filters(await searchParams);
   const tz = displayTimeZone();
-  const result = await load(
-    authed("GET", "/admin/usage", usageReport, {
-      query: {
-        from: f.from ? `${f.from}T00:00:00Z` : undefined,
-        // The whole "to" day is included.
-        to: f.to ? new Date(Date.parse(`${f.to}T00:00:00Z`) + 86_400_000).toISOString() : undefined,
-        granularity: f.granularity,
-        user: f.user,
-        key: f.key,
-        model: f.model,
-        provider: f.provider,
-      },
-    }),
-  );
+  const range = {
+    from: f.from ? `${f.from}T00:00:00Z` : undefined,
+    // The whole "to" day is included.
+    to: f.to ? new Date(Date.parse(`${f.to}T00:00:00Z`) + 86_400_000).toISOString() : undefined,
+    user: f.user,
+    key: f.key,
+    model: f.model,
+    provider: f.provider,
+  };
+  // One round of calls, in parallel: the series and the three top lists.
+  const top = (by: "user" | "key" | "model") =>
+    load(authed("GET", "/admin/usage/top", usageTop, { query: { ...range, by, limit: 10 } }));
+  const [result, users, keys, models] = await Promise.all([
+    load(authed("GET", "/admin/usage", usageReport, { query: { ...range, granularity: f.granularity } })),
+    top("user"),
+    top("key"),
+    top("model"),
+  ]);
   return (
     <>
       <PageTitle>Usage</PageTitle>
@@ -84,7 +89,16 @@ export default async function UsagePage({ searchParams }: { searchParams: Promis
         {!result.ok ? (
           <Banner>{result.error.message}</Banner>
         ) : (
-          <Report report={result.data} tz={tz} />
+          <>
+            <Report report={result.data} tz={tz} />
+            {result.data.totals.requests > 0 ? (
+              <div className="grid gap-6">
+                <TopTable title="Top users" loaded={users} link={(i) => (i.id ? `/users/${i.id}` : undefined)} />
+                <TopTable title="Top keys" loaded={keys} link={(i) => (i.detail ? `/users/${i.detail}` : undefined)} />
+                <TopTable title="Top models" loaded={models} link={() => undefined} />
+              </div>
+            ) : null}
+          </>
         )}
       </div>
     </>
@@ -100,9 +114,10 @@ function Report({ report, tz }: { report: import("@/lib/schemas").UsageReport; t
       <p className="text-sm text-slate-600">
         {formatInstant(report.from, tz)} to {formatInstant(report.to, tz)} ({tz}); buckets are UTC {report.granularity}s.
       </p>
-      <dl className="grid grid-cols-2 gap-3 lg:grid-cols-5">
+      <dl className="grid grid-cols-2 gap-3 lg:grid-cols-6">
         <Stat label="Requests" value={formatCount(t.requests)} />
         <Stat label="Failover rate" value={formatPercent(t.failovers, t.requests)} />
+        <Stat label="Bedrock direct" value={formatCount(t.bedrock_direct)} />
         <Stat label="Input tokens" value={formatCount(t.input_tokens)} />
         <Stat label="Output tokens" value={formatCount(t.output_tokens)} />
         <Stat label="Est. Bedrock cost" value={formatMicroUsd(t.cost_micro_usd)} />
@@ -118,7 +133,7 @@ function Report({ report, tz }: { report: import("@/lib/schemas").UsageReport; t
             <h2 className="text-base font-semibold">Buckets with requests</h2>
             <CsvDownload csv={toCsv(rows.filter((r) => r.requests > 0))} filename="ccp-usage.csv" />
           </div>
-          <Table label="Usage by bucket" head={[`Bucket (${tz})`, "Requests", "Failovers", "Input", "Output", "Cache read", "Cache write", "Est. cost"]}>
+          <Table label="Usage by bucket" head={[`Bucket (${tz})`, "Requests", "Failovers", "Bedrock direct", "Input", "Output", "Cache read", "Cache write", "Est. cost"]}>
             {rows
               .map((r, i) => ({ r, label: labels[i] }))
               .filter(({ r }) => r.requests > 0)
@@ -127,6 +142,7 @@ function Report({ report, tz }: { report: import("@/lib/schemas").UsageReport; t
                   <td className="px-3 py-2">{label}</td>
                   <td className="px-3 py-2">{formatCount(r.requests)}</td>
                   <td className="px-3 py-2">{formatCount(r.failovers)}</td>
+                  <td className="px-3 py-2">{formatCount(r.bedrock_direct)}</td>
                   <td className="px-3 py-2">{formatCount(r.input_tokens)}</td>
                   <td className="px-3 py-2">{formatCount(r.output_tokens)}</td>
                   <td className="px-3 py-2">{formatCount(r.cache_read_tokens)}</td>
@@ -138,6 +154,49 @@ function Report({ report, tz }: { report: import("@/lib/schemas").UsageReport; t
         </>
       )}
     </>
+  );
+}
+
+type TopItem = UsageTop["items"][number];
+
+function TopTable({
+  title,
+  loaded,
+  link,
+}: {
+  title: string;
+  loaded: Awaited<ReturnType<typeof load<UsageTop>>>;
+  link: (item: TopItem) => string | undefined;
+}) {
+  return (
+    <section aria-label={title} className="min-w-0">
+      <h2 className="mb-2 text-base font-semibold">{title}</h2>
+      {!loaded.ok ? (
+        <Banner>{loaded.error.message}</Banner>
+      ) : (
+        <Table label={title} head={["Name", "Requests", "Failovers", "Est. cost"]}>
+          {loaded.data.items.map((item) => {
+            const href = link(item);
+            return (
+              <tr key={item.id ?? item.label} className="tabular-nums">
+                <td className="max-w-[14rem] truncate px-3 py-2" title={item.detail ? `${item.label} · ${item.detail}` : item.label}>
+                  {href ? (
+                    <Link href={href} className="text-indigo-700 hover:underline">
+                      {item.label}
+                    </Link>
+                  ) : (
+                    item.label
+                  )}
+                </td>
+                <td className="px-3 py-2">{formatCount(item.requests)}</td>
+                <td className="px-3 py-2">{formatCount(item.failovers)}</td>
+                <td className="px-3 py-2">{formatMicroUsd(item.cost_micro_usd)}</td>
+              </tr>
+            );
+          })}
+        </Table>
+      )}
+    </section>
   );
 }
 

@@ -1,13 +1,15 @@
 import type { Metadata } from "next";
 import { notFound } from "next/navigation";
 import { Badge, Banner, Button, Card, Empty, PageTitle } from "@/components/ui";
-import { formatInstant } from "@/lib/format";
+import { formatCount, formatInstant, formatMicroUsd } from "@/lib/format";
 import { load } from "@/lib/load";
-import { userDetail } from "@/lib/schemas";
+import { usageReport, userDetail, type UsageReport } from "@/lib/schemas";
+import { fillSeries } from "@/lib/usage";
 import { authed } from "@/lib/session";
 import { displayTimeZone, publicGatewayUrl } from "@/lib/settings";
 import { setUserStatus } from "../../actions";
 import { IssueKeyForm, KeyList } from "./keys";
+import { KeyUsageChart } from "./usage";
 
 export const metadata: Metadata = { title: "User" };
 
@@ -16,7 +18,11 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export default async function UserPage({ params }: { params: Promise<{ id: string }> }) {
   const { id } = await params;
   if (!UUID.test(id)) notFound();
-  const result = await load(authed("GET", `/admin/users/${id}`, userDetail));
+  // One round of calls, in parallel: the user with its keys, and 30 days of its usage per key.
+  const [result, usage] = await Promise.all([
+    load(authed("GET", `/admin/users/${id}`, userDetail)),
+    load(authed("GET", "/admin/usage", usageReport, { query: { user: id, group_by: "key", granularity: "day" } })),
+  ]);
   if (!result.ok) {
     if (result.error.status === 404) notFound();
     return (
@@ -73,6 +79,15 @@ export default async function UserPage({ params }: { params: Promise<{ id: strin
             </div>
           </dl>
         </Card>
+        <Card title="Usage, last 30 days">
+          {!usage.ok ? (
+            <Banner>{usage.error.message}</Banner>
+          ) : usage.data.totals.requests === 0 ? (
+            <Empty>No requests in the last 30 days.</Empty>
+          ) : (
+            <UserUsage report={usage.data} keys={keys} tz={tz} />
+          )}
+        </Card>
         <Card title="Access keys">
           <div className="flex flex-col gap-4">
             <IssueKeyForm userId={user.id} gatewayUrl={publicGatewayUrl()} />
@@ -85,5 +100,31 @@ export default async function UserPage({ params }: { params: Promise<{ id: strin
         </Card>
       </div>
     </>
+  );
+}
+
+function UserUsage({ report, keys, tz }: { report: UsageReport; keys: { id: string; name: string | null; display_prefix: string }[]; tz: string }) {
+  const t = report.totals;
+  const keyLabels = Object.fromEntries(keys.map((k) => [k.id, k.name ? `${k.name} (${k.display_prefix})` : k.display_prefix]));
+  const bucketLabels = Object.fromEntries(
+    fillSeries({ ...report, series: [] }).map((r) => [r.t, formatInstant(new Date(r.t).toISOString(), tz).slice(0, 10)]),
+  );
+  return (
+    <div className="flex flex-col gap-4">
+      <dl className="grid grid-cols-2 gap-3 text-sm sm:grid-cols-4">
+        {[
+          ["Requests", formatCount(t.requests)],
+          ["Failovers", formatCount(t.failovers)],
+          ["Tokens (in + out)", formatCount(t.input_tokens + t.output_tokens)],
+          ["Est. Bedrock cost", formatMicroUsd(t.cost_micro_usd)],
+        ].map(([label, value]) => (
+          <div key={label}>
+            <dt className="font-medium text-slate-600">{label}</dt>
+            <dd className="text-lg font-semibold tabular-nums">{value}</dd>
+          </div>
+        ))}
+      </dl>
+      <KeyUsageChart report={report} keyLabels={keyLabels} bucketLabels={bucketLabels} />
+    </div>
   );
 }
