@@ -4,7 +4,7 @@
 // axe. Screenshots of every page, desktop and narrow, go to e2e/artifacts/.
 import AxeBuilder from "@axe-core/playwright";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { chromium } from "playwright-core";
@@ -207,6 +207,31 @@ test("the admin's whole round, through the real API and gateway", async () => {
   }
   await look("audit");
 
+  // First-load JavaScript of each page, as the browser fetched it (a fresh tab each).
+  const js = {};
+  for (const [name, url] of [
+    ["/login", `${stack.consoleUrl}/login`],
+    ["/users", `${stack.consoleUrl}/users`],
+    ["/users/[id]", userUrl],
+    ["/usage", `${stack.consoleUrl}/usage`],
+    ["/model-mappings", `${stack.consoleUrl}/model-mappings`],
+    ["/audit", `${stack.consoleUrl}/audit`],
+  ]) {
+    const tab = await context.newPage();
+    await tab.goto(url, { waitUntil: "networkidle" });
+    js[name] = await tab.evaluate(() => {
+      const scripts = performance.getEntriesByType("resource").filter((r) => r.initiatorType === "script");
+      return {
+        files: scripts.length,
+        wire_kb: Math.round(scripts.reduce((n, r) => n + r.encodedBodySize, 0) / 1024),
+        kb: Math.round(scripts.reduce((n, r) => n + r.decodedBodySize, 0) / 1024),
+      };
+    });
+    await tab.close();
+  }
+  writeFileSync(path.join(artifacts, "first-load-js.json"), `${JSON.stringify(js, null, 2)}\n`);
+  console.log(`first-load JS per page: ${JSON.stringify(js)}`);
+
   // No secret in browser storage or in the HTML after a reload.
   await page.reload();
   const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));
@@ -268,4 +293,21 @@ test("security: headers, CSRF, and no secret in the console's log", async () => 
   for (const secret of [secrets.token, ...secrets.keys, BEDROCK_KEY, ADMIN.password]) {
     if (secret) assert.ok(!log.includes(secret), "a secret in the console's log");
   }
+});
+
+test("with the admin API down, pages say so in a banner", async () => {
+  const ctx = await browser.newContext();
+  const p = await ctx.newPage();
+  await p.goto(`${stack.consoleUrl}/login`);
+  await p.getByLabel("Username").fill(ADMIN.username);
+  await p.getByLabel("Password").fill(ADMIN.password);
+  await p.getByRole("button", { name: "Sign in" }).click();
+  await p.waitForURL(/\/users$/);
+  await stack.stopAdmin();
+  for (const path of ["/users", "/usage", "/audit", "/model-mappings"]) {
+    await p.goto(`${stack.consoleUrl}${path}`);
+    await p.getByRole("alert").filter({ hasText: "The admin API cannot be reached" }).first().waitFor();
+  }
+  await p.screenshot({ path: path.join(artifacts, "api-down-desktop.png"), fullPage: true });
+  await ctx.close();
 });

@@ -137,6 +137,11 @@ export async function startStack() {
     consoleUrl,
     logs,
     readLog: (name) => readFileSync(logs[name], "utf8"),
+    /** Stops the admin server (the console must then say the API is down). */
+    async stopAdmin() {
+      adminProc.kill("SIGTERM");
+      if (adminProc.exitCode === null) await new Promise((r) => adminProc.once("exit", r));
+    },
     async stop() {
       for (const p of procs) p.kill("SIGTERM");
       await Promise.all(procs.map((p) => (p.exitCode !== null ? null : new Promise((r) => p.once("exit", r)))));
