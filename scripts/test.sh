@@ -42,7 +42,7 @@ fi
 cargo build --workspace --bins --tests
 cargo test --workspace "${rust_filter[@]}"
 
-CCP_BIN_DIR="$PWD/target/debug" .venv/bin/python -m pytest tests/sdk -q -p no:cacheprovider
+CCP_BIN_DIR="$PWD/target/debug" .venv/bin/python -m pytest tests/sdk tests/images -q -p no:cacheprovider
 
 # The console (telemetry off: it would call out).
 export NEXT_TELEMETRY_DISABLED=1

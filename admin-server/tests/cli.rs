@@ -418,3 +418,74 @@ fn keys_are_rotated_with_a_grace_period() {
     let new_id = rotated["id"].as_str().unwrap();
     assert!(admin(data, &["key", "rotate", new_id]).status.success());
 }
+
+/// Against PostgreSQL (filtered out with the other PostgreSQL tests when none answers).
+mod postgres {
+    use sqlx::ConnectOptions;
+    use sqlx::postgres::PgConnectOptions;
+    use std::process::Command;
+
+    /// What ECS injects from Aurora's secret: the database named by its pieces, the password
+    /// one a lenient parser would have read as a number. A fresh database, dropped after.
+    #[tokio::test]
+    async fn the_database_can_be_named_by_the_pieces_of_its_secret() {
+        let url = std::env::var("CCP_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let server: PgConnectOptions = url.parse().unwrap();
+        let mut conn = server.connect().await.expect("the test PostgreSQL");
+        let name = format!("ccp_cli_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let run = |args: &[&str]| {
+            Command::new(env!("CARGO_BIN_EXE_ccp-admin"))
+                .args(args)
+                .env_clear()
+                .env("CCP_DATA_DIR", dir.path())
+                .env("CCP_DATABASE_HOST", server.get_host())
+                .env("CCP_DATABASE_PORT", server.get_port().to_string())
+                .env("CCP_DATABASE_USERNAME", server.get_username())
+                .env("CCP_DATABASE_PASSWORD", "12345")
+                .env("CCP_DATABASE_NAME", &name)
+                .env("CCP_PEPPER", "a-pepper-for-the-cli-test-0123456789")
+                .output()
+                .unwrap()
+        };
+        let migrated = run(&["migrate"]);
+        let created = run(&[
+            "--json",
+            "user",
+            "create",
+            "--name",
+            "Pg",
+            "--email",
+            "pg@example.com",
+        ]);
+        let mut db = server.clone().database(&name).connect().await.unwrap();
+        let users: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM users WHERE email = 'pg@example.com'")
+                .fetch_one(&mut db)
+                .await
+                .unwrap_or(-1);
+        drop(db);
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE {name} WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        assert!(
+            migrated.status.success(),
+            "{}",
+            String::from_utf8_lossy(&migrated.stderr)
+        );
+        assert!(
+            created.status.success(),
+            "{}",
+            String::from_utf8_lossy(&created.stderr)
+        );
+        assert_eq!(users, 1);
+    }
+}

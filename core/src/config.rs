@@ -14,6 +14,11 @@ use std::time::Duration;
 const KEYS: &[&str] = &[
     "data_dir",
     "database_url",
+    "database_host",
+    "database_port",
+    "database_username",
+    "database_password",
+    "database_name",
     "gateway_addr",
     "admin_addr",
     "plan_base_url",
@@ -59,11 +64,26 @@ const KEYS: &[&str] = &[
     "admin_trust_forwarded_for",
 ];
 
+/// Settings taken exactly as written, never parsed: the database pieces from Secrets Manager,
+/// where a generated password may look like a number, a list or a quoted string to the
+/// lenient parser the other settings go through (which also trims).
+const VERBATIM: &[&str] = &[
+    "database_host",
+    "database_username",
+    "database_password",
+    "database_name",
+];
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
+    database_host: Option<String>,
+    database_port: Option<u16>,
+    database_username: Option<String>,
+    database_password: Option<String>,
+    database_name: Option<String>,
     gateway_addr: Option<String>,
     admin_addr: Option<String>,
     plan_base_url: Option<String>,
@@ -309,7 +329,20 @@ impl Config {
     /// Reads `CCP_CONFIG` (if set) and the `CCP_*` environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         let file = std::env::var_os("CCP_CONFIG").map(PathBuf::from);
-        Self::load(file.as_deref(), Env::prefixed("CCP_").only(KEYS))
+        let parsed: Vec<&str> = KEYS
+            .iter()
+            .copied()
+            .filter(|k| !VERBATIM.contains(k))
+            .collect();
+        let verbatim = VERBATIM
+            .iter()
+            .filter_map(|k| Some((*k, std::env::var(format!("CCP_{}", k.to_uppercase())).ok()?)))
+            .collect::<Vec<_>>();
+        Self::load(
+            file.as_deref(),
+            Env::prefixed("CCP_").only(&parsed),
+            &verbatim,
+        )
     }
 
     /// Reads only the given `(setting, value)` pairs, as if they were `CCP_*` variables.
@@ -320,17 +353,26 @@ impl Config {
             if !KEYS.contains(key) {
                 return Err(ConfigError::Load(format!("unknown setting {key}")));
             }
-            // Parsed the way figment parses environment values, so "3" becomes a number.
-            let value: figment::value::Value = value
-                .parse()
-                .map_err(|_| ConfigError::Load(format!("unparsable value for {key}")))?;
+            // Parsed the way figment parses environment values, so "3" becomes a number;
+            // verbatim settings stay as written, as `from_env` keeps them.
+            let value: figment::value::Value = if VERBATIM.contains(key) {
+                (*value).into()
+            } else {
+                value
+                    .parse()
+                    .map_err(|_| ConfigError::Load(format!("unparsable value for {key}")))?
+            };
             figment = figment.merge(figment::providers::Serialized::default(key, value));
         }
         let raw = extract(figment)?;
         raw.validate()
     }
 
-    fn load(file: Option<&Path>, env: Env) -> Result<Self, ConfigError> {
+    fn load(
+        file: Option<&Path>,
+        env: Env,
+        verbatim: &[(&str, String)],
+    ) -> Result<Self, ConfigError> {
         let mut figment = Figment::new();
         if let Some(path) = file {
             if !path.exists() {
@@ -341,7 +383,11 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
-        extract(figment.merge(env))?.validate()
+        let mut figment = figment.merge(env);
+        for (key, value) in verbatim {
+            figment = figment.merge(figment::providers::Serialized::default(key, value));
+        }
+        extract(figment)?.validate()
     }
 }
 
@@ -376,6 +422,57 @@ fn parse_addr(
     })
 }
 
+/// A PostgreSQL URL from the pieces a managed database's secret holds (Aurora's: `host`,
+/// `port`, `username`, `password`, `dbname`), which ECS injects as separate variables, so no
+/// task definition carries a password inside a URL. `None` when no host is set.
+fn database_url_from_parts(
+    host: Option<String>,
+    port: Option<u16>,
+    username: Option<String>,
+    password: Option<String>,
+    name: Option<String>,
+) -> Result<Option<String>, ConfigError> {
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    let Some(host) = host else {
+        if username.is_some() || password.is_some() || name.is_some() || port.is_some() {
+            return Err(invalid(
+                "CCP_DATABASE_HOST",
+                "is required with CCP_DATABASE_PORT, _USERNAME, _PASSWORD or _NAME",
+            ));
+        }
+        return Ok(None);
+    };
+    if !host
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    {
+        return Err(invalid(
+            "CCP_DATABASE_HOST",
+            "must be a host name or IPv4 address",
+        ));
+    }
+    let username = username.ok_or_else(|| {
+        invalid(
+            "CCP_DATABASE_USERNAME",
+            "is required with CCP_DATABASE_HOST",
+        )
+    })?;
+    let password = password.ok_or_else(|| {
+        invalid(
+            "CCP_DATABASE_PASSWORD",
+            "is required with CCP_DATABASE_HOST",
+        )
+    })?;
+    let encode = |text: &str| utf8_percent_encode(text, NON_ALPHANUMERIC).to_string();
+    Ok(Some(format!(
+        "postgres://{}:{}@{host}:{}/{}",
+        encode(&username),
+        encode(&password),
+        port.unwrap_or(5432),
+        encode(name.as_deref().unwrap_or("postgres")),
+    )))
+}
+
 fn non_empty(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.trim().is_empty())
 }
@@ -383,9 +480,22 @@ fn non_empty(value: Option<String>) -> Option<String> {
 impl RawConfig {
     fn validate(self) -> Result<Config, ConfigError> {
         let data_dir = self.data_dir.unwrap_or_else(|| PathBuf::from("data"));
-        let database_url = match non_empty(self.database_url) {
-            Some(url) => url,
-            None => format!("sqlite://{}?mode=rwc", data_dir.join("ccp.db").display()),
+        let from_parts = database_url_from_parts(
+            non_empty(self.database_host),
+            self.database_port,
+            non_empty(self.database_username),
+            self.database_password.filter(|p| !p.is_empty()),
+            non_empty(self.database_name),
+        )?;
+        let database_url = match (non_empty(self.database_url), from_parts) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "CCP_DATABASE_URL",
+                    "set either CCP_DATABASE_URL or CCP_DATABASE_HOST and its parts, not both",
+                ));
+            }
+            (Some(url), None) | (None, Some(url)) => url,
+            (None, None) => format!("sqlite://{}?mode=rwc", data_dir.join("ccp.db").display()),
         };
         let is_sqlite = database_url.starts_with("sqlite:");
         if !is_sqlite
@@ -913,6 +1023,108 @@ mod tests {
     }
 
     #[test]
+    fn database_url_from_the_pieces_of_a_managed_secret() {
+        let parts = [
+            (
+                "database_host",
+                "db.cluster-abc.us-east-1.rds.amazonaws.com",
+            ),
+            ("database_port", "5433"),
+            ("database_username", "ccp_app"),
+            ("database_password", "p@ss:w/rd?#%CANARYPW"),
+            ("database_name", "ccp"),
+            ("pepper", "p".repeat(40).leak()),
+        ];
+        let c = Config::from_pairs(&parts).unwrap();
+        let url = c.database_url.expose();
+        assert_eq!(
+            url,
+            "postgres://ccp%5Fapp:p%40ss%3Aw%2Frd%3F%23%25CANARYPW@db.cluster-abc.us-east-1.rds.amazonaws.com:5433/ccp"
+        );
+        // The URL parses back to the same pieces.
+        let opts: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+        assert_eq!(
+            opts.get_host(),
+            "db.cluster-abc.us-east-1.rds.amazonaws.com"
+        );
+        assert_eq!(opts.get_port(), 5433);
+        assert_eq!(opts.get_username(), "ccp_app");
+        assert_eq!(opts.get_database(), Some("ccp"));
+        assert!(!format!("{c:?}").contains("CANARYPW"));
+        // Defaults: port 5432, database postgres.
+        let c = Config::from_pairs(&[
+            ("database_host", "10.0.0.5"),
+            ("database_username", "u"),
+            ("database_password", "pw"),
+            ("pepper", "p".repeat(40).leak()),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.database_url.expose(),
+            "postgres://u:pw@10.0.0.5:5432/postgres"
+        );
+    }
+
+    #[test]
+    fn database_passwords_are_taken_as_written() {
+        // Generated passwords may look like numbers, booleans or lists to a lenient parser.
+        for password in ["12345", "true", "[abc]", "{x}", "-1.5e3", "a,b"] {
+            let c = Config::from_pairs(&[
+                ("database_host", "db"),
+                ("database_username", "u"),
+                ("database_password", password),
+                ("pepper", "p".repeat(40).leak()),
+            ])
+            .unwrap_or_else(|e| panic!("{password}: {e}"));
+            let opts: sqlx::postgres::PgConnectOptions = c.database_url.expose().parse().unwrap();
+            assert_eq!(opts.get_host(), "db", "{password}");
+            let encoded =
+                percent_encoding::utf8_percent_encode(password, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string();
+            assert!(
+                c.database_url.expose().contains(&format!(":{encoded}@")),
+                "{password}"
+            );
+        }
+    }
+
+    #[test]
+    fn database_pieces_are_all_or_nothing() {
+        for (pairs, setting) in [
+            (
+                vec![("database_host", "db"), ("database_password", "pw")],
+                "CCP_DATABASE_USERNAME",
+            ),
+            (
+                vec![("database_host", "db"), ("database_username", "u")],
+                "CCP_DATABASE_PASSWORD",
+            ),
+            (vec![("database_password", "pw")], "CCP_DATABASE_HOST"),
+            (
+                vec![
+                    ("database_host", "db/evil?x="),
+                    ("database_username", "u"),
+                    ("database_password", "p"),
+                ],
+                "CCP_DATABASE_HOST",
+            ),
+            (
+                vec![
+                    ("database_url", "postgres://db/ccp"),
+                    ("database_host", "db"),
+                    ("database_username", "u"),
+                    ("database_password", "p"),
+                ],
+                "CCP_DATABASE_URL",
+            ),
+        ] {
+            let err = Config::from_pairs(&pairs).unwrap_err().to_string();
+            assert!(err.contains(setting), "{pairs:?}: {err}");
+            assert!(!err.contains("pw"), "no password in the message: {err}");
+        }
+    }
+
+    #[test]
     fn secrets_do_not_show_in_debug() {
         let c = Config::from_pairs(&[
             ("plan_api_key", "sk-ant-CANARYCT-123"),
@@ -948,10 +1160,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ccp.toml");
         std::fs::write(&path, "gateway_addr = \"127.0.0.1:9000\"\nthreads = 3\n").unwrap();
-        let c = Config::load(Some(&path), Env::prefixed("CCP_UNUSED_IN_TEST_")).unwrap();
+        let c = Config::load(Some(&path), Env::prefixed("CCP_UNUSED_IN_TEST_"), &[]).unwrap();
         assert_eq!(c.gateway_addr.port(), 9000);
         assert_eq!(c.threads, 3);
         std::fs::write(&path, "gatway_addr = \"127.0.0.1:9000\"\n").unwrap();
-        assert!(Config::load(Some(&path), Env::prefixed("CCP_UNUSED_IN_TEST_")).is_err());
+        assert!(Config::load(Some(&path), Env::prefixed("CCP_UNUSED_IN_TEST_"), &[]).is_err());
     }
 }
