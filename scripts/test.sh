@@ -3,7 +3,8 @@
 # wrapper against moto's local AWS emulator, the real gateway end to end against fake
 # Anthropic and Bedrock upstreams, the admin CLI), then the official Anthropic Python SDK
 # through the real gateway binary, failover included, and schemathesis against the real admin
-# server, then the console: type check, unit tests (Vitest), production build, and the browser
+# server, the container images (parsed and linted) and the CDK app (synth, assertions,
+# cfn-lint, cdk-nag), then the console: type check, unit tests (Vitest), production build, and the browser
 # tests in Debian's Chromium against the real admin server and gateway. PostgreSQL is expected at
 # 127.0.0.1:5432 (database test, trust auth) or at CCP_TEST_DATABASE_URL. Without one, its
 # tests are left out with a banner before and after the run (the Rust summary counts them as
@@ -17,7 +18,7 @@ scripts/ensure-deps.sh --browser
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -r tests/sdk/requirements.txt
+.venv/bin/python -m pip install -q --disable-pip-version-check -r tests/sdk/requirements.txt -r cdk/requirements.txt
 export CCP_TEST_PYTHON="$PWD/.venv/bin/python"
 
 # PostgreSQL: answer, or be left out loudly (never silently passed).
@@ -43,6 +44,12 @@ cargo build --workspace --bins --tests
 cargo test --workspace "${rust_filter[@]}"
 
 CCP_BIN_DIR="$PWD/target/debug" .venv/bin/python -m pytest tests/sdk tests/images -q -p no:cacheprovider
+
+# The AWS deployment: synthesised without an account, asserted, cfn-lint and cdk-nag.
+(
+  cd cdk
+  JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=1 ../.venv/bin/python -m pytest tests -q -p no:cacheprovider
+)
 
 # The console (telemetry off: it would call out).
 export NEXT_TELEMETRY_DISABLED=1

@@ -1,0 +1,1 @@
+"""The ClaudeCodeProxy AWS deployment: network, secrets, database, compute and monitoring."""
