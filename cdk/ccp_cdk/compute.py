@@ -90,6 +90,20 @@ class ComputeStack(cdk.Stack):
                 str(directory), file=dockerfile, platform=cdk.aws_ecr_assets.Platform.LINUX_ARM64
             )
 
+        def service(name: str, task_definition, group: ec2.ISecurityGroup, **extra) -> ecs.FargateService:
+            """A service in the app subnets that rolls back a deployment that does not settle."""
+            options = {"desired_count": 1, **extra}
+            return ecs.FargateService(
+                self,
+                name,
+                cluster=self.cluster,
+                task_definition=task_definition,
+                security_groups=[group],
+                vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+                circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True),
+                **options,
+            )
+
         # --- gateway -------------------------------------------------------------------
         gateway_task = task("Gateway", secrets.gateway_role, 1024, 2048)
         gateway_task.add_container(
@@ -127,15 +141,11 @@ class ComputeStack(cdk.Stack):
             ],
             apply_to_children=True,
         )
-        self.gateway = ecs.FargateService(
-            self,
+        self.gateway = service(
             "GatewayService",
-            cluster=self.cluster,
-            task_definition=gateway_task,
+            gateway_task,
+            network.gateway_sg,
             desired_count=settings.gateway_min_tasks,
-            security_groups=[network.gateway_sg],
-            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
-            circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True),
             min_healthy_percent=100,
         )
 
@@ -188,16 +198,11 @@ class ComputeStack(cdk.Stack):
                 "CCP_SESSION_SECRET": ecs.Secret.from_secrets_manager(secrets.session_secret),
             },
         )
-        self.admin = ecs.FargateService(
-            self,
+        self.admin = service(
             "AdminService",
-            cluster=self.cluster,
-            task_definition=admin_task,
-            desired_count=1,
-            security_groups=[network.admin_sg],
-            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            admin_task,
+            network.admin_sg,
             cloud_map_options=ecs.CloudMapOptions(name="admin", cloud_map_namespace=namespace),
-            circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True),
         )
         console_task = task("Console", iam.Role(self, "ConsoleTaskRole", assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com")), 512, 1024)
         console_task.add_container(
@@ -211,16 +216,7 @@ class ComputeStack(cdk.Stack):
                 "PORT": str(PORTS["console"]),
             },
         )
-        self.console = ecs.FargateService(
-            self,
-            "ConsoleService",
-            cluster=self.cluster,
-            task_definition=console_task,
-            desired_count=1,
-            security_groups=[network.console_sg],
-            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
-            circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True),
-        )
+        self.console = service("ConsoleService", console_task, network.console_sg)
         # The console and the admin API are reachable only inside the VPC, and there only from
         # the admin CIDRs (security group of the internal ALB).
         self.admin_alb = elbv2.ApplicationLoadBalancer(

@@ -2,7 +2,7 @@
 // A button that asks before it does something that cannot be undone, then submits `action`.
 import { useActionState, useEffect, useState } from "react";
 import type { FormState } from "@/lib/load";
-import { Dialog } from "./dialog";
+import { Dialog, DialogActions } from "./dialog";
 import { Banner, Button } from "./ui";
 
 export function ConfirmAction({
@@ -40,14 +40,7 @@ export function ConfirmAction({
             ))}
             {children}
             {state.error ? <Banner>{state.error}</Banner> : null}
-            <div className="flex justify-end gap-2">
-              <Button type="button" variant="secondary" onClick={() => setOpen(false)}>
-                Cancel
-              </Button>
-              <Button type="submit" variant="danger" disabled={pending}>
-                {pending ? "Working…" : confirmLabel}
-              </Button>
-            </div>
+            <DialogActions onCancel={() => setOpen(false)} submitLabel={confirmLabel} busyLabel="Working…" pending={pending} variant="danger" />
           </form>
         </Dialog>
       ) : null}

@@ -2,6 +2,7 @@
 // An accessible modal on Radix's dialog primitive: focus is trapped, Escape closes it, the
 // title labels it.
 import * as RadixDialog from "@radix-ui/react-dialog";
+import { Button } from "./ui";
 
 export function Dialog({
   open,
@@ -31,5 +32,31 @@ export function Dialog({
         </RadixDialog.Content>
       </RadixDialog.Portal>
     </RadixDialog.Root>
+  );
+}
+
+/** A dialog form's buttons: Cancel, and the action (busy while `pending`). */
+export function DialogActions({
+  onCancel,
+  submitLabel,
+  busyLabel,
+  pending,
+  variant = "primary",
+}: {
+  onCancel: () => void;
+  submitLabel: string;
+  busyLabel: string;
+  pending: boolean;
+  variant?: "primary" | "danger";
+}) {
+  return (
+    <div className="flex justify-end gap-2">
+      <Button type="button" variant="secondary" onClick={onCancel}>
+        Cancel
+      </Button>
+      <Button type="submit" variant={variant} disabled={pending}>
+        {pending ? busyLabel : submitLabel}
+      </Button>
+    </div>
   );
 }

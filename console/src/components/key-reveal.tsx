@@ -30,6 +30,33 @@ function CopyButton({ text, label }: { text: string; label: string }) {
   );
 }
 
+/** A labelled value with a copy button; `id` names it for tests (`data-testid`). */
+function Copyable({
+  id,
+  label,
+  text,
+  copyLabel,
+  children,
+}: {
+  id: string;
+  label: string;
+  text: string;
+  copyLabel: string;
+  children: React.ReactNode;
+}) {
+  return (
+    <div role="group" aria-labelledby={`${id}-label`}>
+      <p className="mb-1 text-sm font-medium" id={`${id}-label`}>
+        {label}
+      </p>
+      <div data-testid={id}>{children}</div>
+      <div className="mt-2">
+        <CopyButton text={text} label={copyLabel} />
+      </div>
+    </div>
+  );
+}
+
 export function KeyReveal({
   title,
   accessKey,
@@ -50,37 +77,14 @@ export function KeyReveal({
       description="Copy it now: it is shown only once and stored nowhere in readable form."
     >
       <div className="flex flex-col gap-4">
-        <div>
-          <p className="mb-1 text-sm font-medium" id="revealed-key-label">
-            Access key
-          </p>
-          <code
-            aria-labelledby="revealed-key-label"
-            data-testid="revealed-key"
-            className="block break-all rounded-md bg-slate-100 p-2 font-mono text-sm"
-          >
-            {accessKey}
-          </code>
-          <div className="mt-2">
-            <CopyButton text={accessKey} label="Copy key" />
-          </div>
-        </div>
-        <div>
-          <p className="mb-1 text-sm font-medium" id="paste-lines-label">
-            For Claude Code, in the person&apos;s shell
-          </p>
-          <pre
-            tabIndex={0}
-            aria-labelledby="paste-lines-label"
-            data-testid="paste-lines"
-            className="whitespace-pre-wrap break-all rounded-md bg-slate-900 p-3 font-mono text-xs text-slate-100"
-          >
+        <Copyable id="revealed-key" label="Access key" text={accessKey} copyLabel="Copy key">
+          <code className="block break-all rounded-md bg-slate-100 p-2 font-mono text-sm">{accessKey}</code>
+        </Copyable>
+        <Copyable id="paste-lines" label="For Claude Code, in the person's shell" text={lines} copyLabel="Copy lines">
+          <pre tabIndex={0} className="whitespace-pre-wrap break-all rounded-md bg-slate-900 p-3 font-mono text-xs text-slate-100">
             {lines}
           </pre>
-          <div className="mt-2">
-            <CopyButton text={lines} label="Copy lines" />
-          </div>
-        </div>
+        </Copyable>
         <div className="flex justify-end">
           <Button type="button" onClick={onClose}>
             Done

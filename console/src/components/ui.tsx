@@ -50,7 +50,7 @@ export function Field({
         name={name}
         aria-invalid={error ? true : undefined}
         aria-describedby={described}
-        className={`min-h-9 rounded-md border bg-white px-2.5 py-1.5 text-sm ${error ? "border-red-500" : "border-slate-300"}`}
+        className={`min-h-9 rounded-md border bg-white px-2.5 py-1.5 text-sm read-only:bg-slate-100 read-only:text-slate-600 ${error ? "border-red-500" : "border-slate-300"}`}
         {...input}
       />
       {error ? (

@@ -1,5 +1,5 @@
 import type { Metadata } from "next";
-import { Banner, Button, Empty, LinkButton, PageTitle, Table } from "@/components/ui";
+import { Banner, Button, Empty, Field, LinkButton, PageTitle, Table } from "@/components/ui";
 import { formatInstant } from "@/lib/format";
 import { load } from "@/lib/load";
 import { auditPage } from "@/lib/schemas";
@@ -47,18 +47,7 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
               ["target_id", "Target id"],
             ] as const
           ).map(([name, label]) => (
-            <div key={name} className="flex min-w-0 flex-col gap-1">
-              <label htmlFor={`a-${name}`} className="text-sm font-medium text-slate-700">
-                {label}
-              </label>
-              <input
-                id={`a-${name}`}
-                name={name}
-                defaultValue={q[name] ?? ""}
-                maxLength={200}
-                className="min-h-9 rounded-md border border-slate-300 bg-white px-2.5 py-1.5 text-sm"
-              />
-            </div>
+            <Field key={name} id={`a-${name}`} label={label} name={name} defaultValue={q[name] ?? ""} maxLength={200} />
           ))}
           <Button type="submit" variant="secondary">
             Filter

@@ -2,10 +2,20 @@
 // Usage over time: requests (with failovers), tokens by kind, or estimated cost.
 import { useState } from "react";
 import { Area, AreaChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
+import { Segmented } from "@/components/segmented";
 import { formatCount, formatMicroUsd } from "@/lib/format";
 import { planOnly, type UsageRow } from "@/lib/usage";
 
-type View = "requests" | "tokens" | "cost";
+export type View = "requests" | "tokens" | "cost";
+
+/** The chart views, with what "tokens" means on the page at hand. */
+export function chartViews(tokens: string): { value: View; label: string }[] {
+  return [
+    { value: "requests", label: "Requests" },
+    { value: "tokens", label: tokens },
+    { value: "cost", label: "Cost" },
+  ];
+}
 
 type Point = UsageRow & { label: string; plan_only: number };
 
@@ -31,20 +41,7 @@ export function UsageChart({ rows, labels }: { rows: UsageRow[]; labels: string[
   const format = view === "cost" ? formatMicroUsd : formatCount;
   return (
     <div>
-      <div role="radiogroup" aria-label="Chart shows" className="mb-3 flex flex-wrap gap-1">
-        {(Object.keys(series) as View[]).map((v) => (
-          <button
-            key={v}
-            type="button"
-            role="radio"
-            aria-checked={view === v}
-            onClick={() => setView(v)}
-            className={`rounded-md px-3 py-1 text-sm font-medium ${view === v ? "bg-indigo-600 text-white" : "border border-slate-300 bg-white text-slate-700"}`}
-          >
-            {v[0]?.toUpperCase() + v.slice(1)}
-          </button>
-        ))}
-      </div>
+      <Segmented label="Chart shows" value={view} onChange={setView} options={chartViews("Tokens")} />
       <div className="h-72 w-full" data-testid="usage-chart">
         <ResponsiveContainer width="100%" height="100%">
           <AreaChart data={data} margin={{ top: 8, right: 12, bottom: 0, left: 0 }}>

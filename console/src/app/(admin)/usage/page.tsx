@@ -1,5 +1,5 @@
 import type { Metadata } from "next";
-import { Banner, Button, Card, Empty, PageTitle, Select, Table } from "@/components/ui";
+import { Banner, Button, Card, Empty, Field, PageTitle, Select, Table } from "@/components/ui";
 import { formatCount, formatInstant, formatMicroUsd, formatPercent } from "@/lib/format";
 import { load } from "@/lib/load";
 import Link from "next/link";
@@ -57,8 +57,8 @@ export default async function UsagePage({ searchParams }: { searchParams: Promis
       <PageTitle>Usage</PageTitle>
       <div className="flex flex-col gap-6">
         <form method="get" className="grid gap-3 sm:grid-cols-4 lg:grid-cols-8 lg:items-end" aria-label="Usage filters">
-          <DateField label="From (UTC)" name="from" value={f.from} />
-          <DateField label="To (UTC)" name="to" value={f.to} />
+          <Field id="u-from" type="date" label="From (UTC)" name="from" defaultValue={f.from ?? ""} />
+          <Field id="u-to" type="date" label="To (UTC)" name="to" defaultValue={f.to ?? ""} />
           <Select
             label="Per"
             name="granularity"
@@ -69,9 +69,9 @@ export default async function UsagePage({ searchParams }: { searchParams: Promis
               { value: "month", label: "Month" },
             ]}
           />
-          <TextField label="User id" name="user" value={f.user} />
-          <TextField label="Key id" name="key" value={f.key} />
-          <TextField label="Model" name="model" value={f.model} />
+          <Field id="u-user" label="User id" name="user" defaultValue={f.user ?? ""} />
+          <Field id="u-key" label="Key id" name="key" defaultValue={f.key ?? ""} />
+          <Field id="u-model" label="Model" name="model" defaultValue={f.model ?? ""} maxLength={200} />
           <Select
             label="Upstream"
             name="provider"
@@ -205,28 +205,6 @@ function Stat({ label, value }: { label: string; value: string }) {
     <div className="rounded-lg border border-slate-200 bg-white p-3">
       <dt className="text-xs font-medium uppercase tracking-wide text-slate-500">{label}</dt>
       <dd className="mt-1 text-xl font-semibold tabular-nums">{value}</dd>
-    </div>
-  );
-}
-
-function DateField({ label, name, value }: { label: string; name: string; value?: string }) {
-  return (
-    <div className="flex flex-col gap-1">
-      <label htmlFor={`u-${name}`} className="text-sm font-medium text-slate-700">
-        {label}
-      </label>
-      <input id={`u-${name}`} type="date" name={name} defaultValue={value ?? ""} className="min-h-9 rounded-md border border-slate-300 bg-white px-2 py-1.5 text-sm" />
-    </div>
-  );
-}
-
-function TextField({ label, name, value }: { label: string; name: string; value?: string }) {
-  return (
-    <div className="flex min-w-0 flex-col gap-1">
-      <label htmlFor={`u-${name}`} className="text-sm font-medium text-slate-700">
-        {label}
-      </label>
-      <input id={`u-${name}`} name={name} defaultValue={value ?? ""} className="min-h-9 rounded-md border border-slate-300 bg-white px-2 py-1.5 text-sm" />
     </div>
   );
 }

@@ -1,6 +1,6 @@
 import type { Metadata } from "next";
 import Link from "next/link";
-import { Badge, Banner, Button, Card, Empty, LinkButton, PageTitle, Select, Table } from "@/components/ui";
+import { Badge, Banner, Button, Card, Empty, Field, LinkButton, PageTitle, Select, Table } from "@/components/ui";
 import { formatInstant } from "@/lib/format";
 import { load } from "@/lib/load";
 import { userPage } from "@/lib/schemas";
@@ -41,18 +41,7 @@ export default async function UsersPage({ searchParams }: { searchParams: Promis
           <CreateUserForm />
         </Card>
         <form method="get" className="grid gap-3 sm:grid-cols-[1fr_12rem_auto] sm:items-end" role="search">
-          <div className="flex flex-col gap-1">
-            <label htmlFor="search" className="text-sm font-medium text-slate-700">
-              Search name or email
-            </label>
-            <input
-              id="search"
-              name="search"
-              defaultValue={q.search ?? ""}
-              maxLength={200}
-              className="min-h-9 rounded-md border border-slate-300 bg-white px-2.5 py-1.5 text-sm"
-            />
-          </div>
+          <Field label="Search name or email" name="search" defaultValue={q.search ?? ""} maxLength={200} />
           <Select
             label="Status"
             name="status"

@@ -2,7 +2,7 @@
 // The access keys of one user, and everything an admin does with them.
 import { useActionState, useEffect, useState } from "react";
 import { ConfirmAction } from "@/components/confirm";
-import { Dialog } from "@/components/dialog";
+import { Dialog, DialogActions } from "@/components/dialog";
 import { KeyReveal } from "@/components/key-reveal";
 import { Badge, Banner, Button, Field, Select } from "@/components/ui";
 import type { FormState } from "@/lib/load";
@@ -88,14 +88,7 @@ function RotateKey({ k, gatewayUrl }: { k: AccessKey; gatewayUrl: string }) {
             {state.error || state.fieldErrors?.grace_seconds ? (
               <Banner>{state.error ?? state.fieldErrors?.grace_seconds}</Banner>
             ) : null}
-            <div className="flex justify-end gap-2">
-              <Button type="button" variant="secondary" onClick={() => setOpen(false)}>
-                Cancel
-              </Button>
-              <Button type="submit" disabled={pending}>
-                {pending ? "Rotating…" : "Rotate key"}
-              </Button>
-            </div>
+            <DialogActions onCancel={() => setOpen(false)} submitLabel="Rotate key" busyLabel="Rotating…" pending={pending} />
           </form>
         </Dialog>
       ) : null}
@@ -142,14 +135,7 @@ function BedrockKey({ k }: { k: AccessKey }) {
               error={state.fieldErrors?.region}
             />
             {state.error ? <Banner>{state.error}</Banner> : null}
-            <div className="flex justify-end gap-2">
-              <Button type="button" variant="secondary" onClick={() => setOpen(false)}>
-                Cancel
-              </Button>
-              <Button type="submit" disabled={pending}>
-                {pending ? "Saving…" : "Save"}
-              </Button>
-            </div>
+            <DialogActions onCancel={() => setOpen(false)} submitLabel="Save" busyLabel="Saving…" pending={pending} />
           </form>
         </Dialog>
       ) : null}

@@ -3,11 +3,12 @@
 // and want to compare them.
 import { useState } from "react";
 import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
+import { Segmented } from "@/components/segmented";
 import { formatCount, formatMicroUsd } from "@/lib/format";
 import type { UsageNumbers, UsageReport } from "@/lib/schemas";
 import { seriesByKey } from "@/lib/usage";
+import { chartViews, type View } from "../../usage/chart";
 
-type View = "requests" | "tokens" | "cost";
 
 const pick: Record<View, (n: UsageNumbers) => number> = {
   requests: (n) => n.requests,
@@ -32,20 +33,7 @@ export function KeyUsageChart({
   const format = view === "cost" ? formatMicroUsd : formatCount;
   return (
     <div>
-      <div role="radiogroup" aria-label="Chart shows" className="mb-3 flex flex-wrap gap-1">
-        {(Object.keys(pick) as View[]).map((v) => (
-          <button
-            key={v}
-            type="button"
-            role="radio"
-            aria-checked={view === v}
-            onClick={() => setView(v)}
-            className={`rounded-md px-3 py-1 text-sm font-medium ${view === v ? "bg-indigo-600 text-white" : "border border-slate-300 bg-white text-slate-700"}`}
-          >
-            {v === "tokens" ? "Tokens (in + out)" : v[0]?.toUpperCase() + v.slice(1)}
-          </button>
-        ))}
-      </div>
+      <Segmented label="Chart shows" value={view} onChange={setView} options={chartViews("Tokens (in + out)")} />
       <div className="h-64 w-full" data-testid="key-usage-chart">
         <ResponsiveContainer width="100%" height="100%">
           <LineChart data={data} margin={{ top: 8, right: 12, bottom: 0, left: 0 }}>
