@@ -339,16 +339,14 @@ async fn the_binary_pushes_interval_metrics_to_cloudwatch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cloudwatch_that_hangs_or_refuses_never_holds_up_a_request() {
-    // An endpoint that accepts connections and never answers.
+    // An endpoint that accepts connections and never answers; the test keeps them.
     let hung = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hung_url = format!("http://{}", hung.local_addr().unwrap());
-    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = std::sync::Arc::clone(&accepted);
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let holding = std::sync::Arc::clone(&held);
     let holder = tokio::spawn(async move {
-        let mut held = Vec::new();
         while let Ok((conn, _)) = hung.accept().await {
-            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            held.push(conn);
+            holding.lock().unwrap().push(conn);
         }
     });
 
@@ -358,18 +356,14 @@ async fn a_cloudwatch_that_hangs_or_refuses_never_holds_up_a_request() {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let child = h.spawn_binary(&env, std::process::Stdio::null()).await;
     send(&h, "claude-sonnet-5-5", false).await;
-    // Wait until a push is stuck on the hung endpoint.
-    common::eventually("a push is attempted", || async {
-        accepted.load(std::sync::atomic::Ordering::SeqCst) > 0
+    common::eventually("a push is stuck on the hung endpoint", || async {
+        !held.lock().unwrap().is_empty()
     })
     .await;
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
     for model in ["claude-sonnet-5-5", "claude-sonnet-4-5"] {
         for _ in 0..5 {
-            let resp = client
+            let resp = h
+                .client
                 .post(h.url("/v1/messages"))
                 .header("x-api-key", "sk-ant-api03-CANARYmeter")
                 .json(&json!({"model": model, "max_tokens": 100,
@@ -380,6 +374,22 @@ async fn a_cloudwatch_that_hangs_or_refuses_never_holds_up_a_request() {
             assert_eq!(resp.status(), 200);
         }
     }
+    // Every request was served while that push was still waiting on its connection: had the
+    // requests waited for it, the push would have given up (closing the connection) first.
+    let first = held.lock().unwrap().remove(0);
+    let mut buf = vec![0u8; 64 * 1024];
+    let still_open = loop {
+        match first.try_read(&mut buf) {
+            Ok(0) => break false,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break true,
+            Err(_) => break false,
+        }
+    };
+    assert!(
+        still_open,
+        "the push had already given up: requests waited for it"
+    );
     // Shutdown still ends: the stuck push gives up at its 10 s operation timeout.
     let exit = sigterm_and_wait(child).await;
     assert!(exit.success(), "{exit:?}");
