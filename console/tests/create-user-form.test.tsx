@@ -26,8 +26,9 @@ describe("the new-user form", () => {
     await user.type(screen.getByLabelText("Email"), "ada@example.com");
     await user.click(screen.getByRole("button", { name: "Create user" }));
 
-    const email = await screen.findByLabelText("Email");
+    // The form is drawn anew with the answer: look the field up after the answer is shown.
     expect(await screen.findByText("a user with this email already exists")).toBeTruthy();
+    const email = screen.getByLabelText("Email");
     expect(email.getAttribute("aria-invalid")).toBe("true");
     expect(email.getAttribute("aria-describedby")).toBe("f-email-error");
     expect((email as HTMLInputElement).value).toBe("ada@example.com");

@@ -1,5 +1,6 @@
 import type { Metadata } from "next";
-import { Banner, Button, Empty, Field, LinkButton, PageTitle, Table } from "@/components/ui";
+import { Pager, pageFrom } from "@/components/pager";
+import { Banner, Button, Empty, Field, PageTitle, Table } from "@/components/ui";
 import { formatInstant } from "@/lib/format";
 import { load } from "@/lib/load";
 import { auditPage } from "@/lib/schemas";
@@ -12,17 +13,9 @@ const PAGE = 50;
 
 type Search = { actor?: string; action?: string; target_id?: string; page?: string };
 
-function href(q: Search, page: number): string {
-  const p = new URLSearchParams();
-  for (const k of ["actor", "action", "target_id"] as const) if (q[k]) p.set(k, q[k] as string);
-  if (page > 1) p.set("page", String(page));
-  const s = p.toString();
-  return s ? `/audit?${s}` : "/audit";
-}
-
 export default async function AuditPage({ searchParams }: { searchParams: Promise<Search> }) {
   const q = await searchParams;
-  const page = Math.max(1, Number.parseInt(q.page ?? "1", 10) || 1);
+  const page = pageFrom(q.page);
   const result = await load(
     authed("GET", "/admin/audit", auditPage, {
       query: {
@@ -75,15 +68,13 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
                 </tr>
               ))}
             </Table>
-            <nav aria-label="Pages" className="flex flex-wrap items-center justify-between gap-3 text-sm">
-              <span className="text-slate-600">
-                {(page - 1) * PAGE + 1}–{Math.min(result.data.total, page * PAGE)} of {result.data.total}
-              </span>
-              <span className="flex gap-2">
-                {page > 1 ? <LinkButton href={href(q, page - 1)}>Previous</LinkButton> : null}
-                {page * PAGE < result.data.total ? <LinkButton href={href(q, page + 1)}>Next</LinkButton> : null}
-              </span>
-            </nav>
+            <Pager
+              total={result.data.total}
+              page={page}
+              pageSize={PAGE}
+              path="/audit"
+              filters={{ actor: q.actor, action: q.action, target_id: q.target_id }}
+            />
           </>
         )}
       </div>

@@ -1,6 +1,7 @@
 import type { Metadata } from "next";
 import Link from "next/link";
-import { Badge, Banner, Button, Card, Empty, Field, LinkButton, PageTitle, Select, Table } from "@/components/ui";
+import { Pager, pageFrom } from "@/components/pager";
+import { Badge, Banner, Button, Card, Empty, Field, PageTitle, Select, Table } from "@/components/ui";
 import { formatInstant } from "@/lib/format";
 import { load } from "@/lib/load";
 import { userPage } from "@/lib/schemas";
@@ -14,19 +15,10 @@ const PAGE = 25;
 
 type Search = { search?: string; status?: string; page?: string };
 
-function href(q: Search, page: number): string {
-  const p = new URLSearchParams();
-  if (q.search) p.set("search", q.search);
-  if (q.status) p.set("status", q.status);
-  if (page > 1) p.set("page", String(page));
-  const s = p.toString();
-  return s ? `/users?${s}` : "/users";
-}
-
 export default async function UsersPage({ searchParams }: { searchParams: Promise<Search> }) {
   const q = await searchParams;
   const status = q.status === "active" || q.status === "disabled" ? q.status : undefined;
-  const page = Math.max(1, Number.parseInt(q.page ?? "1", 10) || 1);
+  const page = pageFrom(q.page);
   const result = await load(
     authed("GET", "/admin/users", userPage, {
       query: { search: q.search?.slice(0, 200), status, limit: PAGE, offset: (page - 1) * PAGE },
@@ -78,27 +70,16 @@ export default async function UsersPage({ searchParams }: { searchParams: Promis
                 </tr>
               ))}
             </Table>
-            <Pager total={result.data.total} page={page} q={q} />
+            <Pager
+              total={result.data.total}
+              page={page}
+              pageSize={PAGE}
+              path="/users"
+              filters={{ search: q.search, status }}
+            />
           </>
         )}
       </div>
     </>
-  );
-}
-
-function Pager({ total, page, q }: { total: number; page: number; q: Search }) {
-  const pages = Math.max(1, Math.ceil(total / PAGE));
-  const first = (page - 1) * PAGE + 1;
-  const last = Math.min(total, page * PAGE);
-  return (
-    <nav aria-label="Pages" className="flex flex-wrap items-center justify-between gap-3 text-sm">
-      <span className="text-slate-600">
-        {first}–{last} of {total}
-      </span>
-      <span className="flex gap-2">
-        {page > 1 ? <LinkButton href={href(q, page - 1)}>Previous</LinkButton> : null}
-        {page < pages ? <LinkButton href={href(q, page + 1)}>Next</LinkButton> : null}
-      </span>
-    </nav>
   );
 }
