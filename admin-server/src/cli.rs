@@ -105,8 +105,39 @@ enum ModelMapCommand {
     },
     /// List the rows (they override the built-in defaults).
     List,
+    /// Set the Bedrock model for names of a family that nothing else maps (e.g. a model
+    /// newer than this gateway, such as Claude Code's default). Stored as the row
+    /// `family:<family>`; remove it with `model-map delete family:<family>`.
+    Family {
+        family: FamilyName,
+        /// e.g. global.anthropic.claude-opus-4-7
+        #[arg(long)]
+        bedrock: String,
+        #[arg(long)]
+        max_output_tokens: Option<u32>,
+    },
+    /// Models clients sent in the last 7 days that cannot fail over for want of a mapping.
+    Unmapped,
     /// Delete a row: the built-in default, if any, applies again.
     Delete { anthropic: String },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum FamilyName {
+    Opus,
+    Sonnet,
+    Haiku,
+}
+
+impl FamilyName {
+    fn row_name(self) -> String {
+        let family = match self {
+            Self::Opus => "opus",
+            Self::Sonnet => "sonnet",
+            Self::Haiku => "haiku",
+        };
+        format!("{}{family}", ccp_core::routing::model_map::FAMILY_PREFIX)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -268,6 +299,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 )
             })
         }
+        Command::ModelMap(ModelMapCommand::Unmapped) => {
+            let models = crate::ops::unmapped_models(&store, 7).await?;
+            out.list(&models, |m| {
+                let fix = m.family.map_or_else(
+                    || format!("model-map set --anthropic {} --bedrock <id>", m.model),
+                    |f| {
+                        format!(
+                            "model-map set --anthropic {} … or model-map family {f} …",
+                            m.model
+                        )
+                    },
+                );
+                format!(
+                    "{:<32} {:>8} requests {:>6} missed failovers  last {}  fix: {fix}",
+                    m.model,
+                    m.requests,
+                    m.missed_failovers,
+                    m.last_seen.format("%Y-%m-%d %H:%M UTC"),
+                )
+            })
+        }
         command => {
             let ops = AdminOps::from_config(&config, store.clone()).await?;
             change(&ops, &out, command).await
@@ -372,22 +424,27 @@ async fn change(ops: &AdminOps, out: &Output, command: Command) -> anyhow::Resul
                 &format!("Bedrock key removed from access key {access_key}."),
             )
         }
+        Command::ModelMap(ModelMapCommand::Family {
+            family,
+            bedrock,
+            max_output_tokens,
+        }) => {
+            let row = set_mapping(ops, family.row_name(), bedrock, max_output_tokens, true).await?;
+            out.done(
+                serde_json::to_value(&row)?,
+                &format!(
+                    "{} → {}: models of this family without their own mapping now fail over to it.",
+                    row.anthropic_model, row.bedrock_model_id
+                ),
+            )
+        }
         Command::ModelMap(ModelMapCommand::Set {
             anthropic,
             bedrock,
             max_output_tokens,
             disabled,
         }) => {
-            let max_output_tokens = max_output_tokens
-                .map(|n| i32::try_from(n).map_err(|_| anyhow!("--max-output-tokens is too large")))
-                .transpose()?;
-            let new = NewModelMapping {
-                anthropic_model: anthropic,
-                bedrock_model_id: bedrock,
-                max_output_tokens,
-                enabled: !disabled,
-            };
-            let row = ops.put_model_mapping(ACTOR, new, true).await?;
+            let row = set_mapping(ops, anthropic, bedrock, max_output_tokens, !disabled).await?;
             out.done(
                 serde_json::to_value(&row)?,
                 &format!(
@@ -435,8 +492,27 @@ async fn change(ops: &AdminOps, out: &Output, command: Command) -> anyhow::Resul
         | Command::User(UserCommand::List)
         | Command::Key(KeyCommand::List { .. })
         | Command::BedrockKey(BedrockKeyCommand::Show { .. })
-        | Command::ModelMap(ModelMapCommand::List) => Ok(()),
+        | Command::ModelMap(ModelMapCommand::List | ModelMapCommand::Unmapped) => Ok(()),
     }
+}
+
+async fn set_mapping(
+    ops: &AdminOps,
+    anthropic_model: String,
+    bedrock_model_id: String,
+    max_output_tokens: Option<u32>,
+    enabled: bool,
+) -> anyhow::Result<ModelMapping> {
+    let max_output_tokens = max_output_tokens
+        .map(|n| i32::try_from(n).map_err(|_| anyhow!("--max-output-tokens is too large")))
+        .transpose()?;
+    let new = NewModelMapping {
+        anthropic_model,
+        bedrock_model_id,
+        max_output_tokens,
+        enabled,
+    };
+    Ok(ops.put_model_mapping(ACTOR, new, true).await?)
 }
 
 /// Never the ciphertext, never the key.

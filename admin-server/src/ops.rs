@@ -6,6 +6,7 @@
 use ccp_core::crypto::{KeyWrapper, WrapContext, WrapError};
 use ccp_core::domain::{AccessKeyRecord, Admin, KeyStatus, User, UserStatus};
 use ccp_core::keys::{AccessKey, Pepper};
+use ccp_core::routing::model_map;
 use ccp_core::secret::SecretString;
 use ccp_core::store::{
     BedrockKeyRecord, ModelMapping, ModelMappingPatch, NewAccessKey, NewAdmin, NewAuditEntry,
@@ -585,7 +586,48 @@ fn starts_alphanumeric(name: &str) -> bool {
         .is_some_and(|b| b.is_ascii_alphanumeric())
 }
 
+/// Models clients sent in the last `days` days that no rule maps to Bedrock: requests for
+/// them cannot fail over. Most requested first.
+pub async fn unmapped_models(store: &Store, days: i64) -> OpsResult<Vec<UnmappedModel>> {
+    let since = Utc::now() - chrono::Duration::days(days);
+    let seen = store.models_seen(since).await?;
+    let rows: std::collections::HashMap<String, ModelMapping> = store
+        .list_model_mappings()
+        .await?
+        .into_iter()
+        .map(|r| (r.anthropic_model.clone(), r))
+        .collect();
+    Ok(seen
+        .into_iter()
+        .filter(|m| !model_map::is_mapped(&rows, &m.model))
+        .map(|m| UnmappedModel {
+            family: model_map::family(&m.model),
+            model: m.model,
+            requests: m.requests,
+            missed_failovers: m.missed_failovers,
+            last_seen: m.last_seen,
+        })
+        .collect())
+}
+
+/// A model clients use that has no Bedrock mapping.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UnmappedModel {
+    pub model: String,
+    pub requests: i64,
+    /// Requests that needed Bedrock and were not sent there for want of a mapping.
+    pub missed_failovers: i64,
+    pub last_seen: DateTime<Utc>,
+    /// The family whose default would cover it (`opus`, `sonnet`, `haiku`), if any.
+    pub family: Option<&'static str>,
+}
+
 fn check_model_name(name: &str) -> OpsResult<()> {
+    if name.starts_with(model_map::FAMILY_PREFIX) && model_map::family_row(name).is_none() {
+        return Err(invalid(
+            "a family default is named family:opus, family:sonnet or family:haiku",
+        ));
+    }
     let ok = (1..=200).contains(&name.len())
         && starts_alphanumeric(name)
         && name

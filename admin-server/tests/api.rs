@@ -539,6 +539,63 @@ async fn model_mappings_are_managed(api: &Api) {
     );
 }
 
+async fn unmapped_models_are_listed_until_a_row_or_family_default_covers_them(api: &Api) {
+    let token = api.token("ops").await;
+    let (user, key) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let now = chrono::Utc::now();
+    let mut rows = Vec::new();
+    // Claude Code's default (no built-in mapping): 3 requests, 2 of them missed failovers.
+    for n in 0..3 {
+        let mut r = records::record(n, &[user], &[key], now - chrono::Duration::hours(1));
+        r.request_id = format!("unmapped-{n}");
+        r.model = Some("claude-opus-5-5".into());
+        r.failover_skip = (n < 2).then_some("unmapped_model");
+        rows.push(r);
+    }
+    // A model with a built-in mapping, and one only seen 8 days ago.
+    let mut mapped = records::record(3, &[user], &[key], now);
+    mapped.request_id = "mapped".into();
+    mapped.model = Some("claude-sonnet-4-5".into());
+    let mut old = records::record(4, &[user], &[key], now - chrono::Duration::days(8));
+    old.request_id = "old".into();
+    old.model = Some("claude-haiku-5-5".into());
+    rows.extend([mapped, old]);
+    api.store.insert_request_records(&rows).await.unwrap();
+
+    let (status, list) = api.get("/admin/model-mappings/unmapped", &token).await;
+    assert_eq!(status, 200, "{list}");
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["model"], "claude-opus-5-5");
+    assert_eq!(list[0]["requests"], 3);
+    assert_eq!(list[0]["missed_failovers"], 2);
+    assert_eq!(list[0]["family"], "opus");
+
+    // Only the three families have defaults.
+    for bad in ["family:gpt", "family:", "family:Opus"] {
+        assert_error(
+            &api.post(
+                "/admin/model-mappings",
+                &token,
+                &json!({"anthropic_model": bad, "bedrock_model_id": "global.anthropic.claude-opus-4-7"}),
+            )
+            .await,
+            422,
+            "invalid_request_error",
+        );
+    }
+    let (status, family) = api
+        .post(
+            "/admin/model-mappings",
+            &token,
+            &json!({"anthropic_model": "family:opus", "bedrock_model_id": "global.anthropic.claude-opus-4-7"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{family}");
+    let (_, list) = api.get("/admin/model-mappings/unmapped", &token).await;
+    assert_eq!(list, json!([]), "the family default covers claude-opus-5-5");
+}
+
 async fn usage_reports_series_and_totals_with_filters(api: &Api) {
     let token = api.token("ops").await;
     let user = create_user(api, &token, "Dee", "dee@example.com").await;
@@ -883,6 +940,7 @@ async fn every_route_needs_a_session(api: &Api) {
         ("DELETE", format!("/admin/access-keys/{NO_ID}/bedrock-key")),
         ("GET", "/admin/usage".to_owned()),
         ("GET", "/admin/model-mappings".to_owned()),
+        ("GET", "/admin/model-mappings/unmapped".to_owned()),
         ("POST", "/admin/model-mappings".to_owned()),
         ("GET", format!("/admin/model-mappings/{NO_ID}")),
         ("PATCH", format!("/admin/model-mappings/{NO_ID}")),
@@ -925,6 +983,7 @@ api_on_both_engines!(
     users_are_created_listed_shown_and_updated,
     access_keys_are_issued_revoked_and_rotated,
     model_mappings_are_managed,
+    unmapped_models_are_listed_until_a_row_or_family_default_covers_them,
     usage_reports_series_and_totals_with_filters,
     usage_per_key_and_top_lists,
     sql_looking_input_is_only_data,

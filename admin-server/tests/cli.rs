@@ -330,6 +330,29 @@ fn model_map_rows_are_validated_and_listed() {
     }
     let listed = json(&admin(data, &["--json", "model-map", "list"]));
     assert_eq!(listed.as_array().unwrap().len(), 1);
+    // A family default, stored as the row `family:haiku`.
+    let family = json(&admin(
+        data,
+        &[
+            "--json",
+            "model-map",
+            "family",
+            "haiku",
+            "--bedrock",
+            "global.anthropic.claude-haiku-4-5-20251001-v1:0",
+        ],
+    ));
+    assert_eq!(family["anthropic_model"], "family:haiku");
+    let out = admin(data, &["model-map", "family", "gpt", "--bedrock", "x.y"]);
+    assert!(!out.status.success());
+    let unmapped = admin(data, &["model-map", "unmapped"]);
+    assert!(unmapped.status.success());
+    assert_eq!(String::from_utf8_lossy(&unmapped.stdout), "(none)\n");
+    assert!(
+        admin(data, &["model-map", "delete", "family:haiku"])
+            .status
+            .success()
+    );
     let deleted = json(&admin(
         data,
         &["--json", "model-map", "delete", "claude-opus-5-5"],

@@ -32,6 +32,7 @@ fn record(n: usize, with_usage: bool) -> RequestRecord {
         status: 200,
         error_type: None,
         plan_status: Some(429),
+        failover_skip: None,
         outcome: Outcome::Complete,
         auth_ms: Some(0.2),
         plan_ttfb_ms: Some(3.5),

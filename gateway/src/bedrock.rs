@@ -18,7 +18,7 @@ use crate::respond;
 use bytes::Bytes;
 use ccp_core::api_error::{ApiError, ApiErrorKind};
 use ccp_core::routing::credentials::{BedrockCredential, CredentialCache};
-use ccp_core::routing::model_map::{ModelMap, ResolvedModel};
+use ccp_core::routing::model_map::{MappingSource, ModelMap, ResolvedModel};
 use ccp_core::translate::errors::BedrockError;
 use ccp_core::translate::eventstream::{EventStreamDecoder, StreamFrame};
 use ccp_core::translate::models::encode_model_id;
@@ -34,6 +34,10 @@ use std::time::{Duration, Instant};
 /// Header naming who answered, for clients and tests: `plan` is never written (the Plan
 /// response is relayed untouched), `bedrock` marks a translated answer.
 pub const UPSTREAM_HEADER: &str = "x-ccp-upstream";
+
+/// On a Bedrock answer: the Bedrock model id actually called. The body's `model` stays the
+/// name the client asked for (Claude Code keys its bookkeeping on it).
+pub const MODEL_HEADER: &str = "x-ccp-bedrock-model";
 
 /// Error bodies and non-streaming answers are read up to this size.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -69,12 +73,55 @@ pub enum Outcome {
 }
 
 /// Why a Bedrock attempt did not serve the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cause {
-    /// The request cannot be sent to Bedrock (not JSON, unmapped model, untranslatable).
-    Unusable,
+    /// The request cannot be sent to Bedrock at all: a failover that could not be attempted.
+    Unusable(Unusable),
     /// Bedrock answered an error, or could not be reached, before any byte went out.
     Failed,
+}
+
+/// Why a request could not be sent to Bedrock, in words an admin can act on. Never holds
+/// request content beyond the model name (made printable and capped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unusable {
+    /// Neither a mapping row, a built-in default nor a family default names a Bedrock model.
+    UnmappedModel(String),
+    /// The body holds something Converse cannot express; the translator's reason.
+    Untranslatable(String),
+    /// Not JSON, not an object, no model, an encoding the gateway cannot read, too large.
+    BadBody(String),
+}
+
+impl Unusable {
+    /// The metric and request-log label.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::UnmappedModel(_) => "unmapped_model",
+            Self::Untranslatable(_) => "untranslatable",
+            Self::BadBody(_) => "bad_body",
+        }
+    }
+
+    pub fn model(&self) -> Option<&str> {
+        match self {
+            Self::UnmappedModel(model) => Some(model),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Unusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::UnmappedModel(model) => write!(
+                f,
+                "model {model} has no Bedrock mapping (map it: `ccp-admin model-map set --anthropic {model} --bedrock <model id>`, or set a family default)"
+            ),
+            Self::Untranslatable(why) => write!(f, "the request has no Converse form: {why}"),
+            Self::BadBody(why) => write!(f, "the request body cannot be read: {why}"),
+        }
+    }
 }
 
 /// What a served answer looked like, for the access log and metering.
@@ -92,11 +139,22 @@ pub struct ServedStats {
     pub estimated: bool,
 }
 
-fn invalid(message: String) -> Outcome {
+/// A 400 for the client (on Bedrock direct; after a Plan failure the Plan answer goes out
+/// instead) and the reason the failover could not be attempted.
+fn unusable(message: String, why: Unusable) -> Outcome {
     Outcome::NotServed {
         error: ApiError::owned(400, ApiErrorKind::InvalidRequest, message),
-        cause: Cause::Unusable,
+        cause: Cause::Unusable(why),
     }
+}
+
+fn bad_body(message: impl Into<String>) -> Outcome {
+    let message = message.into();
+    unusable(message.clone(), Unusable::BadBody(message))
+}
+
+fn untranslatable(message: String) -> Outcome {
+    unusable(message.clone(), Unusable::Untranslatable(message))
 }
 
 fn failed(error: ApiError) -> Outcome {
@@ -174,19 +232,24 @@ impl Bedrock {
         };
         let parsed: Value = match serde_json::from_slice(&body) {
             Ok(v @ Value::Object(_)) => v,
-            Ok(_) => return invalid("The request body must be a JSON object.".into()),
-            Err(e) => return invalid(format!("The request body is not valid JSON: {e}")),
+            Ok(_) => return bad_body("The request body must be a JSON object."),
+            Err(e) => return bad_body(format!("The request body is not valid JSON: {e}")),
         };
         drop(body);
         let Some(model_name) = parsed.get("model").and_then(Value::as_str) else {
-            return invalid("model: field required".into());
+            return bad_body("model: field required");
         };
         let Some(model) = self.models.resolve(model_name, &credential.region).await else {
-            return invalid(format!(
-                "model: {} has no Amazon Bedrock mapping on this gateway.",
-                printable(model_name)
-            ));
+            let model = printable(model_name);
+            return unusable(
+                format!("model: {model} has no Amazon Bedrock mapping on this gateway."),
+                Unusable::UnmappedModel(model),
+            );
         };
+        if model.source == MappingSource::Family {
+            tracing::info!(request_id, requested = %printable(model_name), bedrock_model = %model.model_id,
+                "the model has no mapping of its own; using its family default");
+        }
         let call = Call {
             bedrock: self,
             credential,
@@ -241,8 +304,8 @@ impl Call<'_> {
         } else {
             anthropic_to_converse(self.parsed, &options)
         }
-        .map_err(|e| invalid(e.to_string()))?;
-        serde_json::to_vec(&converse).map_err(|e| invalid(e.to_string()))
+        .map_err(|e| untranslatable(e.to_string()))?;
+        serde_json::to_vec(&converse).map_err(|e| untranslatable(e.to_string()))
     }
 
     async fn post(&self, url: &str, body: Vec<u8>) -> Result<reqwest::Response, Outcome> {
@@ -334,7 +397,9 @@ impl Call<'_> {
                 Ok(message) => {
                     let usage = message.get("usage").map(usage_from_json);
                     let body = serde_json::to_vec(&message).unwrap_or_default();
-                    match write_json(session, 200, body, self.request_id).await {
+                    match write_json(session, 200, body, self.request_id, &self.model.model_id)
+                        .await
+                    {
                         Ok(()) => Outcome::Served {
                             status: 200,
                             stats: ServedStats {
@@ -349,7 +414,7 @@ impl Call<'_> {
                 Err(e) => {
                     tracing::warn!(request_id = %self.request_id, error = %e, "unusable Converse response");
                     failed(ApiError::new(
-                        500,
+                        502,
                         ApiErrorKind::Api,
                         "Amazon Bedrock returned a response the gateway cannot read.",
                     ))
@@ -420,7 +485,10 @@ impl Call<'_> {
                     return failed(UNREACHABLE);
                 }
                 stats.first_byte = Some(started.elapsed());
-                if write_stream_header(session, self.request_id).await.is_err() {
+                if write_stream_header(session, self.request_id, &self.model.model_id)
+                    .await
+                    .is_err()
+                {
                     return Outcome::ClientGone;
                 }
                 header_sent = true;
@@ -485,7 +553,7 @@ impl Call<'_> {
             None => (estimate_tokens(&input), true),
         };
         let body = serde_json::to_vec(&json!({"input_tokens": tokens})).unwrap_or_default();
-        let mut header = match json_header(200, body.len(), self.request_id) {
+        let mut header = match json_header(200, body.len(), self.request_id, &self.model.model_id) {
             Ok(h) => h,
             Err(()) => return Outcome::ClientGone,
         };
@@ -569,7 +637,7 @@ fn decode_body<'a>(
             let mut decoder = flate2::read::MultiGzDecoder::new(body).take(limit + 1);
             decoder
                 .read_to_end(&mut out)
-                .map_err(|_| invalid("The gzip request body cannot be decoded.".into()))?;
+                .map_err(|_| bad_body("The gzip request body cannot be decoded."))?;
             if out.len() as u64 > limit {
                 return Err(Outcome::NotServed {
                     error: ApiError::new(
@@ -577,13 +645,15 @@ fn decode_body<'a>(
                         ApiErrorKind::RequestTooLarge,
                         "The decompressed request body is larger than the gateway accepts.",
                     ),
-                    cause: Cause::Unusable,
+                    cause: Cause::Unusable(Unusable::BadBody(
+                        "the decompressed body is over the size limit".into(),
+                    )),
                 });
             }
             Ok(std::borrow::Cow::Owned(out))
         }
-        Some(_) => Err(invalid(
-            "Unsupported Content-Encoding for the Bedrock fallback (gzip only).".into(),
+        Some(_) => Err(bad_body(
+            "Unsupported Content-Encoding for the Bedrock fallback (gzip only).",
         )),
     }
 }
@@ -620,12 +690,18 @@ async fn read_error(response: reqwest::Response) -> (BedrockError, Option<u16>) 
     BedrockError::parse(status, header.as_deref(), &body)
 }
 
-fn json_header(status: u16, len: usize, request_id: &str) -> Result<Box<ResponseHeader>, ()> {
-    let mut h = ResponseHeader::build(status, Some(6)).map_err(|_| ())?;
+fn json_header(
+    status: u16,
+    len: usize,
+    request_id: &str,
+    model_id: &str,
+) -> Result<Box<ResponseHeader>, ()> {
+    let mut h = ResponseHeader::build(status, Some(7)).map_err(|_| ())?;
     h.insert_header("content-type", "application/json")
         .and_then(|_| h.insert_header("content-length", len.to_string()))
         .and_then(|_| h.insert_header(respond::REQUEST_ID_HEADER, request_id))
         .and_then(|_| h.insert_header(UPSTREAM_HEADER, "bedrock"))
+        .and_then(|_| h.insert_header(MODEL_HEADER, model_id))
         .map_err(|_| ())?;
     Ok(Box::new(h))
 }
@@ -635,8 +711,9 @@ async fn write_json(
     status: u16,
     body: Vec<u8>,
     request_id: &str,
+    model_id: &str,
 ) -> Result<(), ()> {
-    let header = json_header(status, body.len(), request_id)?;
+    let header = json_header(status, body.len(), request_id, model_id)?;
     session
         .write_response_header(header, false)
         .await
@@ -647,13 +724,18 @@ async fn write_json(
         .map_err(|_| ())
 }
 
-async fn write_stream_header(session: &mut Session, request_id: &str) -> Result<(), ()> {
-    let mut h = ResponseHeader::build(200, Some(6)).map_err(|_| ())?;
+async fn write_stream_header(
+    session: &mut Session,
+    request_id: &str,
+    model_id: &str,
+) -> Result<(), ()> {
+    let mut h = ResponseHeader::build(200, Some(7)).map_err(|_| ())?;
     h.insert_header("content-type", "text/event-stream")
         .and_then(|_| h.insert_header("cache-control", "no-cache"))
         .and_then(|_| h.insert_header("transfer-encoding", "chunked"))
         .and_then(|_| h.insert_header(respond::REQUEST_ID_HEADER, request_id))
         .and_then(|_| h.insert_header(UPSTREAM_HEADER, "bedrock"))
+        .and_then(|_| h.insert_header(MODEL_HEADER, model_id))
         .map_err(|_| ())?;
     session
         .write_response_header(Box::new(h), false)
@@ -676,7 +758,7 @@ mod tests {
         assert!(matches!(
             decode_body(b"not gzip", Some("gzip"), 1024),
             Err(Outcome::NotServed {
-                cause: Cause::Unusable,
+                cause: Cause::Unusable(Unusable::BadBody(_)),
                 ..
             })
         ));

@@ -68,7 +68,7 @@ pub fn request_record(
     let model = match (bedrock, &reported) {
         (Some(leg), _) => Some(leg.stats.model_name.clone()),
         (None, Some(r)) => r.model.clone(),
-        _ => None,
+        _ => ctx.requested_model.clone(),
     };
     Some(RequestRecord {
         request_id: ctx.request_id.clone(),
@@ -79,8 +79,12 @@ pub fn request_record(
         route: ctx.path_taken.as_str(),
         upstream: ctx.upstream(),
         status,
-        error_type: ctx.local_error,
+        error_type: ctx
+            .local_error
+            .as_ref()
+            .map(|e| e.api_error().kind.type_name()),
         plan_status: ctx.plan_status,
+        failover_skip: ctx.failover_skip,
         outcome,
         auth_ms: ms(ctx.auth_time),
         plan_ttfb_ms: ms(ctx.plan_first_byte),

@@ -12,7 +12,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -41,6 +41,45 @@ struct TransitionLabel {
     transition: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabel {
+    error: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SkipLabels {
+    reason: &'static str,
+    model: String,
+}
+
+/// Distinct model names the failover-skip metric keeps as labels; later ones count as
+/// `other`, so a client inventing names cannot grow the registry.
+pub const MAX_MODEL_LABELS: usize = 32;
+
+/// The model label for a client-supplied name: itself while the set has room and the name
+/// looks like a model name, else `other` / `invalid`.
+fn model_label(admitted: &Mutex<HashSet<String>>, model: Option<&str>) -> String {
+    let Some(model) = model else {
+        return "-".to_owned();
+    };
+    let plausible = (1..=64).contains(&model.len())
+        && model
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b));
+    if !plausible {
+        return "invalid".to_owned();
+    }
+    let mut admitted = admitted.lock().unwrap_or_else(|e| e.into_inner());
+    if admitted.contains(model) {
+        return model.to_owned();
+    }
+    if admitted.len() < MAX_MODEL_LABELS {
+        admitted.insert(model.to_owned());
+        return model.to_owned();
+    }
+    "other".to_owned()
+}
+
 /// Every metric the gateway exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -50,6 +89,9 @@ pub struct Metrics {
     tokens: Family<TokenLabels, Counter>,
     bedrock_cost: Counter,
     circuit: Family<TransitionLabel, Counter>,
+    gateway_errors: Family<ErrorLabel, Counter>,
+    failover_skipped: Family<SkipLabels, Counter>,
+    skip_models: Mutex<HashSet<String>>,
     // Mirrors of counters kept elsewhere, refreshed at scrape time.
     meter_written: Counter,
     meter_dropped: Counter,
@@ -186,6 +228,18 @@ impl Metrics {
             "Circuit breaker state changes (opened, reopened, closed)",
             circuit.clone(),
         );
+        let gateway_errors = Family::<ErrorLabel, Counter>::default();
+        registry.register(
+            "gateway_errors",
+            "Errors the gateway answered itself, by kind (not errors relayed from an upstream)",
+            gateway_errors.clone(),
+        );
+        let failover_skipped = Family::<SkipLabels, Counter>::default();
+        registry.register(
+            "failover_skipped",
+            "Requests that needed Bedrock but could not be sent there, by reason and model name",
+            failover_skipped.clone(),
+        );
         let meter_written = Counter::default();
         registry.register(
             "meter_rows_written",
@@ -255,6 +309,9 @@ impl Metrics {
             tokens,
             bedrock_cost,
             circuit,
+            gateway_errors,
+            failover_skipped,
+            skip_models: Mutex::new(HashSet::new()),
             meter_written,
             meter_dropped,
             meter_write_errors,
@@ -326,6 +383,21 @@ impl Metrics {
                     .inc_by(u64::try_from(u.cost_micro_usd).unwrap_or(0));
             }
         }
+    }
+
+    /// Counts an error the gateway answered itself (a [`crate::error::GatewayError`] label).
+    pub fn gateway_error(&self, label: &'static str) {
+        self.gateway_errors
+            .get_or_create(&ErrorLabel { error: label })
+            .inc();
+    }
+
+    /// Counts a failover that could not be attempted.
+    pub fn failover_skipped(&self, reason: &'static str, model: Option<&str>) {
+        let model = model_label(&self.skip_models, model);
+        self.failover_skipped
+            .get_or_create(&SkipLabels { reason, model })
+            .inc();
     }
 
     pub fn circuit_transition(&self, t: Transition) {
@@ -483,5 +555,43 @@ pub async fn serve(
             let _ = stream.write_all(response.as_bytes()).await;
             let _ = stream.shutdown().await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_labels_are_capped_and_tamed() {
+        let metrics = Metrics::new();
+        for i in 0..100 {
+            metrics.failover_skipped("unmapped_model", Some(&format!("claude-x-{i}")));
+        }
+        metrics.failover_skipped("unmapped_model", Some("claude-x-0"));
+        metrics.failover_skipped("bad_body", None);
+        metrics.failover_skipped("unmapped_model", Some("a\"b} evil"));
+        let text = metrics.render(&MeterStats::default(), &CredentialStats::default(), 0);
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("ccp_failover_skipped_total{"))
+            .collect();
+        // 32 names, `other`, `-` and `invalid`.
+        assert_eq!(lines.len(), MAX_MODEL_LABELS + 3, "{lines:#?}");
+        assert!(text.contains(
+            r#"ccp_failover_skipped_total{reason="unmapped_model",model="claude-x-0"} 2"#
+        ));
+        assert!(
+            text.contains(
+                r#"ccp_failover_skipped_total{reason="unmapped_model",model="other"} 68"#
+            )
+        );
+        assert!(
+            text.contains(
+                r#"ccp_failover_skipped_total{reason="unmapped_model",model="invalid"} 1"#
+            )
+        );
+        assert!(text.contains(r#"ccp_failover_skipped_total{reason="bad_body",model="-"} 1"#));
+        assert!(!text.contains("evil"));
     }
 }

@@ -53,6 +53,13 @@ impl PlanUpstream {
         Ok(count)
     }
 
+    /// [`refresh`](Self::refresh), given up after `limit`.
+    pub async fn refresh_within(&self, limit: Duration) -> std::io::Result<usize> {
+        tokio::time::timeout(limit, self.refresh())
+            .await
+            .unwrap_or_else(|_| Err(std::io::Error::other("resolution timed out")))
+    }
+
     /// Keeps the addresses fresh until the process ends.
     pub fn spawn_refresher(self: &Arc<Self>, runtime: &tokio::runtime::Handle) {
         let plan = Arc::clone(self);

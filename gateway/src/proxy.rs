@@ -1,14 +1,14 @@
 //! The Pingora `ProxyHttp` implementation: each hook is short and hands off to a plain
 //! function. Per-request state lives in [`RequestCtx`], shared state in [`GatewayState`].
 
-use crate::bedrock::{Bedrock, ClientRequest, Operation, Outcome};
+use crate::bedrock::{Bedrock, Cause, ClientRequest, Operation, Outcome, Unusable};
+use crate::error::GatewayError;
 use crate::failover::{BedrockLeg, Failover, PathTaken, PlanFailure, SseWatch};
 use crate::path::{self, Route};
 use crate::plan::PlanUpstream;
 use crate::respond;
 use async_trait::async_trait;
 use bytes::Bytes;
-use ccp_core::api_error::{ApiError, ApiErrorKind};
 use ccp_core::auth::{AuthOutcome, KeyAuthenticator};
 use ccp_core::domain::KeyGrant;
 use ccp_core::metering::Meter;
@@ -88,8 +88,8 @@ pub struct RequestCtx {
     /// Request body bytes held back so the upstream gets them in one write (see
     /// `request_body_filter`).
     pending_body: bytes::BytesMut,
-    /// Set when the gateway itself answered, naming the Anthropic error type it used.
-    pub local_error: Option<&'static str>,
+    /// Set when the gateway itself answered.
+    pub local_error: Option<GatewayError>,
     pub auth_time: Option<Duration>,
     /// Present when Bedrock may serve this request.
     pub failover: Option<Failover>,
@@ -99,6 +99,10 @@ pub struct RequestCtx {
     pub plan_first_byte: Option<Duration>,
     /// The Plan answer that triggered failover.
     pub plan_failure: Option<PlanFailure>,
+    /// Why Bedrock could not be tried for a request that needed it (a missed failover).
+    pub failover_skip: Option<&'static str>,
+    /// The model the client asked for, when no answer names it (an unmapped model).
+    pub requested_model: Option<String>,
     /// Set on Plan SSE responses.
     pub plan_sse: Option<SseWatch>,
     pub bedrock: Option<BedrockLeg>,
@@ -128,55 +132,12 @@ pub struct Gateway {
     pub state: Arc<GatewayState>,
 }
 
-const NOT_FOUND: ApiError = ApiError::new(404, ApiErrorKind::NotFound, "Not found.");
-const UNKNOWN_API_PATH: ApiError = ApiError::new(
-    404,
-    ApiErrorKind::NotFound,
-    "Not found: the gateway forwards /v1/… and /api/… paths only.",
-);
-const AUTH_UNAVAILABLE: ApiError = ApiError::new(
-    503,
-    ApiErrorKind::Overloaded,
-    "The gateway cannot check access keys right now. Retry shortly.",
-);
-const TOO_LARGE: ApiError = ApiError::new(
-    413,
-    ApiErrorKind::RequestTooLarge,
-    "Request body is larger than the gateway accepts (32 MiB by default).",
-);
-const BAD_LENGTH: ApiError = ApiError::new(
-    400,
-    ApiErrorKind::InvalidRequest,
-    "Invalid Content-Length header.",
-);
-const NO_UPGRADE: ApiError = ApiError::new(
-    400,
-    ApiErrorKind::InvalidRequest,
-    "Protocol upgrades are not supported on this endpoint.",
-);
-const PLAN_UNREACHABLE: ApiError = ApiError::new(
-    502,
-    ApiErrorKind::Api,
-    "The gateway could not reach the Anthropic API. Retry shortly.",
-);
-const PLAN_TIMEOUT: ApiError = ApiError::new(
-    504,
-    ApiErrorKind::Api,
-    "The Anthropic API did not answer in time.",
-);
-const CLIENT_TIMEOUT: ApiError = ApiError::new(
-    408,
-    ApiErrorKind::InvalidRequest,
-    "The request body arrived too slowly.",
-);
-const INTERNAL: ApiError = ApiError::new(500, ApiErrorKind::Api, "Internal gateway error.");
-
 /// What `request_filter` decided.
 enum Decision {
     Proxy,
     /// The circuit is open: straight to Bedrock.
     BedrockDirect,
-    Answer(ApiError),
+    Answer(GatewayError),
     Health,
     Ready(bool),
 }
@@ -191,11 +152,11 @@ impl Gateway {
         let keyed = match path::parse(req.uri.path()) {
             Route::Health => return Decision::Health,
             Route::Ready => return Decision::Ready(self.is_ready().await),
-            Route::NotFound => return Decision::Answer(NOT_FOUND),
+            Route::NotFound => return Decision::Answer(GatewayError::NotFound),
             Route::KeyedUnknown { key } => {
                 ctx.template = "/ak/{key}/(unknown)";
                 return match self.authenticate(key, ctx).await {
-                    Ok(()) => Decision::Answer(UNKNOWN_API_PATH),
+                    Ok(()) => Decision::Answer(GatewayError::UnknownApiPath),
                     Err(answer) => Decision::Answer(answer),
                 };
             }
@@ -206,13 +167,15 @@ impl Gateway {
             return Decision::Answer(answer);
         }
         if req.headers.contains_key("upgrade") {
-            return Decision::Answer(NO_UPGRADE);
+            return Decision::Answer(GatewayError::UpgradeRefused);
         }
         if let Some(length) = req.headers.get("content-length") {
             match length.to_str().ok().and_then(|v| v.parse::<u64>().ok()) {
-                Some(n) if n > self.state.max_body_bytes => return Decision::Answer(TOO_LARGE),
+                Some(n) if n > self.state.max_body_bytes => {
+                    return Decision::Answer(GatewayError::TooLarge);
+                }
                 Some(_) => {}
-                None => return Decision::Answer(BAD_LENGTH),
+                None => return Decision::Answer(GatewayError::BadContentLength),
             }
         }
         let base = self.state.plan.base_path();
@@ -270,6 +233,19 @@ impl Gateway {
         }
     }
 
+    /// Records a failover that could not be attempted, for the log row and the metric.
+    fn skip_failover(&self, ctx: &mut RequestCtx, reason: &'static str, model: Option<&str>) {
+        ctx.failover_skip = Some(reason);
+        self.state.metrics.failover_skipped(reason, model);
+    }
+
+    fn note_unusable(&self, ctx: &mut RequestCtx, why: &Unusable) {
+        self.skip_failover(ctx, why.reason(), why.model());
+        if let Some(model) = why.model() {
+            ctx.requested_model = Some(model.to_owned());
+        }
+    }
+
     /// Bedrock direct (circuit open): read the body here, call Bedrock, answer. Without a
     /// usable Bedrock credential the request goes to Plan after all (`Ok(false)`).
     async fn serve_direct(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
@@ -279,36 +255,40 @@ impl Gateway {
             Err(why) => {
                 tracing::warn!(request_id = %ctx.request_id, %key_id, reason = ?why,
                     "circuit open but no usable Bedrock key; trying Plan");
+                self.skip_failover(ctx, "bedrock_key_unavailable", None);
                 ctx.failover = None;
                 return Ok(false);
             }
         };
-        ctx.path_taken = PathTaken::BedrockDirect;
-        let mut failover = ctx.failover.take();
-        let read = match failover.as_mut() {
-            Some(f) => self.read_rest_of_body(session, f, ctx).await,
-            None => Err(INTERNAL),
+        let Some(mut failover) = ctx.failover.take() else {
+            return Ok(false);
         };
-        let answer = match read {
+        ctx.path_taken = PathTaken::BedrockDirect;
+        let answer = match self.read_rest_of_body(session, &mut failover, ctx).await {
             Ok(()) => {
-                let body = failover.as_ref().map(Failover::body).unwrap_or_default();
-                let operation = failover
-                    .as_ref()
-                    .map_or(Operation::Messages, |f| f.operation);
+                let body = failover.body();
                 let outcome = self
-                    .call_bedrock(session, &body, operation, &credential, ctx)
+                    .call_bedrock(session, &body, failover.operation, &credential, ctx)
                     .await;
                 match outcome {
-                    Outcome::NotServed { error, .. } => Some(error),
+                    Outcome::NotServed {
+                        error,
+                        cause: Cause::Unusable(why),
+                    } => {
+                        tracing::warn!(request_id = %ctx.request_id, reason = why.reason(),
+                            "Bedrock direct not possible: {why}");
+                        self.note_unusable(ctx, &why);
+                        Some(GatewayError::Bedrock(error))
+                    }
+                    Outcome::NotServed { error, .. } => Some(GatewayError::Bedrock(error)),
                     Outcome::Served { .. } | Outcome::ClientGone => None,
                 }
             }
             Err(error) => Some(error),
         };
-        ctx.failover = failover;
+        ctx.failover = Some(failover);
         if let Some(error) = answer {
-            ctx.local_error = Some(error.kind.type_name());
-            respond::api_error(session, &error, &ctx.request_id).await?;
+            answer_with(session, ctx, error).await?;
         }
         Ok(true)
     }
@@ -319,20 +299,22 @@ impl Gateway {
         session: &mut Session,
         failover: &mut Failover,
         ctx: &mut RequestCtx,
-    ) -> std::result::Result<(), ApiError> {
+    ) -> std::result::Result<(), GatewayError> {
         if !failover.body_complete {
             loop {
                 match session.read_request_body().await {
                     Ok(Some(chunk)) => {
                         ctx.request_bytes += chunk.len() as u64;
                         if ctx.request_bytes > self.state.max_body_bytes {
-                            return Err(TOO_LARGE);
+                            return Err(GatewayError::TooLarge);
                         }
                         failover.push(&chunk);
                     }
                     Ok(None) => break,
-                    Err(e) if e.etype() == &ErrorType::ReadTimedout => return Err(CLIENT_TIMEOUT),
-                    Err(_) => return Err(INTERNAL),
+                    Err(e) if e.etype() == &ErrorType::ReadTimedout => {
+                        return Err(GatewayError::ClientTimeout);
+                    }
+                    Err(_) => return Err(GatewayError::BodyUnreadable),
                 }
             }
             failover.body_complete = true;
@@ -345,7 +327,7 @@ impl Gateway {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         match declared {
-            Some(n) if n != failover.tee_len => Err(INTERNAL),
+            Some(n) if n != failover.tee_len => Err(GatewayError::BodyUnreadable),
             _ => Ok(()),
         }
     }
@@ -401,6 +383,7 @@ impl Gateway {
             Err(why) => {
                 tracing::warn!(request_id = %ctx.request_id, %key_id, reason = ?why,
                     "Plan failed and no usable Bedrock key; relaying the Plan answer");
+                self.skip_failover(ctx, "bedrock_key_unavailable", None);
                 return None;
             }
         };
@@ -411,6 +394,7 @@ impl Gateway {
         ctx.failover = Some(failover);
         if read.is_err() {
             tracing::warn!(request_id = %ctx.request_id, "request body incomplete; no failover");
+            self.skip_failover(ctx, "body_unreadable", None);
             return None;
         }
         ctx.path_taken = PathTaken::PlanThenBedrock;
@@ -420,15 +404,24 @@ impl Gateway {
         {
             Outcome::Served { status, .. } => Some(status),
             Outcome::ClientGone => Some(0),
-            Outcome::NotServed { error, cause } => {
-                tracing::warn!(request_id = %ctx.request_id, cause = ?cause, status = error.status,
+            Outcome::NotServed {
+                cause: Cause::Unusable(why),
+                ..
+            } => {
+                tracing::warn!(request_id = %ctx.request_id, reason = why.reason(),
+                    "failover not attempted: {why}; relaying the Plan answer");
+                self.note_unusable(ctx, &why);
+                None
+            }
+            Outcome::NotServed { error, .. } => {
+                tracing::warn!(request_id = %ctx.request_id, status = error.status,
                     error_type = error.kind.type_name(), "Bedrock fallback did not serve; relaying the Plan answer");
                 None
             }
         }
     }
 
-    async fn authenticate(&self, key: &str, ctx: &mut RequestCtx) -> Result<(), ApiError> {
+    async fn authenticate(&self, key: &str, ctx: &mut RequestCtx) -> Result<(), GatewayError> {
         let started = Instant::now();
         let outcome = self.state.auth.authenticate(key).await;
         ctx.auth_time = Some(started.elapsed());
@@ -437,8 +430,8 @@ impl Gateway {
                 ctx.grant = Some(grant);
                 Ok(())
             }
-            AuthOutcome::Denied => Err(ApiError::KEY_NOT_FOUND),
-            AuthOutcome::Unavailable => Err(AUTH_UNAVAILABLE),
+            AuthOutcome::Denied => Err(GatewayError::KeyRejected),
+            AuthOutcome::Unavailable => Err(GatewayError::AuthUnavailable),
         }
     }
 
@@ -464,21 +457,15 @@ fn is_plan_failure(e: &Error, ctx: &RequestCtx) -> bool {
     ctx.plan_status.is_none() && e.esource() == &ErrorSource::Upstream
 }
 
-/// Maps a proxying failure to the answer the client gets, or `None` when the client is gone.
-fn failure_answer(e: &Error, ctx: &RequestCtx) -> Option<ApiError> {
-    if ctx.local_error == Some(TOO_LARGE.kind.type_name()) {
-        return Some(TOO_LARGE);
-    }
-    match (e.esource(), e.etype()) {
-        (_, ErrorType::HTTPStatus(413)) => Some(TOO_LARGE),
-        (ErrorSource::Upstream, ErrorType::ReadTimedout | ErrorType::ConnectTimedout) => {
-            Some(PLAN_TIMEOUT)
-        }
-        (ErrorSource::Upstream, _) => Some(PLAN_UNREACHABLE),
-        (ErrorSource::Downstream, ErrorType::ReadTimedout) => Some(CLIENT_TIMEOUT),
-        (ErrorSource::Downstream, _) => None,
-        _ => Some(INTERNAL),
-    }
+/// Writes the gateway's own error answer and remembers it for the log and metrics.
+async fn answer_with(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    error: GatewayError,
+) -> Result<()> {
+    let written = respond::api_error(session, &error.api_error(), &ctx.request_id).await;
+    ctx.local_error = Some(error);
+    written
 }
 
 #[async_trait]
@@ -505,6 +492,8 @@ impl ProxyHttp for Gateway {
             plan_status: None,
             plan_first_byte: None,
             plan_failure: None,
+            failover_skip: None,
+            requested_model: None,
             plan_sse: None,
             bedrock: None,
             usage_tap: None,
@@ -531,8 +520,7 @@ impl ProxyHttp for Gateway {
             Decision::Proxy => Ok(false),
             Decision::BedrockDirect => self.serve_direct(session, ctx).await,
             Decision::Answer(err) => {
-                ctx.local_error = Some(err.kind.type_name());
-                respond::api_error(session, &err, &ctx.request_id).await?;
+                answer_with(session, ctx, err).await?;
                 Ok(true)
             }
             Decision::Health => {
@@ -561,15 +549,19 @@ impl ProxyHttp for Gateway {
     async fn upstream_peer(
         &self,
         _session: &mut Session,
-        _ctx: &mut RequestCtx,
+        ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        match self.state.plan.peer() {
-            Some(peer) => Ok(Box::new(peer)),
-            None => Err(Error::explain(
-                ErrorType::ConnectNoRoute,
-                "Plan upstream has no resolved address",
-            )),
+        if let Some(peer) = self.state.plan.peer() {
+            return Ok(Box::new(peer));
         }
+        // Nothing resolved yet (DNS was down at start, say): one attempt now, bounded.
+        let plan = &self.state.plan;
+        if let Err(err) = plan.refresh_within(Duration::from_secs(2)).await {
+            tracing::warn!(request_id = %ctx.request_id, error = %err, "Plan upstream has no address");
+        }
+        plan.peer()
+            .map(Box::new)
+            .ok_or_else(crate::error::no_plan_address)
     }
 
     async fn upstream_request_filter(
@@ -607,7 +599,7 @@ impl ProxyHttp for Gateway {
         if let Some(chunk) = body {
             ctx.request_bytes += chunk.len() as u64;
             if ctx.request_bytes > self.state.max_body_bytes {
-                ctx.local_error = Some(TOO_LARGE.kind.type_name());
+                ctx.local_error = Some(GatewayError::TooLarge);
                 return Err(Error::explain(
                     ErrorType::HTTPStatus(413),
                     "request body over the limit",
@@ -793,14 +785,21 @@ impl ProxyHttp for Gateway {
                 can_reuse_downstream: false,
             };
         }
-        let answer = failure_answer(e, ctx);
+        let answer = match ctx.local_error.take() {
+            Some(GatewayError::TooLarge) => Some(GatewayError::TooLarge),
+            _ => GatewayError::from_proxy_failure(e),
+        };
         let error_code = match answer {
             Some(err) => {
-                ctx.local_error = Some(err.kind.type_name());
-                if let Err(write_err) = respond::api_error(session, &err, &ctx.request_id).await {
+                let status = err.api_error().status;
+                if let GatewayError::Plan(fault) = &err {
+                    tracing::warn!(request_id = %ctx.request_id, cause = fault.describe(),
+                        error = %e.etype().as_str(), "Plan upstream unusable");
+                }
+                if let Err(write_err) = answer_with(session, ctx, err).await {
                     tracing::debug!(request_id = %ctx.request_id, error = %write_err, "could not send the error response");
                 }
-                err.status
+                status
             }
             None => 0,
         };
@@ -823,6 +822,9 @@ impl ProxyHttp for Gateway {
         let upstream = ctx.upstream();
         let ms = |d: Option<Duration>| d.map_or(-1.0, |d| d.as_secs_f64() * 1e3);
         let response_bytes = session.as_downstream().body_bytes_sent() as u64;
+        if let Some(error) = &ctx.local_error {
+            self.state.metrics.gateway_error(error.label());
+        }
         if let Some(record) =
             crate::metering::request_record(ctx, status, response_bytes, e, &self.state.prices)
         {
@@ -844,7 +846,8 @@ impl ProxyHttp for Gateway {
             upstream,
             status,
             plan_status = ctx.plan_status.unwrap_or(0),
-            local_error = ctx.local_error.unwrap_or("-"),
+            local_error = ctx.local_error.as_ref().map_or("-", GatewayError::label),
+            failover_skip = ctx.failover_skip.unwrap_or("-"),
             error = e.map(|e| e.etype().as_str()).unwrap_or("-"),
             auth_ms = ctx.auth_time.map_or(0.0, |d| d.as_secs_f64() * 1e3),
             plan_ttfb_ms = ms(ctx.plan_first_byte),

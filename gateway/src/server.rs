@@ -129,6 +129,7 @@ async fn build_state(config: &Config) -> anyhow::Result<(Arc<GatewayState>, Mete
         .context("cannot set up the Bedrock key wrapper")?;
     let credentials = CredentialCache::new(store.clone(), wrapper, config.bedrock_key_cache_ttl);
     let models = ModelMap::new(store.clone(), config.model_map_refresh);
+    models.warn_if_defaults_unmapped().await;
     let bedrock = Bedrock::new(config, credentials, models)
         .context("cannot build the Bedrock HTTP client")?;
     // The metering writer gets its own small pool, so it can never starve key lookups.

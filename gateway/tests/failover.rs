@@ -766,3 +766,159 @@ async fn the_connection_after_a_cut_plan_stream_still_works() {
         assert_eq!(next.status(), 200);
     }
 }
+
+/// The metering row of a request, once the writer has stored it.
+async fn logged(h: &Harness, resp: &reqwest::Response) -> ccp_core::store::RequestLogView {
+    let id = resp.headers()["x-ccp-request-id"].to_str().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(row) = h.store.request_log(id).await.unwrap() {
+            return row;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "request {id} never logged"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn claude_codes_default_model_is_a_visible_missed_failover_until_its_family_has_a_default() {
+    let metrics_addr = format!("127.0.0.1:{}", common::free_port());
+    let h = Harness::start_failover(
+        plan_429,
+        bedrock_ok,
+        &[
+            ("model_map_refresh_secs", "1"),
+            ("metrics_addr", &metrics_addr),
+        ],
+    )
+    .await;
+    let mut body = request_body(false);
+    body["model"] = json!("claude-opus-5-5");
+
+    let resp = post(&h, "/v1/messages", &body).await;
+    assert_eq!(resp.status(), 429, "no mapping: Plan's answer is relayed");
+    let row = logged(&h, &resp).await;
+    assert_eq!(row.failover_skip.as_deref(), Some("unmapped_model"));
+    assert_eq!(row.model.as_deref(), Some("claude-opus-5-5"));
+    let metrics = common::scrape(&h.client, &metrics_addr).await;
+    assert!(
+        metrics.contains(
+            r#"ccp_failover_skipped_total{reason="unmapped_model",model="claude-opus-5-5"} 1"#
+        ),
+        "{metrics}"
+    );
+    // What the admin API and `ccp-admin model-map unmapped` list.
+    let unmapped = ccp_admin_server::ops::unmapped_models(&h.store, 7)
+        .await
+        .unwrap();
+    assert_eq!(unmapped.len(), 1, "{unmapped:?}");
+    assert_eq!(unmapped[0].model, "claude-opus-5-5");
+    assert_eq!((unmapped[0].requests, unmapped[0].missed_failovers), (1, 1));
+    assert_eq!(unmapped[0].family, Some("opus"));
+
+    // The admin sets the opus family default; the same request now fails over to it.
+    h.store
+        .upsert_model_mapping(ccp_core::store::NewModelMapping {
+            anthropic_model: "family:opus".into(),
+            bedrock_model_id: "global.anthropic.claude-opus-4-7".into(),
+            max_output_tokens: None,
+            enabled: true,
+        })
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let resp = loop {
+        let resp = post(&h, "/v1/messages", &body).await;
+        // 429 relayed, or 400 on Bedrock direct once the circuit opened, until the map reloads.
+        let status = resp.status().as_u16();
+        assert!([200, 400, 429].contains(&status), "{status}");
+        if status == 200 {
+            break resp;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the family default is never used"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(resp.headers()["x-ccp-upstream"], "bedrock");
+    assert_eq!(
+        resp.headers()["x-ccp-bedrock-model"],
+        "global.anthropic.claude-opus-4-7"
+    );
+    assert_eq!(
+        h.bedrock().last_request().unwrap().target,
+        "/model/global.anthropic.claude-opus-4-7/converse"
+    );
+    let row = logged(&h, &resp).await;
+    assert_eq!(row.failover_skip, None);
+    assert_eq!(
+        row.model.as_deref(),
+        Some("claude-opus-5-5"),
+        "what was asked"
+    );
+    assert_eq!(
+        row.usage_model.as_deref(),
+        Some("global.anthropic.claude-opus-4-7"),
+        "what was called (and priced)"
+    );
+    let message: Value = resp.json().await.unwrap();
+    assert_eq!(message["model"], "claude-opus-5-5");
+    assert!(
+        ccp_admin_server::ops::unmapped_models(&h.store, 7)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn an_unresolvable_plan_host_is_a_502_that_names_it_and_fails_over() {
+    // `.invalid` never resolves (RFC 6761).
+    let metrics_addr = format!("127.0.0.1:{}", common::free_port());
+    let h = Harness::start_failover(
+        plan_429,
+        bedrock_ok,
+        &[
+            ("plan_base_url", "http://plan.invalid:8080"),
+            ("metrics_addr", &metrics_addr),
+        ],
+    )
+    .await;
+    // A key without a Bedrock key: an Anthropic-shaped 502 that says why.
+    let (plain, _) = h.issue_key(None).await;
+    let resp = h
+        .client
+        .post(format!(
+            "http://{}/ak/{}/v1/messages",
+            h.addr(),
+            plain.expose()
+        ))
+        .json(&request_body(false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 502);
+    let (kind, message) = anthropic_error(&resp.bytes().await.unwrap());
+    assert_eq!(kind, "api_error");
+    assert!(message.contains("did not resolve"), "{message}");
+    // The key with a Bedrock key fails over, and the failures count for the breaker.
+    for i in 1..=4 {
+        let resp = post(&h, "/v1/messages", &request_body(false)).await;
+        assert_eq!(resp.status(), 200, "request {i}");
+        assert_eq!(resp.headers()["x-ccp-upstream"], "bedrock");
+    }
+    assert_eq!(h.bedrock().hits(), 4);
+    let metrics = common::scrape(&h.client, &metrics_addr).await;
+    assert!(
+        metrics.contains(r#"ccp_circuit_transitions_total{transition="opened"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"ccp_gateway_errors_total{error="plan_unreachable"} 1"#),
+        "{metrics}"
+    );
+}

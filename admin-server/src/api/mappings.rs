@@ -1,7 +1,8 @@
-//! The Anthropic model → Bedrock model id map. Rows override the built-in defaults; gateways
-//! reload them every `CCP_MODEL_MAP_REFRESH_SECS`.
+//! The Anthropic model → Bedrock model id map. Rows override the built-in defaults; rows
+//! named `family:opus`, `family:sonnet`, `family:haiku` set a family's default for names
+//! nothing else maps. Gateways reload them every `CCP_MODEL_MAP_REFRESH_SECS`.
 
-use super::views::ModelMappingView;
+use super::views::{ModelMappingView, UnmappedModelView};
 use super::{ApiFailure, Created, NoContent, actor, session};
 use ccp_core::store::{ModelMappingPatch, NewModelMapping};
 use salvo::oapi::ToSchema;
@@ -14,6 +15,7 @@ pub fn routes() -> Router {
     Router::with_path("model-mappings")
         .get(list_mappings)
         .post(create_mapping)
+        .push(Router::with_path("unmapped").get(list_unmapped))
         .push(
             Router::with_path("{id}")
                 .get(get_mapping)
@@ -30,13 +32,23 @@ async fn list_mappings(depot: &mut Depot) -> Result<Json<Vec<ModelMappingView>>,
     Ok(Json(rows.into_iter().map(Into::into).collect()))
 }
 
+/// Models clients sent in the last 7 days that no mapping row, built-in default or family
+/// default sends to Bedrock: their requests cannot fail over. Most requested first.
+#[endpoint(tags("model mappings"), status_codes(200, 401, 503))]
+async fn list_unmapped(depot: &mut Depot) -> Result<Json<Vec<UnmappedModelView>>, ApiFailure> {
+    let (api, _) = session(depot)?;
+    let models = crate::ops::unmapped_models(&api.ops.store, 7).await?;
+    Ok(Json(models.into_iter().map(Into::into).collect()))
+}
+
 fn default_true() -> bool {
     true
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateMapping {
-    /// The model name clients send, e.g. `claude-sonnet-4-5`.
+    /// The model name clients send, e.g. `claude-sonnet-4-5`; or `family:opus`,
+    /// `family:sonnet`, `family:haiku` for the default of names nothing else maps.
     #[salvo(schema(max_length = 200, pattern = r"^[A-Za-z0-9][A-Za-z0-9._:\[\]-]*$"))]
     pub anthropic_model: String,
     /// A Bedrock model id, inference-profile id or ARN.

@@ -181,6 +181,32 @@ impl From<ModelMapping> for ModelMappingView {
     }
 }
 
+/// A model clients sent in the last 7 days that no rule maps to Bedrock.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnmappedModelView {
+    /// The model name as clients send it.
+    pub model: String,
+    pub requests: i64,
+    /// Requests that needed Bedrock (Plan failed, or the circuit was open) and could not go
+    /// there because of the missing mapping.
+    pub missed_failovers: i64,
+    pub last_seen: DateTime<Utc>,
+    /// `opus`, `sonnet` or `haiku`: setting `family:<family>` would cover this model.
+    pub family: Option<String>,
+}
+
+impl From<crate::ops::UnmappedModel> for UnmappedModelView {
+    fn from(m: crate::ops::UnmappedModel) -> Self {
+        Self {
+            model: m.model,
+            requests: m.requests,
+            missed_failovers: m.missed_failovers,
+            last_seen: m.last_seen,
+            family: m.family.map(str::to_owned),
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditView {
     pub id: Uuid,

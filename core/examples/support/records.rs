@@ -28,6 +28,7 @@ pub fn record(
         status: 200,
         error_type: None,
         plan_status: (route == "plan_bedrock").then_some(429),
+        failover_skip: None,
         outcome: Outcome::Complete,
         auth_ms: Some(0.1),
         plan_ttfb_ms: Some(300.0),

@@ -85,6 +85,9 @@ pub struct RequestRecord {
     pub status: u16,
     pub error_type: Option<&'static str>,
     pub plan_status: Option<u16>,
+    /// Why a request that needed Bedrock could not be sent there (`unmapped_model`,
+    /// `untranslatable`, `bad_body`): a missed failover.
+    pub failover_skip: Option<&'static str>,
     pub outcome: Outcome,
     pub auth_ms: Option<f64>,
     pub plan_ttfb_ms: Option<f64>,

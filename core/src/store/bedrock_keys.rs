@@ -75,6 +75,14 @@ impl Store {
     }
 
     /// Removes the Bedrock key; `false` when there was none.
+    /// How many access keys have a Bedrock key (whether failover is configured at all).
+    pub async fn count_bedrock_keys(&self) -> StoreResult<i64> {
+        let (n,): (i64,) = on_pool!(self, pool => {
+            sqlx::query_as("SELECT COUNT(*) FROM bedrock_keys").fetch_one(pool).await
+        })?;
+        Ok(n)
+    }
+
     pub async fn delete_bedrock_key(&self, access_key_id: Uuid) -> StoreResult<bool> {
         let deleted = on_pool!(self, pool => {
             sqlx::query("DELETE FROM bedrock_keys WHERE access_key_id = $1")

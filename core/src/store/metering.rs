@@ -6,7 +6,7 @@
 use super::{Store, StoreResult, on_pool};
 use crate::metering::RequestRecord;
 
-/// Rows per INSERT statement: 500 × 19 placeholders stays well inside SQLite's 32 766.
+/// Rows per INSERT statement: 500 × 20 placeholders stays well inside SQLite's 32 766.
 pub const ROWS_PER_STATEMENT: usize = 500;
 
 impl Store {
@@ -23,7 +23,7 @@ impl Store {
             for chunk in records.chunks(ROWS_PER_STATEMENT) {
                 let mut logs = sqlx::QueryBuilder::new(
                     "INSERT INTO request_logs (request_id, access_key_id, user_id, model, stream, route, upstream, \
-                     status, error_type, plan_status, outcome, auth_ms, plan_ttfb_ms, bedrock_ttfb_ms, total_ms, \
+                     status, error_type, plan_status, failover_skip, outcome, auth_ms, plan_ttfb_ms, bedrock_ttfb_ms, total_ms, \
                      request_bytes, response_bytes, started_at, finished_at) ",
                 );
                 logs.push_values(chunk, |mut row, r| {
@@ -37,6 +37,7 @@ impl Store {
                         .push_bind(i32::from(r.status))
                         .push_bind(r.error_type)
                         .push_bind(r.plan_status.map(i32::from))
+                        .push_bind(r.failover_skip)
                         .push_bind(r.outcome.as_str())
                         .push_bind(r.auth_ms)
                         .push_bind(r.plan_ttfb_ms)
@@ -161,6 +162,42 @@ impl Store {
     }
 }
 
+/// A model name clients sent, with how often since a given time.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct ModelSeen {
+    pub model: String,
+    pub requests: i64,
+    /// Requests that needed Bedrock and could not go there because the model has no mapping.
+    pub missed_failovers: i64,
+    pub last_seen: chrono::DateTime<chrono::Utc>,
+}
+
+impl Store {
+    /// Every model name in `request_logs` since `since`, most requested first (at most 500).
+    pub async fn models_seen(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<ModelSeen>> {
+        Ok(on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT model,
+                        COUNT(*) AS requests,
+                        CAST(COALESCE(SUM(CASE WHEN failover_skip = 'unmapped_model' THEN 1 ELSE 0 END), 0) AS BIGINT)
+                            AS missed_failovers,
+                        MAX(started_at) AS last_seen
+                 FROM request_logs
+                 WHERE started_at >= $1 AND model IS NOT NULL
+                 GROUP BY model
+                 ORDER BY requests DESC, model
+                 LIMIT 500",
+            )
+            .bind(since)
+            .fetch_all(pool)
+            .await
+        })?)
+    }
+}
+
 /// One `request_logs` row joined with its `token_usage` row, as reports read it.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize)]
 pub struct RequestLogView {
@@ -173,6 +210,7 @@ pub struct RequestLogView {
     pub status: i32,
     pub error_type: Option<String>,
     pub plan_status: Option<i32>,
+    pub failover_skip: Option<String>,
     pub outcome: String,
     pub request_bytes: i64,
     pub response_bytes: i64,
@@ -190,7 +228,7 @@ impl Store {
         Ok(on_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT r.request_id, r.access_key_id, r.model, r.stream, r.route, r.upstream, r.status,
-                        r.error_type, r.plan_status, r.outcome, r.request_bytes, r.response_bytes,
+                        r.error_type, r.plan_status, r.failover_skip, r.outcome, r.request_bytes, r.response_bytes,
                         t.provider, t.model AS usage_model, t.input_tokens, t.output_tokens,
                         t.cache_read_tokens, t.cache_write_tokens, t.cost_micro_usd
                  FROM request_logs r LEFT JOIN token_usage t ON t.request_id = r.request_id

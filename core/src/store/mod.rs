@@ -22,7 +22,7 @@ pub use admins::{AdminLogin, NewAdmin, normalize_username};
 pub use audit::{AuditQuery, NewAuditEntry};
 pub use bedrock_keys::{BedrockKeyRecord, NewBedrockKey};
 pub use metering::{
-    Granularity, RequestLogView, UsageBucket, UsageFilter, UsageGroup, UsageTotals,
+    Granularity, ModelSeen, RequestLogView, UsageBucket, UsageFilter, UsageGroup, UsageTotals,
 };
 pub use model_mappings::{ModelMapping, ModelMappingPatch, NewModelMapping};
 pub use users::{NewUser, UserPatch, UserQuery};

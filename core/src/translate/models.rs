@@ -88,6 +88,12 @@ pub const DEFAULT_MODELS: &[BedrockModel] = &[
     },
 ];
 
+/// The model names Claude Code sends when the user picks none (its default, and the
+/// `sonnet` / `haiku` aliases), as observed with Claude Code 2.1 (reference: claude-code-traffic).
+/// Newer than the built-in table: without a row or a family default they cannot fail over.
+pub const CLAUDE_CODE_DEFAULT_MODELS: [&str; 3] =
+    ["claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5"];
+
 /// The default entry for an Anthropic model name, if any.
 pub fn default_model(anthropic_name: &str) -> Option<&'static BedrockModel> {
     DEFAULT_MODELS
