@@ -22,7 +22,7 @@ use ccp_core::routing::model_map::{MappingSource, ModelMap, ResolvedModel};
 use ccp_core::translate::errors::BedrockError;
 use ccp_core::translate::eventstream::{EventStreamDecoder, StreamFrame};
 use ccp_core::translate::models::encode_model_id;
-use ccp_core::translate::request::{TranslateOptions, anthropic_to_converse};
+use ccp_core::translate::request::{TranslateOptions, translate};
 use ccp_core::translate::response::converse_to_anthropic;
 use ccp_core::translate::stream::{StreamTranslator, StreamUsage, map_stream_exception};
 use pingora::http::ResponseHeader;
@@ -133,6 +133,9 @@ pub struct ServedStats {
     pub model_id: String,
     /// The model name the client asked for.
     pub model_name: String,
+    /// Conversation repairs the translation made (`ccp_core::translate::request::Repair`
+    /// labels, and `thinking_off_after_refusal` for the retry without thinking).
+    pub repairs: Vec<&'static str>,
     pub stream: bool,
     /// The Converse stream was cut or failed after the first byte (the client got an SSE error).
     pub broken_stream: bool,
@@ -258,6 +261,7 @@ impl Bedrock {
             request,
             parsed: &parsed,
             request_id,
+            repairs: std::sync::Mutex::new(Vec::new()),
         };
         match request.operation {
             Operation::Messages => call.messages(session).await,
@@ -275,13 +279,29 @@ struct Call<'a> {
     request: &'a ClientRequest<'a>,
     parsed: &'a Value,
     request_id: &'a str,
+    /// Conversation repairs made for this call (labels), for the log and metrics.
+    repairs: std::sync::Mutex<Vec<&'static str>>,
 }
 
 impl Call<'_> {
+    fn note_repairs(&self, labels: &[&'static str]) {
+        let mut repairs = self.repairs.lock().unwrap_or_else(|e| e.into_inner());
+        for label in labels {
+            if !repairs.contains(label) {
+                repairs.push(label);
+            }
+        }
+    }
+
     fn stats(&self, stream: bool) -> ServedStats {
         ServedStats {
             model_id: self.model.model_id.clone(),
             model_name: self.model_name.to_owned(),
+            repairs: self
+                .repairs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
             stream,
             ..ServedStats::default()
         }
@@ -300,12 +320,18 @@ impl Call<'_> {
             // count_tokens requests carry no max_tokens; Converse's shape wants one.
             let mut with_max = self.parsed.clone();
             with_max["max_tokens"] = json!(1);
-            anthropic_to_converse(&with_max, &options)
+            translate(&with_max, &options)
         } else {
-            anthropic_to_converse(self.parsed, &options)
+            translate(self.parsed, &options)
         }
         .map_err(|e| untranslatable(e.to_string()))?;
-        serde_json::to_vec(&converse).map_err(|e| untranslatable(e.to_string()))
+        if !converse.repairs.is_empty() {
+            let labels: Vec<&'static str> = converse.repairs.iter().map(|r| r.as_str()).collect();
+            tracing::info!(request_id = %self.request_id, repairs = %labels.join(","),
+                "conversation repaired for Bedrock");
+            self.note_repairs(&labels);
+        }
+        serde_json::to_vec(&converse.body).map_err(|e| untranslatable(e.to_string()))
     }
 
     async fn post(&self, url: &str, body: Vec<u8>) -> Result<reqwest::Response, Outcome> {
@@ -342,8 +368,10 @@ impl Call<'_> {
                 return Ok(response);
             }
             let error = read_error(response).await;
-            if !strip_thinking && error.0.is_thinking_signature_problem() {
-                tracing::info!(request_id = %self.request_id, "Bedrock refused a thinking signature; retrying without thinking");
+            if !strip_thinking && error.0.is_thinking_problem() {
+                tracing::info!(request_id = %self.request_id, message = %printable(&error.0.message),
+                    "Bedrock refused the request's thinking; retrying without thinking");
+                self.note_repairs(&["thinking_off_after_refusal"]);
                 strip_thinking = true;
                 continue;
             }

@@ -47,6 +47,11 @@ struct ErrorLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RepairLabel {
+    repair: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SkipLabels {
     reason: &'static str,
     model: String,
@@ -91,6 +96,7 @@ pub struct Metrics {
     circuit: Family<TransitionLabel, Counter>,
     gateway_errors: Family<ErrorLabel, Counter>,
     failover_skipped: Family<SkipLabels, Counter>,
+    repairs: Family<RepairLabel, Counter>,
     skip_models: Mutex<HashSet<String>>,
     // Mirrors of counters kept elsewhere, refreshed at scrape time.
     meter_written: Counter,
@@ -240,6 +246,12 @@ impl Metrics {
             "Requests that needed Bedrock but could not be sent there, by reason and model name",
             failover_skipped.clone(),
         );
+        let repairs = Family::<RepairLabel, Counter>::default();
+        registry.register(
+            "conversation_repairs",
+            "Changes made to a conversation so Bedrock accepts it, by repair",
+            repairs.clone(),
+        );
         let meter_written = Counter::default();
         registry.register(
             "meter_rows_written",
@@ -311,6 +323,7 @@ impl Metrics {
             circuit,
             gateway_errors,
             failover_skipped,
+            repairs,
             skip_models: Mutex::new(HashSet::new()),
             meter_written,
             meter_dropped,
@@ -390,6 +403,13 @@ impl Metrics {
         self.gateway_errors
             .get_or_create(&ErrorLabel { error: label })
             .inc();
+    }
+
+    /// Counts the conversation repairs of a Bedrock call.
+    pub fn conversation_repairs(&self, repairs: &[&'static str]) {
+        for repair in repairs {
+            self.repairs.get_or_create(&RepairLabel { repair }).inc();
+        }
     }
 
     /// Counts a failover that could not be attempted.

@@ -366,6 +366,7 @@ impl Gateway {
             .serve(session, &request, credential, &request_id)
             .await;
         if let Outcome::Served { status, stats } = &outcome {
+            self.state.metrics.conversation_repairs(&stats.repairs);
             ctx.bedrock = Some(BedrockLeg {
                 stats: stats.clone(),
                 status: *status,

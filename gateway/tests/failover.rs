@@ -922,3 +922,35 @@ async fn an_unresolvable_plan_host_is_a_502_that_names_it_and_fails_over() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn a_history_bedrock_would_refuse_is_repaired_and_counted() {
+    let metrics_addr = format!("127.0.0.1:{}", common::free_port());
+    let h = Harness::start_failover(plan_429, bedrock_ok, &[("metrics_addr", &metrics_addr)])
+        .await;
+    // Thinking on, but the tool turn ran without thinking (it was toggled on since).
+    let body = json!({
+        "model": "claude-sonnet-4-5-20250929",
+        "max_tokens": 32000,
+        "thinking": {"type": "enabled", "budget_tokens": 8000},
+        "tools": [{"name": "Bash", "input_schema": {"type": "object"}}],
+        "messages": [
+            {"role": "user", "content": "list the files"},
+            {"role": "assistant", "content": [
+                {"type": "text", "text": "Listing."},
+                {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": "ls"}},
+            ]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "a.txt"}]},
+        ],
+    });
+    let resp = post(&h, "/v1/messages", &body).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-ccp-upstream"], "bedrock");
+    let sent: Value = serde_json::from_slice(&h.bedrock().last_request().unwrap().body).unwrap();
+    assert!(sent["additionalModelRequestFields"].get("thinking").is_none(), "{sent}");
+    let metrics = common::scrape(&h.client, &metrics_addr).await;
+    assert!(
+        metrics.contains(r#"ccp_conversation_repairs_total{repair="thinking_off_for_tool_turn"} 1"#),
+        "{metrics}"
+    );
+}

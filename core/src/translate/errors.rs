@@ -53,11 +53,18 @@ impl BedrockError {
         )
     }
 
-    /// Bedrock refused a thinking block's signature: worth one retry without thinking.
-    pub fn is_thinking_signature_problem(&self) -> bool {
+    /// Bedrock refused the request over its thinking: a signature it does not accept ("Invalid
+    /// `signature` in `thinking` block"), or a thinking-history rule ("a final assistant
+    /// message must start with a thinking block", "thinking or redacted_thinking blocks in
+    /// the latest assistant message cannot be modified", a `reasoningContent` complaint).
+    /// Worth one retry without thinking.
+    pub fn is_thinking_problem(&self) -> bool {
         self.status == 400 && {
             let m = self.message.to_ascii_lowercase();
-            m.contains("signature") && (m.contains("thinking") || m.contains("invalid"))
+            m.contains("signature")
+                || m.contains("thinking")
+                || m.contains("reasoningcontent")
+                || m.contains("reasoning block")
         }
     }
 
@@ -215,9 +222,24 @@ mod tests {
             Some("ValidationException"),
             br#"{"message":"messages.1.content.0: Invalid `signature` in `thinking` block"}"#,
         );
-        assert!(sig.is_thinking_signature_problem());
+        assert!(sig.is_thinking_problem());
+        for message in [
+            "messages.3.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`. When `thinking` is enabled, a final `assistant` message must start with a thinking block",
+            "messages.1.content.1: `thinking` or `redacted_thinking` blocks in the latest assistant message cannot be modified.",
+            "The model returned the following errors: reasoningContent is not supported here",
+        ] {
+            let body = serde_json::to_vec(&serde_json::json!({ "message": message })).unwrap();
+            let (e, _) = BedrockError::parse(400, Some("ValidationException"), &body);
+            assert!(e.is_thinking_problem(), "{message}");
+        }
         let (other, _) =
             BedrockError::parse(400, Some("ValidationException"), br#"{"message":"bad"}"#);
-        assert!(!other.is_thinking_signature_problem());
+        assert!(!other.is_thinking_problem());
+        let (throttled, _) = BedrockError::parse(
+            429,
+            Some("ThrottlingException"),
+            br#"{"message":"thinking too fast"}"#,
+        );
+        assert!(!throttled.is_thinking_problem());
     }
 }

@@ -7,6 +7,13 @@
 //! kept only in the latest assistant turn (earlier ones carry first-party signatures Bedrock
 //! may reject); cache points go after their block, at most 4, never after a reasoning block;
 //! `top_p` is dropped next to `temperature`; betas pass through an allow-list.
+//!
+//! Conversation repairs ([`Repair`], docs/architecture.md): a history the Anthropic API took
+//! can still break a Converse rule, typically after a failover mid-conversation. The
+//! translation then sends what Bedrock accepts and says which repair it made: thinking off
+//! for a request whose final assistant turn uses a tool without opening with thinking;
+//! thinking blocks dropped when thinking is off, or when unusable (no signature, empty
+//! redacted data); the thinking budget kept inside `[1024, max_tokens)`.
 
 use serde_json::{Map, Value, json};
 
@@ -48,11 +55,60 @@ pub struct TranslateOptions<'a> {
     pub strip_thinking: bool,
 }
 
+/// Bedrock's smallest thinking budget.
+pub const MIN_THINKING_BUDGET: u64 = 1024;
+
+/// A change made so that Bedrock accepts a conversation the Anthropic API accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Repair {
+    /// Thinking is on, but the final assistant turn uses a tool without opening with a
+    /// thinking block (an earlier turn ran without thinking, or its thinking was unusable):
+    /// the request goes without thinking.
+    ThinkingOffForToolTurn,
+    /// Thinking is off but the final assistant turn holds thinking blocks: they are dropped.
+    ThinkingBlocksDropped,
+    /// Thinking blocks that are not first in the final assistant turn (no tool use in it):
+    /// they are dropped, and thinking stays on for the new turn.
+    MisplacedThinkingDropped,
+    /// Thinking without a signature, or redacted thinking with empty data: dropped.
+    UnusableThinkingDropped,
+    /// `budget_tokens` outside `[1024, max_tokens)`: clamped into it.
+    ThinkingBudgetClamped,
+    /// `max_tokens` leaves no room for the minimum budget: the request goes without thinking.
+    ThinkingOffMaxTokensTooSmall,
+}
+
+impl Repair {
+    /// The log and metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ThinkingOffForToolTurn => "thinking_off_for_tool_turn",
+            Self::ThinkingBlocksDropped => "thinking_blocks_dropped",
+            Self::MisplacedThinkingDropped => "misplaced_thinking_dropped",
+            Self::UnusableThinkingDropped => "unusable_thinking_dropped",
+            Self::ThinkingBudgetClamped => "thinking_budget_clamped",
+            Self::ThinkingOffMaxTokensTooSmall => "thinking_off_max_tokens_too_small",
+        }
+    }
+}
+
+/// A translated request and the repairs it needed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Translated {
+    pub body: Value,
+    pub repairs: Vec<Repair>,
+}
+
 /// Translates a parsed Anthropic request.
 pub fn anthropic_to_converse(
     req: &Value,
     options: &TranslateOptions<'_>,
 ) -> Result<Value, RequestError> {
+    translate(req, options).map(|t| t.body)
+}
+
+/// Translates a parsed Anthropic request and reports the conversation repairs it made.
+pub fn translate(req: &Value, options: &TranslateOptions<'_>) -> Result<Translated, RequestError> {
     let req = req
         .as_object()
         .ok_or_else(|| invalid("The request body must be a JSON object."))?;
@@ -62,18 +118,26 @@ pub fn anthropic_to_converse(
         .ok_or_else(|| invalid("messages: field required"))?;
     let mut cache = CacheBudget::new(options.prompt_caching);
     let mut out = Map::new();
+    let mut repairs = Vec::new();
 
-    // tools first: cache-point order is tools → system → messages.
-    let thinking_on = !options.strip_thinking
-        && req
-            .get("thinking")
-            .and_then(|t| t.get("type"))
-            .and_then(Value::as_str)
-            .is_some_and(|t| t == "enabled" || t == "adaptive");
-    if let Some(tool_config) = tool_config(req, &mut cache, thinking_on) {
-        out.insert("toolConfig".into(), tool_config);
+    let max_tokens = req
+        .get("max_tokens")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| invalid("max_tokens: field required"))?
+        .clamp(1, u64::from(options.max_output_tokens));
+    let thinking_mode = req
+        .get("thinking")
+        .and_then(|t| t.get("type"))
+        .and_then(Value::as_str)
+        .filter(|t| *t == "enabled" || *t == "adaptive");
+    let mut thinking_on = !options.strip_thinking && thinking_mode.is_some();
+    if thinking_on && thinking_mode == Some("enabled") && max_tokens <= MIN_THINKING_BUDGET {
+        thinking_on = false;
+        repairs.push(Repair::ThinkingOffMaxTokensTooSmall);
     }
 
+    // Cache points count in the order tools → system → messages.
+    let tool_specs = tool_specs(req, &mut cache);
     let mut system = Vec::new();
     system_blocks(req.get("system"), &mut system, &mut cache)?;
     let last_assistant = messages
@@ -91,7 +155,7 @@ pub fn anthropic_to_converse(
             "system" => system_blocks(Some(content), &mut system, &mut cache)?,
             "user" | "assistant" => {
                 let keep_thinking = !options.strip_thinking && Some(i) == last_assistant;
-                let blocks = content_blocks(content, keep_thinking, &mut cache)?;
+                let blocks = content_blocks(content, keep_thinking, &mut cache, &mut repairs)?;
                 match converse_messages.last_mut() {
                     Some((last_role, last_blocks)) if last_role == role => {
                         last_blocks.extend(blocks)
@@ -101,10 +165,19 @@ pub fn anthropic_to_converse(
             }
             other => {
                 return Err(invalid(format!(
-                    "messages.{i}.role: unexpected role {other:?}"
+                    "messages.{i}.role: unexpected role {:?}",
+                    other.chars().take(20).collect::<String>()
                 )));
             }
         }
+    }
+    thinking_on = repair_final_turn(&mut converse_messages, thinking_on, &mut repairs);
+    if let Some(specs) = tool_specs {
+        let mut config = json!({"tools": specs});
+        if let Some(choice) = tool_choice(req, thinking_on) {
+            config["toolChoice"] = choice;
+        }
+        out.insert("toolConfig".into(), config);
     }
     if converse_messages
         .first()
@@ -131,11 +204,6 @@ pub fn anthropic_to_converse(
 
     let mut additional = Map::new();
     let mut inference = Map::new();
-    let max_tokens = req
-        .get("max_tokens")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| invalid("max_tokens: field required"))?
-        .clamp(1, u64::from(options.max_output_tokens));
     inference.insert("maxTokens".into(), json!(max_tokens));
     let temperature = req.get("temperature").and_then(Value::as_f64);
     match temperature {
@@ -177,11 +245,14 @@ pub fn anthropic_to_converse(
     {
         match thinking.get("type").and_then(Value::as_str) {
             Some("enabled") => {
-                let budget = thinking
-                    .get("budget_tokens")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(1024);
-                let budget = budget.min(max_tokens.saturating_sub(1)).max(1024);
+                let asked = thinking.get("budget_tokens").and_then(Value::as_u64);
+                // max_tokens > MIN_THINKING_BUDGET here (else thinking is off).
+                let budget = asked
+                    .unwrap_or(MIN_THINKING_BUDGET)
+                    .clamp(MIN_THINKING_BUDGET, max_tokens - 1);
+                if asked.is_some_and(|b| b != budget) {
+                    repairs.push(Repair::ThinkingBudgetClamped);
+                }
                 additional.insert(
                     "thinking".into(),
                     json!({"type": "enabled", "budget_tokens": budget}),
@@ -228,7 +299,55 @@ pub fn anthropic_to_converse(
     }
     // metadata, context_management, service_tier, container, mcp_servers: no Converse
     // equivalent (an unknown member is a 400), so they are left out.
-    Ok(Value::Object(out))
+    let mut seen = Vec::with_capacity(repairs.len());
+    repairs.retain(|r| {
+        let first = !seen.contains(r);
+        seen.push(*r);
+        first
+    });
+    Ok(Translated {
+        body: Value::Object(out),
+        repairs,
+    })
+}
+
+fn is_reasoning(block: &Value) -> bool {
+    block.get("reasoningContent").is_some()
+}
+
+/// Applies the thinking rules to the final assistant turn (the only one that kept its
+/// thinking blocks) and returns whether thinking stays on. With thinking on, a final turn
+/// that uses a tool must open with thinking, else the request goes without thinking; a
+/// final turn without tool use keeps only thinking that opens it. With thinking off, no
+/// thinking block is sent.
+fn repair_final_turn(
+    messages: &mut [(String, Vec<Value>)],
+    thinking_on: bool,
+    repairs: &mut Vec<Repair>,
+) -> bool {
+    let Some((_, blocks)) = messages.iter_mut().rev().find(|(r, _)| r == "assistant") else {
+        return thinking_on;
+    };
+    let has_reasoning = blocks.iter().any(is_reasoning);
+    let leads = blocks.first().is_some_and(is_reasoning);
+    let uses_tool = blocks.iter().any(|b| b.get("toolUse").is_some());
+    let mut on = thinking_on;
+    if on && uses_tool && !leads {
+        on = false;
+        repairs.push(Repair::ThinkingOffForToolTurn);
+    }
+    if has_reasoning && !on {
+        blocks.retain(|b| !is_reasoning(b));
+        if thinking_on {
+            // Already recorded as ThinkingOffForToolTurn.
+        } else {
+            repairs.push(Repair::ThinkingBlocksDropped);
+        }
+    } else if has_reasoning && !leads {
+        blocks.retain(|b| !is_reasoning(b));
+        repairs.push(Repair::MisplacedThinkingDropped);
+    }
+    on
 }
 
 /// Counts cache points against Bedrock's limit of 4 and decides where one may go.
@@ -291,6 +410,7 @@ fn content_blocks(
     content: &Value,
     keep_thinking: bool,
     cache: &mut CacheBudget,
+    repairs: &mut Vec<Repair>,
 ) -> Result<Vec<Value>, RequestError> {
     let blocks = match content {
         Value::String(text) if is_blank(text) => return Ok(Vec::new()),
@@ -320,13 +440,13 @@ fn content_blocks(
                 "input": block.get("input").cloned().unwrap_or_else(|| json!({})),
             }})),
             "tool_result" => Some(tool_result(block)?),
-            "thinking" if keep_thinking => Some(json!({"reasoningContent": {"reasoningText": {
-                "text": block.get("thinking").cloned().unwrap_or_else(|| json!("")),
-                "signature": block.get("signature").cloned().unwrap_or_else(|| json!("")),
-            }}})),
-            "redacted_thinking" if keep_thinking => Some(
-                json!({"reasoningContent": {"redactedContent": block.get("data").cloned().unwrap_or(Value::Null)}}),
-            ),
+            "thinking" | "redacted_thinking" if keep_thinking => {
+                let usable = usable_thinking(block);
+                if usable.is_none() {
+                    repairs.push(Repair::UnusableThinkingDropped);
+                }
+                usable
+            }
             // Thinking from earlier turns, and block types Converse has no member for.
             _ => None,
         };
@@ -338,6 +458,28 @@ fn content_blocks(
         }
     }
     Ok(out)
+}
+
+/// The Converse form of a thinking or redacted-thinking block, or `None` when Bedrock could
+/// not take it back: a thinking block needs its signature, redacted thinking its data.
+fn usable_thinking(block: &Value) -> Option<Value> {
+    let non_empty = |key| {
+        block
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    match block.get("type").and_then(Value::as_str)? {
+        "thinking" => {
+            let signature = non_empty("signature")?;
+            let text = block.get("thinking").and_then(Value::as_str).unwrap_or("");
+            Some(json!({"reasoningContent": {"reasoningText": {"text": text, "signature": signature}}}))
+        }
+        "redacted_thinking" => {
+            Some(json!({"reasoningContent": {"redactedContent": non_empty("data")?}}))
+        }
+        _ => None,
+    }
 }
 
 fn image(block: &Value) -> Result<Value, RequestError> {
@@ -426,11 +568,8 @@ fn tool_result(block: &Value) -> Result<Value, RequestError> {
     Ok(json!({"toolResult": result}))
 }
 
-fn tool_config(
-    req: &Map<String, Value>,
-    cache: &mut CacheBudget,
-    thinking_on: bool,
-) -> Option<Value> {
+/// The custom tools as Converse `toolSpec`s, with their cache points.
+fn tool_specs(req: &Map<String, Value>, cache: &mut CacheBudget) -> Option<Vec<Value>> {
     let tools = req.get("tools")?.as_array()?;
     let mut specs = Vec::new();
     for tool in tools {
@@ -455,25 +594,15 @@ fn tool_config(
         specs.push(json!({"toolSpec": spec}));
         specs.extend(cache.point_after(tool));
     }
-    if specs.is_empty() {
-        return None;
-    }
-    let mut config = json!({"tools": specs});
-    let choice = req
-        .get("tool_choice")
-        .and_then(|c| c.get("type"))
-        .and_then(Value::as_str);
-    let choice = match choice {
-        Some("any") if !thinking_on => Some(json!({"any": {}})),
-        Some("tool") if !thinking_on => req
-            .get("tool_choice")
-            .and_then(|c| c.get("name"))
-            .map(|name| json!({"tool": {"name": name}})),
-        Some("auto") => Some(json!({"auto": {}})),
+    (!specs.is_empty()).then_some(specs)
+}
+
+fn tool_choice(req: &Map<String, Value>, thinking_on: bool) -> Option<Value> {
+    let choice = req.get("tool_choice")?;
+    match choice.get("type").and_then(Value::as_str)? {
+        "any" if !thinking_on => Some(json!({"any": {}})),
+        "tool" if !thinking_on => choice.get("name").map(|name| json!({"tool": {"name": name}})),
+        "auto" => Some(json!({"auto": {}})),
         _ => None, // none, or a forced choice with thinking on (Anthropic allows only auto then)
-    };
-    if let Some(choice) = choice {
-        config["toolChoice"] = choice;
     }
-    Some(config)
 }
