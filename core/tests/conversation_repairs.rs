@@ -82,13 +82,20 @@ fn a_well_formed_round_trip_needs_no_repair() {
     ));
     assert_eq!(t.repairs, []);
     assert_eq!(thinking_config(&t.body).unwrap()["budget_tokens"], 4096);
-    assert!(final_assistant(&t.body)[0].get("reasoningContent").is_some());
+    assert!(
+        final_assistant(&t.body)[0]
+            .get("reasoningContent")
+            .is_some()
+    );
 }
 
 #[test]
 fn thinking_on_but_the_tool_turn_ran_without_thinking_goes_without_thinking() {
     let t = run(&round_trip(
-        vec![json!({"type": "text", "text": "Listing."}), tool_use("toolu_1")],
+        vec![
+            json!({"type": "text", "text": "Listing."}),
+            tool_use("toolu_1"),
+        ],
         enabled(4096),
         32_000,
     ));
@@ -208,8 +215,18 @@ fn unusable_thinking_is_dropped_and_the_tool_turn_rule_follows() {
 fn budgets_outside_the_bedrock_range_are_clamped_or_thinking_goes() {
     let cases: [(u64, u64, Option<u64>, &[Repair]); 5] = [
         (32_000, 4_096, Some(4_096), &[]),
-        (32_000, 32_000, Some(31_999), &[Repair::ThinkingBudgetClamped]),
-        (32_000, 50_000, Some(31_999), &[Repair::ThinkingBudgetClamped]),
+        (
+            32_000,
+            32_000,
+            Some(31_999),
+            &[Repair::ThinkingBudgetClamped],
+        ),
+        (
+            32_000,
+            50_000,
+            Some(31_999),
+            &[Repair::ThinkingBudgetClamped],
+        ),
         (32_000, 100, Some(1_024), &[Repair::ThinkingBudgetClamped]),
         (1_024, 512, None, &[Repair::ThinkingOffMaxTokensTooSmall]),
     ];
@@ -242,7 +259,10 @@ fn budgets_outside_the_bedrock_range_are_clamped_or_thinking_goes() {
 fn assistant_block() -> impl Strategy<Value = Value> {
     prop_oneof![
         "[a-z ]{0,12}".prop_map(|t| json!({"type": "text", "text": t})),
-        ("[a-z ]{0,8}", prop_oneof![Just(String::new()), "[A-Za-z0-9]{4,12}"])
+        (
+            "[a-z ]{0,8}",
+            prop_oneof![Just(String::new()), "[A-Za-z0-9]{4,12}"]
+        )
             .prop_map(|(t, sig)| json!({"type": "thinking", "thinking": t, "signature": sig})),
         prop_oneof![Just(String::new()), "[A-Za-z0-9=]{4,12}"]
             .prop_map(|d| json!({"type": "redacted_thinking", "data": d})),
@@ -390,7 +410,10 @@ fn check_invariants(out: &Value) -> Result<(), TestCaseError> {
                 prop_assert!(thinking.is_some(), "thinking blocks only with thinking on");
                 // Interleaved thinking may follow text later in the turn; the turn opens
                 // with thinking.
-                prop_assert!(content[0].get("reasoningContent").is_some(), "thinking first");
+                prop_assert!(
+                    content[0].get("reasoningContent").is_some(),
+                    "thinking first"
+                );
                 if let Some(text) = reasoning.get("reasoningText") {
                     prop_assert!(!text["signature"].as_str().unwrap().is_empty());
                 } else {
@@ -422,9 +445,9 @@ fn check_invariants(out: &Value) -> Result<(), TestCaseError> {
             }
         }
     }
-    cache_points += out["system"]
-        .as_array()
-        .map_or(0, |s| s.iter().filter(|b| b.get("cachePoint").is_some()).count());
+    cache_points += out["system"].as_array().map_or(0, |s| {
+        s.iter().filter(|b| b.get("cachePoint").is_some()).count()
+    });
     prop_assert!(cache_points <= 4);
     if thinking.is_some()
         && let Some(choice) = out.get("toolConfig").and_then(|c| c.get("toolChoice"))

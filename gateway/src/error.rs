@@ -79,6 +79,12 @@ pub enum GatewayError {
     Plan(PlanFault),
     /// Bedrock direct (circuit open) could not serve; the mapped Bedrock error.
     Bedrock(ApiError),
+    /// A request head with a bare LF line ending.
+    BareLineFeed,
+    /// `Content-Length` and `Transfer-Encoding` in one request (a smuggling vector).
+    AmbiguousFraming,
+    /// An HTTP/1.0 request that may carry a body but has no `Content-Length`.
+    LengthRequired,
     /// A fault in the gateway's own code (a hook failed for no network reason). No known
     /// input reaches it; it is counted so that one would be noticed.
     Internal,
@@ -140,6 +146,21 @@ impl GatewayError {
                 )),
             },
             Self::Bedrock(error) => error.clone(),
+            Self::BareLineFeed => fixed(
+                400,
+                InvalidRequest,
+                "Malformed request: lines of the request head must end in CRLF.",
+            ),
+            Self::AmbiguousFraming => fixed(
+                400,
+                InvalidRequest,
+                "Malformed request: Content-Length and Transfer-Encoding must not both be sent.",
+            ),
+            Self::LengthRequired => fixed(
+                411,
+                InvalidRequest,
+                "An HTTP/1.0 request with a body needs a Content-Length header.",
+            ),
             Self::Internal => fixed(500, Api, "Internal gateway error. Retry the request."),
         }
     }
@@ -159,12 +180,15 @@ impl GatewayError {
             Self::Plan(fault) if fault.is_timeout() => "plan_timeout",
             Self::Plan(_) => "plan_unreachable",
             Self::Bedrock(_) => "bedrock_error",
+            Self::BareLineFeed => "bare_lf",
+            Self::AmbiguousFraming => "ambiguous_framing",
+            Self::LengthRequired => "length_required",
             Self::Internal => "internal",
         }
     }
 
     /// Every label, for tests and dashboards.
-    pub const LABELS: [&'static str; 13] = [
+    pub const LABELS: [&'static str; 16] = [
         "not_found",
         "unknown_api_path",
         "key_rejected",
@@ -177,6 +201,9 @@ impl GatewayError {
         "plan_timeout",
         "plan_unreachable",
         "bedrock_error",
+        "bare_lf",
+        "ambiguous_framing",
+        "length_required",
         "internal",
     ];
 
@@ -290,11 +317,14 @@ mod tests {
             GatewayError::Plan(PlanFault::ReadTimeout),
             GatewayError::Plan(PlanFault::NoAddress),
             GatewayError::Bedrock(ApiError::new(429, ApiErrorKind::RateLimit, "x")),
+            GatewayError::BareLineFeed,
+            GatewayError::AmbiguousFraming,
+            GatewayError::LengthRequired,
             GatewayError::Internal,
         ];
         let labels: Vec<_> = all.iter().map(GatewayError::label).collect();
         assert_eq!(labels, GatewayError::LABELS);
-        for e in &all[..11] {
+        for e in all.iter().filter(|e| **e != GatewayError::Internal) {
             assert_ne!(e.api_error().status, 500, "{e:?}");
         }
     }

@@ -14,6 +14,7 @@
 //! Run it with [`run`] (what the binary does) or, in tests, [`RunningGateway::start`].
 
 pub mod bedrock;
+pub mod edge;
 pub mod error;
 pub mod failover;
 pub mod headers;

@@ -13,8 +13,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -98,6 +98,10 @@ pub struct Metrics {
     failover_skipped: Family<SkipLabels, Counter>,
     repairs: Family<RepairLabel, Counter>,
     skip_models: Mutex<HashSet<String>>,
+    /// Connections closed because a request head took longer than `CCP_HEADER_TIMEOUT_SECS`
+    /// (counted by the listener, mirrored at scrape time).
+    pub header_timeouts: Arc<AtomicU64>,
+    header_timeouts_counter: Counter,
     // Mirrors of counters kept elsewhere, refreshed at scrape time.
     meter_written: Counter,
     meter_dropped: Counter,
@@ -252,6 +256,12 @@ impl Metrics {
             "Changes made to a conversation so Bedrock accepts it, by repair",
             repairs.clone(),
         );
+        let header_timeouts_counter = Counter::default();
+        registry.register(
+            "header_timeouts",
+            "Client connections closed because a request head arrived too slowly",
+            header_timeouts_counter.clone(),
+        );
         let meter_written = Counter::default();
         registry.register(
             "meter_rows_written",
@@ -325,6 +335,8 @@ impl Metrics {
             failover_skipped,
             repairs,
             skip_models: Mutex::new(HashSet::new()),
+            header_timeouts: Arc::new(AtomicU64::new(0)),
+            header_timeouts_counter,
             meter_written,
             meter_dropped,
             meter_write_errors,
@@ -454,6 +466,7 @@ impl Metrics {
                 .store(v.load(Ordering::Relaxed), Ordering::Relaxed)
         };
         mirror(&self.meter_written, &meter.written);
+        mirror(&self.header_timeouts_counter, &self.header_timeouts);
         mirror(&self.meter_dropped, &meter.dropped);
         mirror(&self.meter_write_errors, &meter.write_errors);
         mirror(&self.key_unwrap_unavailable, &keys.unavailable);

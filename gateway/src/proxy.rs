@@ -516,6 +516,15 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let refused = session.as_downstream().as_http1().and_then(|h1| {
+            crate::edge::check_head(&h1.get_headers_raw_bytes(), session.req_header())
+        });
+        if let Some(error) = refused {
+            // Nothing of this request is read or forwarded; the connection ends with it.
+            session.set_keepalive(None);
+            answer_with(session, ctx, error).await?;
+            return Ok(true);
+        }
         let decision = self.decide(session, ctx).await;
         match decision {
             Decision::Proxy => Ok(false),

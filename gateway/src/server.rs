@@ -6,6 +6,7 @@
 //! for up to `shutdown_grace`, then stops. SIGINT stops at once.
 
 use crate::bedrock::Bedrock;
+use crate::edge::HeadGuard;
 use crate::plan::PlanUpstream;
 use crate::proxy::{Gateway, GatewayState, Lifecycle};
 use anyhow::Context;
@@ -18,9 +19,10 @@ use ccp_core::routing::circuit::CircuitBreaker;
 use ccp_core::routing::credentials::CredentialCache;
 use ccp_core::routing::model_map::ModelMap;
 use ccp_core::store::{Store, StoreOptions};
-use pingora::proxy::http_proxy_service;
+use pingora::proxy::http_proxy;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use pingora::services::listening::Service;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -296,10 +298,16 @@ pub fn serve(config: &Config, prepared: Prepared, trigger: StopTrigger) -> anyho
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    let mut service = http_proxy_service(
+    let proxy = http_proxy(
         &server.configuration,
         Gateway::new(Arc::clone(&prepared.state)),
     );
+    let guarded = HeadGuard::new(
+        proxy,
+        config.header_timeout,
+        Arc::clone(&prepared.state.metrics.header_timeouts),
+    );
+    let mut service = Service::new("ClaudeCodeProxy gateway".to_owned(), guarded);
     service.add_tcp(&config.gateway_addr.to_string());
     server.add_service(service);
     tracing::info!(addr = %config.gateway_addr, plan = %config.plan_base_url.host, "gateway listening");

@@ -926,8 +926,7 @@ async fn an_unresolvable_plan_host_is_a_502_that_names_it_and_fails_over() {
 #[tokio::test]
 async fn a_history_bedrock_would_refuse_is_repaired_and_counted() {
     let metrics_addr = format!("127.0.0.1:{}", common::free_port());
-    let h = Harness::start_failover(plan_429, bedrock_ok, &[("metrics_addr", &metrics_addr)])
-        .await;
+    let h = Harness::start_failover(plan_429, bedrock_ok, &[("metrics_addr", &metrics_addr)]).await;
     // Thinking on, but the tool turn ran without thinking (it was toggled on since).
     let body = json!({
         "model": "claude-sonnet-4-5-20250929",
@@ -947,10 +946,16 @@ async fn a_history_bedrock_would_refuse_is_repaired_and_counted() {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-ccp-upstream"], "bedrock");
     let sent: Value = serde_json::from_slice(&h.bedrock().last_request().unwrap().body).unwrap();
-    assert!(sent["additionalModelRequestFields"].get("thinking").is_none(), "{sent}");
+    assert!(
+        sent["additionalModelRequestFields"]
+            .get("thinking")
+            .is_none(),
+        "{sent}"
+    );
     let metrics = common::scrape(&h.client, &metrics_addr).await;
     assert!(
-        metrics.contains(r#"ccp_conversation_repairs_total{repair="thinking_off_for_tool_turn"} 1"#),
+        metrics
+            .contains(r#"ccp_conversation_repairs_total{repair="thinking_off_for_tool_turn"} 1"#),
         "{metrics}"
     );
 }

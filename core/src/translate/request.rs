@@ -473,7 +473,9 @@ fn usable_thinking(block: &Value) -> Option<Value> {
         "thinking" => {
             let signature = non_empty("signature")?;
             let text = block.get("thinking").and_then(Value::as_str).unwrap_or("");
-            Some(json!({"reasoningContent": {"reasoningText": {"text": text, "signature": signature}}}))
+            Some(
+                json!({"reasoningContent": {"reasoningText": {"text": text, "signature": signature}}}),
+            )
         }
         "redacted_thinking" => {
             Some(json!({"reasoningContent": {"redactedContent": non_empty("data")?}}))
@@ -601,7 +603,9 @@ fn tool_choice(req: &Map<String, Value>, thinking_on: bool) -> Option<Value> {
     let choice = req.get("tool_choice")?;
     match choice.get("type").and_then(Value::as_str)? {
         "any" if !thinking_on => Some(json!({"any": {}})),
-        "tool" if !thinking_on => choice.get("name").map(|name| json!({"tool": {"name": name}})),
+        "tool" if !thinking_on => choice
+            .get("name")
+            .map(|name| json!({"tool": {"name": name}})),
         "auto" => Some(json!({"auto": {}})),
         _ => None, // none, or a forced choice with thinking on (Anthropic allows only auto then)
     }
