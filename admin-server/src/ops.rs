@@ -602,6 +602,8 @@ pub async fn unmapped_models(store: &Store, days: i64) -> OpsResult<Vec<Unmapped
         .filter(|m| !model_map::is_mapped(&rows, &m.model))
         .map(|m| UnmappedModel {
             family: model_map::family(&m.model),
+            suggested_bedrock_model_id: model_map::family(&m.model)
+                .and_then(model_map::suggested_for_family),
             model: m.model,
             requests: m.requests,
             missed_failovers: m.missed_failovers,
@@ -620,6 +622,8 @@ pub struct UnmappedModel {
     pub last_seen: DateTime<Utc>,
     /// The family whose default would cover it (`opus`, `sonnet`, `haiku`), if any.
     pub family: Option<&'static str>,
+    /// A Bedrock model to map it (or its family) to: the family's newest built-in model.
+    pub suggested_bedrock_model_id: Option<String>,
 }
 
 fn check_model_name(name: &str) -> OpsResult<()> {

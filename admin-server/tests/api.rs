@@ -570,6 +570,10 @@ async fn unmapped_models_are_listed_until_a_row_or_family_default_covers_them(ap
     assert_eq!(list[0]["requests"], 3);
     assert_eq!(list[0]["missed_failovers"], 2);
     assert_eq!(list[0]["family"], "opus");
+    assert_eq!(
+        list[0]["suggested_bedrock_model_id"],
+        "global.anthropic.claude-opus-4-7"
+    );
 
     // Only the three families have defaults.
     for bad in ["family:gpt", "family:", "family:Opus"] {

@@ -197,6 +197,15 @@ test("the admin's whole round, through the real API and gateway", async () => {
   await page.locator("#new-bedrock").fill("global.anthropic.claude-opus-5-5-v1");
   await page.getByRole("button", { name: "Add mapping" }).click();
   await page.getByRole("heading", { name: "Mappings" }).waitFor();
+  // The fake Plan reports claude-sonnet-5-5, which nothing maps: a banner says so, with a
+  // one-click fix that sets the sonnet family default.
+  const banner = page.getByRole("alert").filter({ hasText: "cannot fail over" });
+  await banner.waitFor();
+  assert.match(await banner.textContent(), /claude-sonnet-5-5/);
+  await look("model-mappings-unmapped");
+  await banner.getByRole("button", { name: /Use it as the sonnet default/ }).click();
+  await banner.waitFor({ state: "detached" });
+  await page.locator('input[value="family:sonnet"]').waitFor();
   await look("model-mappings");
 
   // The audit log holds what was done.

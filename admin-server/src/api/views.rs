@@ -193,6 +193,8 @@ pub struct UnmappedModelView {
     pub last_seen: DateTime<Utc>,
     /// `opus`, `sonnet` or `haiku`: setting `family:<family>` would cover this model.
     pub family: Option<String>,
+    /// A Bedrock model id to offer for it: the family's newest built-in model.
+    pub suggested_bedrock_model_id: Option<String>,
 }
 
 impl From<crate::ops::UnmappedModel> for UnmappedModelView {
@@ -203,6 +205,7 @@ impl From<crate::ops::UnmappedModel> for UnmappedModelView {
             missed_failovers: m.missed_failovers,
             last_seen: m.last_seen,
             family: m.family.map(str::to_owned),
+            suggested_bedrock_model_id: m.suggested_bedrock_model_id,
         }
     }
 }

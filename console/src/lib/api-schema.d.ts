@@ -145,6 +145,26 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/admin/model-mappings/unmapped": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Models clients sent in the last 7 days that no mapping row, built-in default or family
+         * @description default sends to Bedrock: their requests cannot fail over. Most requested first.
+         */
+        get: operations["list_unmapped"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/model-mappings/{id}": {
         parameters: {
             query?: never;
@@ -321,7 +341,10 @@ export type components = {
             username: string;
         };
         CreateMapping: {
-            /** @description The model name clients send, e.g. `claude-sonnet-4-5`. */
+            /**
+             * @description The model name clients send, e.g. `claude-sonnet-4-5`; or `family:opus`,
+             *     `family:sonnet`, `family:haiku` for the default of names nothing else maps.
+             */
             anthropic_model: string;
             /** @description A Bedrock model id, inference-profile id or ARN. */
             bedrock_model_id: string;
@@ -412,6 +435,25 @@ export type components = {
         };
         /** @enum {string} */
         TopByParam: "user" | "key" | "model";
+        /** @description A model clients sent in the last 7 days that no rule maps to Bedrock. */
+        UnmappedModelView: {
+            /** @description `opus`, `sonnet` or `haiku`: setting `family:<family>` would cover this model. */
+            family?: string | null;
+            /** Format: date-time */
+            last_seen: string;
+            /**
+             * Format: int64
+             * @description Requests that needed Bedrock (Plan failed, or the circuit was open) and could not go
+             *     there because of the missing mapping.
+             */
+            missed_failovers: number;
+            /** @description The model name as clients send it. */
+            model: string;
+            /** Format: int64 */
+            requests: number;
+            /** @description A Bedrock model id to offer for it: the family's newest built-in model. */
+            suggested_bedrock_model_id?: string | null;
+        };
         UpdateMapping: {
             bedrock_model_id?: string | null;
             enabled?: boolean | null;
@@ -1120,6 +1162,44 @@ export interface operations {
             };
             /** @description Breaks a validation rule */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_unmapped: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Response with json format data */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnmappedModelView"][];
+                };
+            };
+            /** @description Not logged in, or the session ended */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };

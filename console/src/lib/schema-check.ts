@@ -18,6 +18,7 @@ export type SchemaChecks = [
   Assert<Fits<z.infer<typeof s.issuedKey>, Api["IssuedKeyView"]>>,
   Assert<Fits<z.infer<typeof s.rotatedKey>, Api["RotatedKeyView"]>>,
   Assert<Fits<z.infer<typeof s.modelMapping>, Api["ModelMappingView"]>>,
+  Assert<Fits<z.infer<typeof s.unmappedModel>, Api["UnmappedModelView"]>>,
   Assert<Fits<z.infer<typeof s.auditPage>, Api["AuditPage"]>>,
   Assert<Fits<z.infer<typeof s.usageReport>, Api["UsageReport"]>>,
   Assert<Fits<z.infer<typeof s.usageTop>, Api["UsageTop"]>>,

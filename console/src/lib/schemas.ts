@@ -72,6 +72,17 @@ export const modelMapping = z.object({
 export type ModelMapping = z.infer<typeof modelMapping>;
 export const modelMappings = z.array(modelMapping);
 
+export const unmappedModel = z.object({
+  model: z.string(),
+  requests: z.number().int(),
+  missed_failovers: z.number().int(),
+  last_seen: timestamp,
+  family: z.string().nullable(),
+  suggested_bedrock_model_id: z.string().nullable(),
+});
+export type UnmappedModel = z.infer<typeof unmappedModel>;
+export const unmappedModels = z.array(unmappedModel);
+
 export const auditEntry = z.object({
   id: uuid,
   at: timestamp,

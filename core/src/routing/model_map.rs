@@ -57,6 +57,22 @@ pub fn family(anthropic_model: &str) -> Option<&'static str> {
         .find_map(|part| FAMILIES.iter().copied().find(|f| *f == part))
 }
 
+/// A Bedrock model id to offer as a family's default: the newest built-in model of the
+/// family, through its `global.` inference profile (or its first one).
+pub fn suggested_for_family(family: &str) -> Option<String> {
+    let model = models::DEFAULT_MODELS.iter().find(|m| {
+        m.anthropic_names
+            .first()
+            .is_some_and(|name| self::family(name) == Some(family))
+    })?;
+    let profile = if model.profiles.contains(&"global") {
+        "global"
+    } else {
+        model.profiles.first()?
+    };
+    Some(format!("{profile}.{}", model.base_id))
+}
+
 /// The family a mapping-row name sets the default for (`family:opus` → `opus`).
 pub fn family_row(anthropic_model: &str) -> Option<&'static str> {
     let name = anthropic_model.strip_prefix(FAMILY_PREFIX)?;
@@ -289,6 +305,17 @@ mod tests {
             ),
         );
         assert_eq!(unmapped_claude_code_defaults(&rows), ["claude-sonnet-5-5"]);
+    }
+
+    #[test]
+    fn each_family_has_a_suggested_default() {
+        assert_eq!(
+            suggested_for_family("opus").as_deref(),
+            Some("global.anthropic.claude-opus-4-7")
+        );
+        assert!(suggested_for_family("sonnet").unwrap().starts_with("global.anthropic.claude-sonnet-"));
+        assert!(suggested_for_family("haiku").unwrap().starts_with("global.anthropic.claude-haiku-"));
+        assert_eq!(suggested_for_family("gpt"), None);
     }
 
     #[test]
