@@ -9,21 +9,20 @@
 //! Keys with a Bedrock key fail over: a Plan 429/5xx, refused connection or timeout before
 //! any byte reached the client sends the same request to Bedrock's Converse API
 //! ([`bedrock`]), and a per-key circuit breaker sends a key straight to Bedrock after
-//! repeated Plan failures ([`failover`], `ccp_core::routing`).
+//! repeated Plan failures ([`proxy`], `ccp_core::routing`).
 //!
 //! Run it with [`run`] (what the binary does) or, in tests, [`RunningGateway::start`].
 
 pub mod bedrock;
 pub mod edge;
 pub mod error;
-pub mod failover;
 pub mod headers;
-pub mod metering;
 pub mod metrics;
 pub mod path;
 pub mod plan;
 pub mod proxy;
 pub mod respond;
 pub mod server;
+pub mod sse;
 
 pub use server::{RunningGateway, StopTrigger, init_tracing, prepare, run, serve};

@@ -161,7 +161,7 @@ async fn build_state(config: &Config) -> anyhow::Result<(Arc<GatewayState>, Mete
         plan_api_key: config.plan_api_key.clone(),
         max_body_bytes: config.max_body_bytes,
         client_read_timeout: config.client_read_timeout,
-        lifecycle: Lifecycle::default(),
+        lifecycle: Arc::new(Lifecycle::default()),
         bedrock,
         breaker: CircuitBreaker::new(config.circuit),
         meter,

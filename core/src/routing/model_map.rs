@@ -313,8 +313,16 @@ mod tests {
             suggested_for_family("opus").as_deref(),
             Some("global.anthropic.claude-opus-4-7")
         );
-        assert!(suggested_for_family("sonnet").unwrap().starts_with("global.anthropic.claude-sonnet-"));
-        assert!(suggested_for_family("haiku").unwrap().starts_with("global.anthropic.claude-haiku-"));
+        assert!(
+            suggested_for_family("sonnet")
+                .unwrap()
+                .starts_with("global.anthropic.claude-sonnet-")
+        );
+        assert!(
+            suggested_for_family("haiku")
+                .unwrap()
+                .starts_with("global.anthropic.claude-haiku-")
+        );
         assert_eq!(suggested_for_family("gpt"), None);
     }
 

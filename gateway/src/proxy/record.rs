@@ -1,7 +1,7 @@
 //! Turns a finished request's context into its metering row. Runs in `logging()`, once per
 //! request, after the last byte went out; the row is queued, never written here.
 
-use crate::proxy::RequestCtx;
+use super::ctx::RequestCtx;
 use ccp_core::metering::pricing::{PriceTable, TokenCounts};
 use ccp_core::metering::{Outcome, Provider, RequestRecord, UsageRecord};
 use pingora::prelude::*;
@@ -9,6 +9,20 @@ use std::time::Duration;
 
 fn ms(d: Option<Duration>) -> Option<f64> {
     d.map(|d| d.as_secs_f64() * 1e3)
+}
+
+/// How a request ended: the client leaving wins over a cut stream, which wins over an error
+/// status (or none written, or the gateway's own error).
+fn classify(client_gone: bool, broken_stream: bool, status: u16, local_error: bool) -> Outcome {
+    if client_gone {
+        Outcome::ClientDisconnect
+    } else if broken_stream {
+        Outcome::Partial
+    } else if status >= 400 || status == 0 || local_error {
+        Outcome::Error
+    } else {
+        Outcome::Complete
+    }
 }
 
 /// The row for an authenticated request; `None` for health checks and unauthenticated ones.
@@ -29,15 +43,7 @@ pub fn request_record(
     let bedrock = ctx.bedrock.as_ref();
     let broken = bedrock.is_some_and(|b| b.stats.broken_stream) || ctx.plan_stream_cut;
     let client_gone = error.is_some_and(|e| e.esource() == &ErrorSource::Downstream);
-    let outcome = if client_gone {
-        Outcome::ClientDisconnect
-    } else if broken {
-        Outcome::Partial
-    } else if status >= 400 || status == 0 || ctx.local_error.is_some() {
-        Outcome::Error
-    } else {
-        Outcome::Complete
-    };
+    let outcome = classify(client_gone, broken, status, ctx.local_error.is_some());
     let usage = match (bedrock, &reported) {
         (Some(leg), _) => leg.stats.usage.map(|u| {
             let tokens = TokenCounts {
@@ -96,4 +102,30 @@ pub fn request_record(
         finished_at,
         usage,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes() {
+        use Outcome::*;
+        let cases = [
+            ((false, false, 200, false), Complete),
+            ((false, false, 429, false), Error),
+            ((false, false, 0, false), Error),
+            ((false, false, 200, true), Error),
+            ((false, true, 200, false), Partial),
+            ((true, true, 200, false), ClientDisconnect),
+            ((true, false, 0, true), ClientDisconnect),
+        ];
+        for ((gone, broken, status, local), want) in cases {
+            assert_eq!(
+                classify(gone, broken, status, local),
+                want,
+                "{gone} {broken} {status} {local}"
+            );
+        }
+    }
 }

@@ -1,0 +1,135 @@
+//! The request body on its way through: the copy kept for a possible failover, and the
+//! coalescing of small chunks before they go to Plan. Both are plain types, tested here.
+//!
+//! The failover copy costs no bytes: Pingora hands the body over as reference-counted
+//! `Bytes`, and the tee keeps those handles. Only the Bedrock path joins them into one buffer
+//! (Converse needs the whole JSON). Coalescing exists because Pingora hands over the part of
+//! the body read with the header and the rest separately, and each upstream write costs a
+//! syscall (and, on loopback, the receiver's TCP work).
+
+use bytes::{Bytes, BytesMut};
+
+/// The request body as it went to Plan, kept while a failover may need it.
+#[derive(Debug, Default)]
+pub struct BodyTee {
+    chunks: Vec<Bytes>,
+    len: u64,
+    /// The end of the body has been seen.
+    pub complete: bool,
+}
+
+impl BodyTee {
+    pub fn push(&mut self, chunk: &Bytes) {
+        if !chunk.is_empty() {
+            self.len += chunk.len() as u64;
+            self.chunks.push(chunk.clone());
+        }
+    }
+
+    /// Bytes kept so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The whole body in one buffer: no copy for a body that came in one chunk.
+    pub fn joined(&self) -> Bytes {
+        match self.chunks.as_slice() {
+            [one] => one.clone(),
+            chunks => {
+                let mut all = Vec::with_capacity(usize::try_from(self.len).unwrap_or(0));
+                for c in chunks {
+                    all.extend_from_slice(c);
+                }
+                Bytes::from(all)
+            }
+        }
+    }
+}
+
+/// Joins request-body chunks up to [`Coalescer::LIMIT`] before they are written upstream.
+#[derive(Debug, Default)]
+pub struct Coalescer {
+    pending: BytesMut,
+}
+
+impl Coalescer {
+    pub const LIMIT: usize = 64 * 1024;
+
+    /// Rewrites the chunk `request_body_filter` got: the same chunk when nothing is held back
+    /// and it may go now (no copy), an empty chunk while holding back (Pingora writes
+    /// nothing for it; `None` would mean "end of body"), or everything held once the limit or
+    /// the end of the body is reached.
+    pub fn coalesce(&mut self, body: &mut Option<Bytes>, end_of_stream: bool) {
+        let release = end_of_stream
+            || self.pending.len() + body.as_ref().map_or(0, Bytes::len) >= Self::LIMIT;
+        if self.pending.is_empty() && release {
+            return;
+        }
+        if let Some(chunk) = body.take() {
+            self.pending.extend_from_slice(&chunk);
+        }
+        *body = Some(if release {
+            self.pending.split().freeze()
+        } else {
+            Bytes::new()
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_one_chunk_body_is_never_copied() {
+        let chunk = Bytes::from(vec![7u8; 100_000]);
+        let mut tee = BodyTee::default();
+        tee.push(&chunk);
+        tee.push(&Bytes::new());
+        assert_eq!(tee.joined().as_ptr(), chunk.as_ptr());
+        let mut c = Coalescer::default();
+        let mut body = Some(chunk.clone());
+        c.coalesce(&mut body, true);
+        assert_eq!(body.unwrap().as_ptr(), chunk.as_ptr());
+    }
+
+    proptest! {
+        #[test]
+        fn coalescing_keeps_every_byte_in_order_and_writes_less(
+            sizes in prop::collection::vec(0usize..30_000, 1..12)
+        ) {
+            let mut c = Coalescer::default();
+            let mut tee = BodyTee::default();
+            let (mut sent, mut writes, mut expected) = (Vec::new(), 0, Vec::new());
+            for (i, size) in sizes.iter().enumerate() {
+                let chunk = Bytes::from(vec![(i % 251) as u8; *size]);
+                expected.extend_from_slice(&chunk);
+                tee.push(&chunk);
+                let mut body = Some(chunk);
+                c.coalesce(&mut body, i + 1 == sizes.len());
+                let out = body.expect("never None: that would end the body");
+                if !out.is_empty() {
+                    writes += 1;
+                    // Joining never builds more than the limit plus one chunk.
+                    prop_assert!(out.len() < Coalescer::LIMIT + 30_000);
+                }
+                sent.extend_from_slice(&out);
+            }
+            prop_assert_eq!(&sent, &expected);
+            let joined = tee.joined();
+            prop_assert_eq!(joined.as_ref(), expected.as_slice());
+            prop_assert_eq!(tee.len(), expected.len() as u64);
+            let total: usize = sizes.iter().sum();
+            prop_assert!(writes <= sizes.len());
+            // Every write but the last carries at least the limit.
+            if sizes.iter().all(|s| *s < Coalescer::LIMIT) {
+                prop_assert!(writes <= total / Coalescer::LIMIT + 1, "{} writes for {} bytes", writes, total);
+            }
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Per-request state: what a request's hooks learn and hand to each other.
+
+use super::body::Coalescer;
+use super::failover::{BedrockLeg, Failover, PlanFailure};
+use super::state::{InFlight, Lifecycle};
+use crate::error::GatewayError;
+use crate::sse::SseWatch;
+use ccp_core::domain::KeyGrant;
+use ccp_core::metering::tap::{ReportedUsage, UsageTap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Which way a request went, for the log and metering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathTaken {
+    Plan,
+    PlanThenBedrock,
+    BedrockDirect,
+}
+
+impl PathTaken {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Plan => "plan",
+            Self::PlanThenBedrock => "plan_bedrock",
+            Self::BedrockDirect => "bedrock",
+        }
+    }
+}
+
+/// Per-request state.
+#[derive(Debug)]
+pub struct RequestCtx {
+    pub request_id: String,
+    pub started: Instant,
+    pub template: &'static str,
+    pub grant: Option<Arc<KeyGrant>>,
+    /// Path and query for the upstream, `/ak/{key}` stripped.
+    pub upstream_target: String,
+    pub request_bytes: u64,
+    /// Request body chunks held back so the upstream gets them in fewer writes.
+    pub coalescer: Coalescer,
+    /// Set when the gateway itself answered.
+    pub local_error: Option<GatewayError>,
+    pub auth_time: Option<Duration>,
+    /// Present when Bedrock may serve this request.
+    pub failover: Option<Failover>,
+    pub path_taken: PathTaken,
+    /// The Plan response status, once its header arrived.
+    pub plan_status: Option<u16>,
+    pub plan_first_byte: Option<Duration>,
+    /// The Plan answer that triggered failover.
+    pub plan_failure: Option<PlanFailure>,
+    /// Why Bedrock could not be tried for a request that needed it (a missed failover).
+    pub failover_skip: Option<&'static str>,
+    /// The model the client asked for, when no answer names it (an unmapped model).
+    pub requested_model: Option<String>,
+    /// Set on Plan SSE responses.
+    pub plan_sse: Option<SseWatch>,
+    pub bedrock: Option<BedrockLeg>,
+    /// Reads token usage from a Plan answer as it passes.
+    pub usage_tap: Option<UsageTap>,
+    pub reported: Option<ReportedUsage>,
+    /// A Plan stream ended without `message_stop` and got an SSE error appended.
+    pub plan_stream_cut: bool,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    _in_flight: InFlight,
+}
+
+impl RequestCtx {
+    /// A new request's context, counted in flight until it drops.
+    pub fn new(lifecycle: &Arc<Lifecycle>) -> Self {
+        RequestCtx {
+            request_id: uuid::Uuid::now_v7().simple().to_string(),
+            started: Instant::now(),
+            template: "(unrouted)",
+            grant: None,
+            upstream_target: String::new(),
+            request_bytes: 0,
+            coalescer: Coalescer::default(),
+            local_error: None,
+            auth_time: None,
+            failover: None,
+            path_taken: PathTaken::Plan,
+            plan_status: None,
+            plan_first_byte: None,
+            plan_failure: None,
+            failover_skip: None,
+            requested_model: None,
+            plan_sse: None,
+            bedrock: None,
+            usage_tap: None,
+            reported: None,
+            plan_stream_cut: false,
+            started_at: chrono::Utc::now(),
+            _in_flight: lifecycle.enter(),
+        }
+    }
+
+    /// Who answered: `bedrock`, `plan`, or `gateway` (the gateway's own error).
+    pub fn upstream(&self) -> &'static str {
+        match (&self.bedrock, self.plan_status) {
+            (Some(_), _) => "bedrock",
+            (None, Some(_)) if self.local_error.is_none() => "plan",
+            _ => "gateway",
+        }
+    }
+}

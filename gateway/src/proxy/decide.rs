@@ -1,0 +1,103 @@
+//! `request_filter`'s decision: the health endpoints, the key check, the request's limits,
+//! and the route (Plan, or Bedrock direct when the key's circuit is open).
+
+use super::Gateway;
+use super::ctx::RequestCtx;
+use super::failover::Failover;
+use crate::bedrock::Operation;
+use crate::error::GatewayError;
+use crate::path::{self, Route};
+use ccp_core::auth::AuthOutcome;
+use ccp_core::routing::circuit;
+use pingora::proxy::Session;
+use std::time::{Duration, Instant};
+
+/// What `request_filter` decided.
+pub(super) enum Decision {
+    Proxy,
+    /// The circuit is open: straight to Bedrock.
+    BedrockDirect,
+    Answer(GatewayError),
+    Health,
+    Ready(bool),
+}
+
+impl Gateway {
+    pub(super) async fn decide(&self, session: &Session, ctx: &mut RequestCtx) -> Decision {
+        let req = session.req_header();
+        let keyed = match path::parse(req.uri.path()) {
+            Route::Health => return Decision::Health,
+            Route::Ready => return Decision::Ready(self.is_ready().await),
+            Route::NotFound => return Decision::Answer(GatewayError::NotFound),
+            Route::KeyedUnknown { key } => {
+                ctx.template = "/ak/{key}/(unknown)";
+                return match self.authenticate(key, ctx).await {
+                    Ok(()) => Decision::Answer(GatewayError::UnknownApiPath),
+                    Err(answer) => Decision::Answer(answer),
+                };
+            }
+            Route::Keyed(keyed) => keyed,
+        };
+        ctx.template = keyed.template;
+        if let Err(answer) = self.authenticate(keyed.key, ctx).await {
+            return Decision::Answer(answer);
+        }
+        if req.headers.contains_key("upgrade") {
+            return Decision::Answer(GatewayError::UpgradeRefused);
+        }
+        if let Some(length) = req.headers.get("content-length") {
+            match length.to_str().ok().and_then(|v| v.parse::<u64>().ok()) {
+                Some(n) if n > self.state.max_body_bytes => {
+                    return Decision::Answer(GatewayError::TooLarge);
+                }
+                Some(_) => {}
+                None => return Decision::Answer(GatewayError::BadContentLength),
+            }
+        }
+        let base = self.state.plan.base_path();
+        ctx.upstream_target = match req.uri.query() {
+            Some(query) => format!("{base}{}?{query}", keyed.upstream_path),
+            None => format!("{base}{}", keyed.upstream_path),
+        };
+        let operation = match keyed.upstream_path {
+            "/v1/messages" => Some(Operation::Messages),
+            "/v1/messages/count_tokens" => Some(Operation::CountTokens),
+            _ => None,
+        };
+        let has_bedrock = ctx
+            .grant
+            .as_ref()
+            .is_some_and(|g| g.bedrock_region.is_some());
+        if let (Some(operation), true, true) = (operation, has_bedrock, req.method == "POST") {
+            let key_id = ctx.grant.as_ref().map(|g| g.key_id).unwrap_or_default();
+            let route = self.state.breaker.route(&key_id);
+            ctx.failover = Some(Failover::new(operation, route));
+            if route == circuit::Route::BedrockDirect {
+                return Decision::BedrockDirect;
+            }
+        }
+        Decision::Proxy
+    }
+
+    async fn authenticate(&self, key: &str, ctx: &mut RequestCtx) -> Result<(), GatewayError> {
+        let started = Instant::now();
+        let outcome = self.state.auth.authenticate(key).await;
+        ctx.auth_time = Some(started.elapsed());
+        match outcome {
+            AuthOutcome::Granted(grant) => {
+                ctx.grant = Some(grant);
+                Ok(())
+            }
+            AuthOutcome::Denied => Err(GatewayError::KeyRejected),
+            AuthOutcome::Unavailable => Err(GatewayError::AuthUnavailable),
+        }
+    }
+
+    async fn is_ready(&self) -> bool {
+        !self.state.lifecycle.is_draining()
+            && matches!(
+                tokio::time::timeout(Duration::from_secs(2), self.state.store.ping()).await,
+                Ok(Ok(()))
+            )
+    }
+}
