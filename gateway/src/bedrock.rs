@@ -64,7 +64,10 @@ pub struct ClientRequest<'a> {
 #[derive(Debug)]
 pub enum Outcome {
     /// Bedrock's answer (translated) went to the client with this status.
-    Served { status: u16, stats: ServedStats },
+    Served {
+        status: u16,
+        stats: Box<ServedStats>,
+    },
     /// Nothing was written. `error` is the answer when nothing better exists (Bedrock
     /// direct); after a Plan failure the caller sends the Plan response instead.
     NotServed { error: ApiError, cause: Cause },
@@ -430,11 +433,11 @@ impl Call<'_> {
                     {
                         Ok(()) => Outcome::Served {
                             status: 200,
-                            stats: ServedStats {
+                            stats: Box::new(ServedStats {
                                 first_byte: Some(started.elapsed()),
                                 usage,
                                 ..self.stats(false)
-                            },
+                            }),
                         },
                         Err(()) => Outcome::ClientGone,
                     }
@@ -529,7 +532,10 @@ impl Call<'_> {
             }
             if done {
                 stats.usage = translator.usage();
-                return Outcome::Served { status: 200, stats };
+                return Outcome::Served {
+                    status: 200,
+                    stats: Box::new(stats),
+                };
             }
         }
     }
@@ -598,11 +604,11 @@ impl Call<'_> {
         }
         Outcome::Served {
             status: 200,
-            stats: ServedStats {
+            stats: Box::new(ServedStats {
                 first_byte: Some(started.elapsed()),
                 estimated,
                 ..self.stats(false)
-            },
+            }),
         }
     }
 }

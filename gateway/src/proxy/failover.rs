@@ -296,7 +296,7 @@ impl Gateway {
         if let Outcome::Served { status, stats } = &outcome {
             self.state.metrics.conversation_repairs(&stats.repairs);
             ctx.bedrock = Some(BedrockLeg {
-                stats: stats.clone(),
+                stats: ServedStats::clone(stats),
                 status: *status,
             });
         }
