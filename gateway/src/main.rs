@@ -1,4 +1,6 @@
 //! `ccp-gateway`: reads `CCP_*` settings (docs/configuration.md) and serves until SIGTERM.
+//! `ccp-gateway --check-config` prints the effective settings (secrets redacted) and exits
+//! 0, or names the invalid setting and exits 2.
 
 use std::process::ExitCode;
 
@@ -8,8 +10,26 @@ fn main() -> ExitCode {
             println!("ccp-gateway {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
+        if arg == "--check-config" {
+            return match ccp_core::config::Config::from_env() {
+                Ok(config) => {
+                    use std::io::Write;
+                    // A closed pipe (`| head`) is not an error worth a panic.
+                    let _ = writeln!(
+                        std::io::stdout(),
+                        "{config:#?}\nccp-gateway: the settings are valid."
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("ccp-gateway: {err}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         println!(
-            "ccp-gateway takes no arguments; it is configured by CCP_* variables (see docs/configuration.md)."
+            "ccp-gateway is configured by CCP_* variables (see docs/configuration.md).\n\
+             Options: --check-config (print the effective settings, secrets redacted), --version."
         );
         return if arg == "--help" || arg == "-h" {
             ExitCode::SUCCESS

@@ -1,135 +1,20 @@
 //! Settings: `CCP_*` environment variables over an optional TOML file (`CCP_CONFIG`),
-//! read into a raw serde shape and validated once into [`Config`], with messages that name
-//! the setting. docs/configuration.md documents every field.
+//! read into a raw serde shape ([`raw`]) and validated once into [`Config`] ([`validate`],
+//! one function per concern), with messages that name the setting.
+//! docs/configuration.md documents every setting; a test keeps the list, the raw shape and
+//! the document in step.
+
+mod raw;
+mod validate;
+
+use raw::{KEYS, VERBATIM, extract};
 
 use crate::secret::SecretString;
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
-use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// Every setting, by its TOML name; the environment variable is `CCP_` + upper case.
-const KEYS: &[&str] = &[
-    "data_dir",
-    "database_url",
-    "database_host",
-    "database_port",
-    "database_username",
-    "database_password",
-    "database_name",
-    "gateway_addr",
-    "admin_addr",
-    "plan_base_url",
-    "plan_api_key",
-    "plan_connect_timeout_secs",
-    "plan_read_timeout_secs",
-    "bedrock_endpoint",
-    "pepper",
-    "pepper_file",
-    "key_cache_ttl_secs",
-    "key_negative_cache_ttl_secs",
-    "max_body_bytes",
-    "client_read_timeout_secs",
-    "header_timeout_secs",
-    "shutdown_grace_secs",
-    "threads",
-    "log_format",
-    "db_max_connections",
-    "db_acquire_timeout_ms",
-    "bedrock_connect_timeout_secs",
-    "bedrock_read_timeout_secs",
-    "bedrock_key_cache_ttl_secs",
-    "model_map_refresh_secs",
-    "circuit_failure_threshold",
-    "circuit_window_secs",
-    "circuit_open_secs",
-    "key_wrapper",
-    "wrap_key_file",
-    "kms_key_id",
-    "kms_endpoint",
-    "metrics_addr",
-    "metering",
-    "metrics_sink",
-    "metrics_interval_secs",
-    "cloudwatch_namespace",
-    "cloudwatch_endpoint",
-    "pricing_file",
-    "session_secret",
-    "session_secret_file",
-    "session_ttl_secs",
-    "bootstrap_secret",
-    "console_origin",
-    "key_rotation_grace_secs",
-    "admin_trust_forwarded_for",
-];
-
-/// Settings taken exactly as written, never parsed: the database pieces from Secrets Manager,
-/// where a generated password may look like a number, a list or a quoted string to the
-/// lenient parser the other settings go through (which also trims).
-const VERBATIM: &[&str] = &[
-    "database_host",
-    "database_username",
-    "database_password",
-    "database_name",
-];
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    data_dir: Option<PathBuf>,
-    database_url: Option<String>,
-    database_host: Option<String>,
-    database_port: Option<u16>,
-    database_username: Option<String>,
-    database_password: Option<String>,
-    database_name: Option<String>,
-    gateway_addr: Option<String>,
-    admin_addr: Option<String>,
-    plan_base_url: Option<String>,
-    plan_api_key: Option<String>,
-    plan_connect_timeout_secs: Option<u64>,
-    plan_read_timeout_secs: Option<u64>,
-    bedrock_endpoint: Option<String>,
-    pepper: Option<String>,
-    pepper_file: Option<PathBuf>,
-    key_cache_ttl_secs: Option<u64>,
-    key_negative_cache_ttl_secs: Option<u64>,
-    max_body_bytes: Option<u64>,
-    client_read_timeout_secs: Option<u64>,
-    header_timeout_secs: Option<u64>,
-    shutdown_grace_secs: Option<u64>,
-    threads: Option<usize>,
-    log_format: Option<String>,
-    db_max_connections: Option<u32>,
-    db_acquire_timeout_ms: Option<u64>,
-    bedrock_connect_timeout_secs: Option<u64>,
-    bedrock_read_timeout_secs: Option<u64>,
-    bedrock_key_cache_ttl_secs: Option<u64>,
-    model_map_refresh_secs: Option<u64>,
-    circuit_failure_threshold: Option<usize>,
-    circuit_window_secs: Option<u64>,
-    circuit_open_secs: Option<u64>,
-    key_wrapper: Option<String>,
-    wrap_key_file: Option<PathBuf>,
-    kms_key_id: Option<String>,
-    kms_endpoint: Option<String>,
-    metrics_addr: Option<String>,
-    metering: Option<String>,
-    metrics_sink: Option<String>,
-    metrics_interval_secs: Option<u64>,
-    cloudwatch_namespace: Option<String>,
-    cloudwatch_endpoint: Option<String>,
-    pricing_file: Option<PathBuf>,
-    session_secret: Option<String>,
-    session_secret_file: Option<PathBuf>,
-    session_ttl_secs: Option<u64>,
-    bootstrap_secret: Option<String>,
-    console_origin: Option<String>,
-    key_rotation_grace_secs: Option<u64>,
-    admin_trust_forwarded_for: Option<String>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -392,441 +277,6 @@ impl Config {
             figment = figment.merge(figment::providers::Serialized::default(key, value));
         }
         extract(figment)?.validate()
-    }
-}
-
-fn extract(figment: Figment) -> Result<RawConfig, ConfigError> {
-    figment
-        .extract::<RawConfig>()
-        .map_err(|e| ConfigError::Load(e.to_string()))
-}
-
-fn positive_secs(
-    setting: &'static str,
-    value: Option<u64>,
-    default: u64,
-) -> Result<Duration, ConfigError> {
-    match value.unwrap_or(default) {
-        0 => Err(invalid(setting, "must be at least 1")),
-        n => Ok(Duration::from_secs(n)),
-    }
-}
-
-fn parse_addr(
-    setting: &'static str,
-    value: Option<String>,
-    default: &str,
-) -> Result<SocketAddr, ConfigError> {
-    let text = value.unwrap_or_else(|| default.to_owned());
-    text.parse().map_err(|_| {
-        invalid(
-            setting,
-            format!("must be host:port with an IP host, got {text:?}"),
-        )
-    })
-}
-
-/// A PostgreSQL URL from the pieces a managed database's secret holds (Aurora's: `host`,
-/// `port`, `username`, `password`, `dbname`), which ECS injects as separate variables, so no
-/// task definition carries a password inside a URL. `None` when no host is set.
-fn database_url_from_parts(
-    host: Option<String>,
-    port: Option<u16>,
-    username: Option<String>,
-    password: Option<String>,
-    name: Option<String>,
-) -> Result<Option<String>, ConfigError> {
-    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-    let Some(host) = host else {
-        if username.is_some() || password.is_some() || name.is_some() || port.is_some() {
-            return Err(invalid(
-                "CCP_DATABASE_HOST",
-                "is required with CCP_DATABASE_PORT, _USERNAME, _PASSWORD or _NAME",
-            ));
-        }
-        return Ok(None);
-    };
-    if !host
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-    {
-        return Err(invalid(
-            "CCP_DATABASE_HOST",
-            "must be a host name or IPv4 address",
-        ));
-    }
-    let username = username.ok_or_else(|| {
-        invalid(
-            "CCP_DATABASE_USERNAME",
-            "is required with CCP_DATABASE_HOST",
-        )
-    })?;
-    let password = password.ok_or_else(|| {
-        invalid(
-            "CCP_DATABASE_PASSWORD",
-            "is required with CCP_DATABASE_HOST",
-        )
-    })?;
-    let encode = |text: &str| utf8_percent_encode(text, NON_ALPHANUMERIC).to_string();
-    Ok(Some(format!(
-        "postgres://{}:{}@{host}:{}/{}",
-        encode(&username),
-        encode(&password),
-        port.unwrap_or(5432),
-        encode(name.as_deref().unwrap_or("postgres")),
-    )))
-}
-
-fn non_empty(value: Option<String>) -> Option<String> {
-    value.filter(|v| !v.trim().is_empty())
-}
-
-impl RawConfig {
-    fn validate(self) -> Result<Config, ConfigError> {
-        let data_dir = self.data_dir.unwrap_or_else(|| PathBuf::from("data"));
-        let from_parts = database_url_from_parts(
-            non_empty(self.database_host),
-            self.database_port,
-            non_empty(self.database_username),
-            self.database_password.filter(|p| !p.is_empty()),
-            non_empty(self.database_name),
-        )?;
-        let database_url = match (non_empty(self.database_url), from_parts) {
-            (Some(_), Some(_)) => {
-                return Err(invalid(
-                    "CCP_DATABASE_URL",
-                    "set either CCP_DATABASE_URL or CCP_DATABASE_HOST and its parts, not both",
-                ));
-            }
-            (Some(url), None) | (None, Some(url)) => url,
-            (None, None) => format!("sqlite://{}?mode=rwc", data_dir.join("ccp.db").display()),
-        };
-        let is_sqlite = database_url.starts_with("sqlite:");
-        if !is_sqlite
-            && !database_url.starts_with("postgres://")
-            && !database_url.starts_with("postgresql://")
-        {
-            return Err(invalid(
-                "CCP_DATABASE_URL",
-                "must start with postgres://, postgresql:// or sqlite:",
-            ));
-        }
-
-        let plan_base_url = UpstreamUrl::parse(
-            self.plan_base_url
-                .as_deref()
-                .unwrap_or("https://api.anthropic.com"),
-        )
-        .map_err(|p| invalid("CCP_PLAN_BASE_URL", p))?;
-
-        if let Some(endpoint) = &self.bedrock_endpoint {
-            UpstreamUrl::parse(endpoint).map_err(|p| invalid("CCP_BEDROCK_ENDPOINT", p))?;
-        }
-
-        let session_secret = match (non_empty(self.session_secret), self.session_secret_file) {
-            (Some(_), Some(_)) => {
-                return Err(invalid(
-                    "CCP_SESSION_SECRET",
-                    "and CCP_SESSION_SECRET_FILE are both set; set one",
-                ));
-            }
-            (Some(value), None) => {
-                if value.trim().len() < 32 {
-                    return Err(invalid(
-                        "CCP_SESSION_SECRET",
-                        "must be at least 32 characters",
-                    ));
-                }
-                SecretSource::Value(SecretString::new(value))
-            }
-            (None, Some(path)) => SecretSource::File(path),
-            // Like the pepper: generated only when this machine owns the database.
-            (None, None) if is_sqlite => SecretSource::DataDir(data_dir.join("session.key")),
-            // Only the admin server needs it; it refuses to start without (load_session_secret).
-            (None, None) => SecretSource::Missing,
-        };
-        let session_ttl = positive_secs("CCP_SESSION_TTL_SECS", self.session_ttl_secs, 3600)?;
-        if session_ttl > Duration::from_secs(3600) {
-            return Err(invalid("CCP_SESSION_TTL_SECS", "must be at most 3600"));
-        }
-        let bootstrap_secret = match non_empty(self.bootstrap_secret) {
-            Some(value) if value.trim().len() < 32 => {
-                return Err(invalid(
-                    "CCP_BOOTSTRAP_SECRET",
-                    "must be at least 32 characters",
-                ));
-            }
-            other => other.map(SecretString::new),
-        };
-        let console_origin = match non_empty(self.console_origin) {
-            Some(origin) => {
-                let parsed =
-                    UpstreamUrl::parse(&origin).map_err(|p| invalid("CCP_CONSOLE_ORIGIN", p))?;
-                if !parsed.base_path.is_empty() {
-                    return Err(invalid(
-                        "CCP_CONSOLE_ORIGIN",
-                        "must be scheme://host[:port] without a path",
-                    ));
-                }
-                Some(origin.trim_end_matches('/').to_owned())
-            }
-            None => None,
-        };
-        let key_rotation_grace =
-            Duration::from_secs(self.key_rotation_grace_secs.unwrap_or(24 * 3600));
-        if key_rotation_grace > Duration::from_secs(30 * 24 * 3600) {
-            return Err(invalid(
-                "CCP_KEY_ROTATION_GRACE_SECS",
-                "must be at most 2592000 (30 days)",
-            ));
-        }
-
-        let pepper = match (non_empty(self.pepper), self.pepper_file) {
-            (Some(_), Some(_)) => {
-                return Err(invalid(
-                    "CCP_PEPPER",
-                    "and CCP_PEPPER_FILE are both set; set one",
-                ));
-            }
-            (Some(value), None) => {
-                if value.trim().len() < crate::keys::MIN_PEPPER_LEN {
-                    return Err(invalid("CCP_PEPPER", "must be at least 32 characters"));
-                }
-                SecretSource::Value(SecretString::new(value))
-            }
-            (None, Some(path)) => SecretSource::File(path),
-            // Generating a pepper is only safe when this machine owns the database too:
-            // with a shared PostgreSQL every instance must use the same, managed pepper.
-            (None, None) if is_sqlite => SecretSource::DataDir(data_dir.join("pepper")),
-            (None, None) => {
-                return Err(invalid(
-                    "CCP_PEPPER",
-                    "is required with PostgreSQL (set CCP_PEPPER or CCP_PEPPER_FILE); \
-                     keys are never stored without a pepper",
-                ));
-            }
-        };
-
-        let key_cache_ttl = positive_secs("CCP_KEY_CACHE_TTL_SECS", self.key_cache_ttl_secs, 30)?;
-        if key_cache_ttl > Duration::from_secs(300) {
-            return Err(invalid(
-                "CCP_KEY_CACHE_TTL_SECS",
-                "must be at most 300 (it bounds how long a revoked key keeps working)",
-            ));
-        }
-        let max_body_bytes = self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
-        if max_body_bytes < 1024 {
-            return Err(invalid("CCP_MAX_BODY_BYTES", "must be at least 1024"));
-        }
-        let log_format = match self.log_format.as_deref().unwrap_or("text") {
-            "json" => LogFormat::Json,
-            "text" => LogFormat::Text,
-            other => {
-                return Err(invalid(
-                    "CCP_LOG_FORMAT",
-                    format!("must be json or text, got {other:?}"),
-                ));
-            }
-        };
-        let threads = self
-            .threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
-        if threads == 0 {
-            return Err(invalid("CCP_THREADS", "must be at least 1"));
-        }
-
-        let default_wrapper = if is_sqlite { "local" } else { "none" };
-        let key_wrapper = match self.key_wrapper.as_deref().unwrap_or(default_wrapper) {
-            "none" => WrapperSetting::Unconfigured,
-            "local" => match (self.wrap_key_file, is_sqlite) {
-                (Some(key_file), _) => WrapperSetting::Local {
-                    key_file,
-                    create: false,
-                },
-                (None, true) => WrapperSetting::Local {
-                    key_file: data_dir.join("wrap.key"),
-                    create: true,
-                },
-                (None, false) => {
-                    return Err(invalid(
-                        "CCP_KEY_WRAPPER",
-                        "local needs CCP_WRAP_KEY_FILE with PostgreSQL (every instance must \
-                         share it); or use kms with CCP_KMS_KEY_ID",
-                    ));
-                }
-            },
-            "kms" => {
-                let key_id = non_empty(self.kms_key_id).ok_or_else(|| {
-                    invalid("CCP_KMS_KEY_ID", "is required with CCP_KEY_WRAPPER=kms")
-                })?;
-                let endpoint = non_empty(self.kms_endpoint);
-                if let Some(endpoint) = &endpoint {
-                    UpstreamUrl::parse(endpoint).map_err(|p| invalid("CCP_KMS_ENDPOINT", p))?;
-                }
-                WrapperSetting::Kms { key_id, endpoint }
-            }
-            other => {
-                return Err(invalid(
-                    "CCP_KEY_WRAPPER",
-                    format!("must be local, kms or none, got {other:?}"),
-                ));
-            }
-        };
-        let circuit = crate::routing::circuit::BreakerSettings {
-            threshold: match self.circuit_failure_threshold.unwrap_or(3) {
-                0 => {
-                    return Err(invalid(
-                        "CCP_CIRCUIT_FAILURE_THRESHOLD",
-                        "must be at least 1",
-                    ));
-                }
-                n => n,
-            },
-            window: positive_secs("CCP_CIRCUIT_WINDOW_SECS", self.circuit_window_secs, 60)?,
-            open_for: positive_secs("CCP_CIRCUIT_OPEN_SECS", self.circuit_open_secs, 1800)?,
-        };
-
-        let metrics_addr = match self.metrics_addr.as_deref().map(str::trim) {
-            Some("off") => None,
-            other => Some(parse_addr(
-                "CCP_METRICS_ADDR",
-                other.map(str::to_owned),
-                "127.0.0.1:9464",
-            )?),
-        };
-
-        let metering = match self.metering.as_deref().unwrap_or("on") {
-            "on" => true,
-            "off" => false,
-            other => {
-                return Err(invalid(
-                    "CCP_METERING",
-                    format!("must be on or off, got {other:?}"),
-                ));
-            }
-        };
-
-        let metrics_sink = match self.metrics_sink.as_deref().map(str::trim).unwrap_or("log") {
-            "off" => MetricsSinkSetting::Off,
-            "log" => MetricsSinkSetting::Log,
-            "cloudwatch" => {
-                let namespace = non_empty(self.cloudwatch_namespace)
-                    .unwrap_or_else(|| "ClaudeCodeProxy".to_owned());
-                if namespace.len() > 255
-                    || namespace.starts_with("AWS/")
-                    || namespace.starts_with(':')
-                {
-                    return Err(invalid(
-                        "CCP_CLOUDWATCH_NAMESPACE",
-                        "must be at most 255 characters and not start with AWS/ or :",
-                    ));
-                }
-                let endpoint = non_empty(self.cloudwatch_endpoint);
-                if let Some(endpoint) = &endpoint {
-                    UpstreamUrl::parse(endpoint)
-                        .map_err(|p| invalid("CCP_CLOUDWATCH_ENDPOINT", p))?;
-                }
-                MetricsSinkSetting::CloudWatch {
-                    namespace,
-                    endpoint,
-                }
-            }
-            other => {
-                return Err(invalid(
-                    "CCP_METRICS_SINK",
-                    format!("must be log, cloudwatch or off, got {other:?}"),
-                ));
-            }
-        };
-
-        let admin_trust_forwarded_for =
-            match self.admin_trust_forwarded_for.as_deref().unwrap_or("off") {
-                "on" => true,
-                "off" => false,
-                other => {
-                    return Err(invalid(
-                        "CCP_ADMIN_TRUST_FORWARDED_FOR",
-                        format!("must be on or off, got {other:?}"),
-                    ));
-                }
-            };
-        Ok(Config {
-            admin_trust_forwarded_for,
-            session_secret,
-            session_ttl,
-            bootstrap_secret,
-            console_origin,
-            key_rotation_grace,
-            metering,
-            metrics_sink,
-            metrics_interval: positive_secs(
-                "CCP_METRICS_INTERVAL_SECS",
-                self.metrics_interval_secs,
-                60,
-            )?,
-            pricing_file: self.pricing_file,
-            metrics_addr,
-            bedrock_connect_timeout: positive_secs(
-                "CCP_BEDROCK_CONNECT_TIMEOUT_SECS",
-                self.bedrock_connect_timeout_secs,
-                10,
-            )?,
-            bedrock_read_timeout: positive_secs(
-                "CCP_BEDROCK_READ_TIMEOUT_SECS",
-                self.bedrock_read_timeout_secs,
-                300,
-            )?,
-            bedrock_key_cache_ttl: positive_secs(
-                "CCP_BEDROCK_KEY_CACHE_TTL_SECS",
-                self.bedrock_key_cache_ttl_secs,
-                900,
-            )?,
-            model_map_refresh: positive_secs(
-                "CCP_MODEL_MAP_REFRESH_SECS",
-                self.model_map_refresh_secs,
-                30,
-            )?,
-            circuit,
-            key_wrapper,
-            database_url: SecretString::new(database_url),
-            gateway_addr: parse_addr("CCP_GATEWAY_ADDR", self.gateway_addr, "0.0.0.0:8080")?,
-            admin_addr: parse_addr("CCP_ADMIN_ADDR", self.admin_addr, "127.0.0.1:8081")?,
-            plan_base_url,
-            plan_api_key: non_empty(self.plan_api_key).map(SecretString::new),
-            plan_connect_timeout: positive_secs(
-                "CCP_PLAN_CONNECT_TIMEOUT_SECS",
-                self.plan_connect_timeout_secs,
-                10,
-            )?,
-            plan_read_timeout: positive_secs(
-                "CCP_PLAN_READ_TIMEOUT_SECS",
-                self.plan_read_timeout_secs,
-                600,
-            )?,
-            bedrock_endpoint: non_empty(self.bedrock_endpoint),
-            pepper,
-            key_cache_ttl,
-            key_negative_cache_ttl: positive_secs(
-                "CCP_KEY_NEGATIVE_CACHE_TTL_SECS",
-                self.key_negative_cache_ttl_secs,
-                30,
-            )?,
-            max_body_bytes,
-            client_read_timeout: positive_secs(
-                "CCP_CLIENT_READ_TIMEOUT_SECS",
-                self.client_read_timeout_secs,
-                60,
-            )?,
-            header_timeout: positive_secs("CCP_HEADER_TIMEOUT_SECS", self.header_timeout_secs, 10)?,
-            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs.unwrap_or(60)),
-            threads,
-            log_format,
-            db_max_connections: self.db_max_connections.unwrap_or(10).max(1),
-            db_acquire_timeout: Duration::from_millis(
-                self.db_acquire_timeout_ms.unwrap_or(2_000).max(1),
-            ),
-            data_dir,
-        })
     }
 }
 
@@ -1170,5 +620,49 @@ mod tests {
         assert_eq!(c.threads, 3);
         std::fs::write(&path, "gatway_addr = \"127.0.0.1:9000\"\n").unwrap();
         assert!(Config::load(Some(&path), Env::prefixed("CCP_UNUSED_IN_TEST_"), &[]).is_err());
+    }
+
+    #[test]
+    fn the_settings_list_the_raw_shape_and_the_docs_agree() {
+        use std::collections::BTreeSet;
+        let listed: BTreeSet<String> = KEYS.iter().map(|k| (*k).to_owned()).collect();
+        let raw = serde_json::to_value(raw::RawConfig::default()).unwrap();
+        let fields: BTreeSet<String> = raw.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(listed, fields, "KEYS and RawConfig's fields differ");
+        assert!(VERBATIM.iter().all(|k| listed.contains(*k)));
+
+        let docs = include_str!("../../../docs/configuration.md");
+        let documented: BTreeSet<String> = docs
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `CCP_"))
+            .filter_map(|l| l.split('`').next())
+            .map(str::to_ascii_lowercase)
+            .collect();
+        // Read elsewhere: the file these settings may come from, the log filter, and the
+        // console's own settings (console/src/lib/settings.ts, api.ts, its server).
+        let elsewhere: BTreeSet<String> = [
+            "config",
+            "log",
+            "console_addr",
+            "console_admin_api_url",
+            "console_gateway_url",
+            "console_time_zone",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        let missing: Vec<_> = listed.difference(&documented).collect();
+        assert!(
+            missing.is_empty(),
+            "settings docs/configuration.md does not document: {missing:?}"
+        );
+        let unknown: Vec<_> = documented
+            .difference(&listed)
+            .filter(|k| !elsewhere.contains(*k))
+            .collect();
+        assert!(
+            unknown.is_empty(),
+            "documented settings nothing reads: {unknown:?}"
+        );
     }
 }
