@@ -1,6 +1,7 @@
 //! Validation: the raw settings into a [`Config`], one function per concern (database,
 //! secrets, admin, upstreams, limits, breaker, key wrapper, telemetry). Every message names
-//! the setting it is about. Nothing here does I/O.
+//! the setting it is about. Nothing here does I/O. (Over 400 lines because `validate` names
+//! every field of `Config` once, with its default; the per-concern checks are below it.)
 
 use super::raw::RawConfig;
 use super::{
