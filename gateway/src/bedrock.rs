@@ -2,8 +2,8 @@
 //! to the client from inside a Pingora hook with our own HTTP client.
 //!
 //! Pingora cannot make this leg itself: the Converse URL needs `model` from the body, and its
-//! retry buffer stops at 64 KiB while Claude Code bodies are 50–500 KB (see
-//! ../shared/reference/pingora-notes.md). So the gateway reads the whole body (teed while
+//! retry buffer stops at 64 KiB while Claude Code bodies are 50–500 KB (Pingora 0.9 replays
+//! only what it buffered). So the gateway reads the whole body (teed while
 //! proxying to Plan, or read up front on Bedrock direct) and calls Bedrock with reqwest.
 //!
 //! The request is built from scratch: `Authorization: Bearer <the key's Bedrock key>`, the

@@ -1,6 +1,6 @@
 //! Bedrock on-demand prices and the cost of one request, in exact integer arithmetic.
 //!
-//! Prices are USD per million tokens (../shared/reference/bedrock-converse.md §6), held as
+//! Prices are USD per million tokens (AWS's Bedrock price list for Anthropic models), held as
 //! nano-USD per token (3.30 USD / 1M tokens = 3 300 nano-USD a token), so sums are exact and
 //! the stored cost (micro-USD) is rounded once. Claude 4.5 and newer cost 10 % more through a
 //! geography inference profile (`us.`, `eu.`, `jp.`, `au.`, `apac.`) than through `global.`

@@ -364,8 +364,6 @@ impl ProxyHttp for Gateway {
                 self.state.meter.record(record);
             }
         }
-        // Request metering (request_logs, token usage) hooks in here: everything it needs is in
-        // `ctx`, and this hook runs once per request after the last byte went out.
         tracing::info!(
             target: "ccp::access",
             request_id = %ctx.request_id,
