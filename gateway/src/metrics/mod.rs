@@ -1,22 +1,32 @@
 //! Prometheus metrics, served in the text format at `GET /metrics` on a separate, non-public
-//! listener (`CCP_METRICS_ADDR`, default 127.0.0.1:9464). Labels are route templates,
-//! paths and outcomes only: never a key, a user or a URI.
+//! listener (`CCP_METRICS_ADDR`, default 127.0.0.1:9464; [`scrape`]), and interval sums
+//! pushed to CloudWatch or the log ([`interval`]). Labels are route templates, paths,
+//! outcomes, reasons and (capped) model names only: never a key, a user or a URI.
+//! (Over 400 lines: `Metrics::new` names every metric with its help text, in one place.)
+
+mod interval;
+mod process;
+mod scrape;
+
+pub use interval::publish_intervals;
+pub use scrape::serve;
 
 use ccp_core::metering::{MeterStats, Provider, RequestRecord};
 use ccp_core::routing::circuit::Transition;
 use ccp_core::routing::credentials::CredentialStats;
-use ccp_core::telemetry::{Datum, DatumValue, LatencyBuckets, MetricsSink, Snapshot, Unit};
+use ccp_core::telemetry::Snapshot;
+use interval::Interval;
+use process::ProcessFigures;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::time::SystemTime;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -117,100 +127,29 @@ pub struct Metrics {
     interval: Mutex<Interval>,
 }
 
-/// Sums for one push interval.
-#[derive(Debug, Default)]
-struct Interval {
-    requests: HashMap<(&'static str, &'static str, &'static str), u64>,
-    latency: HashMap<&'static str, LatencyBuckets>,
-    failovers: u64,
-    circuit_opens: u64,
-    bedrock_tokens: [u64; 4],
-    bedrock_cost_micro_usd: i64,
-}
-
-const TOKEN_KINDS: [&str; 4] = ["input", "output", "cache_read", "cache_write"];
-
-#[allow(clippy::cast_precision_loss)]
-fn count(n: u64) -> DatumValue {
-    DatumValue::Sum(n as f64)
-}
-
-impl Interval {
-    fn into_data(self) -> Vec<Datum> {
-        let mut data = Vec::new();
-        let mut requests: Vec<_> = self.requests.into_iter().collect();
-        requests.sort_unstable();
-        for ((route, upstream, outcome), n) in requests {
-            data.push(Datum {
-                name: "Requests",
-                unit: Unit::Count,
-                dimensions: vec![
-                    ("Route", route),
-                    ("Upstream", upstream),
-                    ("Outcome", outcome),
-                ],
-                value: count(n),
-            });
-        }
-        let mut latency: Vec<_> = self.latency.into_iter().collect();
-        latency.sort_unstable_by_key(|(route, _)| *route);
-        for (route, buckets) in latency {
-            data.push(Datum {
-                name: "Latency",
-                unit: Unit::Milliseconds,
-                dimensions: vec![("Route", route)],
-                value: DatumValue::Distribution(buckets.pairs()),
-            });
-        }
-        if data.is_empty() && self.circuit_opens == 0 {
-            return data;
-        }
-        data.push(Datum {
-            name: "Failovers",
-            unit: Unit::Count,
-            dimensions: Vec::new(),
-            value: count(self.failovers),
-        });
-        data.push(Datum {
-            name: "CircuitOpens",
-            unit: Unit::Count,
-            dimensions: Vec::new(),
-            value: count(self.circuit_opens),
-        });
-        for (kind, n) in TOKEN_KINDS.iter().zip(self.bedrock_tokens) {
-            data.push(Datum {
-                name: "BedrockTokens",
-                unit: Unit::Count,
-                dimensions: vec![("Kind", kind)],
-                value: count(n),
-            });
-        }
-        #[allow(clippy::cast_precision_loss)]
-        let usd = self.bedrock_cost_micro_usd as f64 / 1e6;
-        data.push(Datum {
-            name: "BedrockCostUSD",
-            unit: Unit::None,
-            dimensions: Vec::new(),
-            value: DatumValue::Sum(usd),
-        });
-        data
-    }
-}
-
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
     }
 }
 
+/// Registers a metric that starts at its default (zero) and returns a handle to it.
+fn register<M>(registry: &mut Registry, name: &str, help: &str) -> M
+where
+    M: Default + Clone + prometheus_client::registry::Metric,
+{
+    let metric = M::default();
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("ccp");
-        let requests = Family::<RequestLabels, Counter>::default();
-        registry.register(
+        let requests: Family<RequestLabels, Counter> = register(
+            &mut registry,
             "requests",
             "Authenticated requests by path taken, answering upstream and outcome",
-            requests.clone(),
         );
         let duration = Family::<RouteLabel, Histogram>::new_with_constructor(
             (|| Histogram::new(exponential_buckets(0.005, 2.0, 16))) as fn() -> Histogram,
@@ -220,107 +159,80 @@ impl Metrics {
             "Time from request start to the last response byte",
             duration.clone(),
         );
-        let tokens = Family::<TokenLabels, Counter>::default();
-        registry.register(
+        let tokens: Family<TokenLabels, Counter> = register(
+            &mut registry,
             "tokens",
             "Tokens reported by the upstream that answered",
-            tokens.clone(),
         );
-        let bedrock_cost = Counter::default();
-        registry.register(
+        let bedrock_cost: Counter = register(
+            &mut registry,
             "bedrock_cost_micro_usd",
             "Estimated Bedrock cost in millionths of a US dollar",
-            bedrock_cost.clone(),
         );
-        let circuit = Family::<TransitionLabel, Counter>::default();
-        registry.register(
+        let circuit: Family<TransitionLabel, Counter> = register(
+            &mut registry,
             "circuit_transitions",
             "Circuit breaker state changes (opened, reopened, closed)",
-            circuit.clone(),
         );
-        let gateway_errors = Family::<ErrorLabel, Counter>::default();
-        registry.register(
+        let gateway_errors: Family<ErrorLabel, Counter> = register(
+            &mut registry,
             "gateway_errors",
             "Errors the gateway answered itself, by kind (not errors relayed from an upstream)",
-            gateway_errors.clone(),
         );
-        let failover_skipped = Family::<SkipLabels, Counter>::default();
-        registry.register(
+        let failover_skipped: Family<SkipLabels, Counter> = register(
+            &mut registry,
             "failover_skipped",
             "Requests that needed Bedrock but could not be sent there, by reason and model name",
-            failover_skipped.clone(),
         );
-        let repairs = Family::<RepairLabel, Counter>::default();
-        registry.register(
+        let repairs: Family<RepairLabel, Counter> = register(
+            &mut registry,
             "conversation_repairs",
             "Changes made to a conversation so Bedrock accepts it, by repair",
-            repairs.clone(),
         );
-        let header_timeouts_counter = Counter::default();
-        registry.register(
+        let header_timeouts_counter: Counter = register(
+            &mut registry,
             "header_timeouts",
             "Client connections closed because a request head arrived too slowly",
-            header_timeouts_counter.clone(),
         );
-        let meter_written = Counter::default();
-        registry.register(
-            "meter_rows_written",
-            "Metering rows written",
-            meter_written.clone(),
-        );
-        let meter_dropped = Counter::default();
-        registry.register(
+        let meter_written: Counter =
+            register(&mut registry, "meter_rows_written", "Metering rows written");
+        let meter_dropped: Counter = register(
+            &mut registry,
             "meter_rows_dropped",
             "Metering rows dropped (queue full, or not written before shutdown)",
-            meter_dropped.clone(),
         );
-        let meter_write_errors = Counter::default();
-        registry.register(
+        let meter_write_errors: Counter = register(
+            &mut registry,
             "meter_write_errors",
             "Failed metering batch writes (retried)",
-            meter_write_errors.clone(),
         );
-        let key_unwrap_unavailable = Counter::default();
-        registry.register(
+        let key_unwrap_unavailable: Counter = register(
+            &mut registry,
             "bedrock_key_unavailable",
             "Bedrock key loads that failed because the database or the key wrapper could not answer",
-            key_unwrap_unavailable.clone(),
         );
-        let key_unwrap_rejected = Counter::default();
-        registry.register(
+        let key_unwrap_rejected: Counter = register(
+            &mut registry,
             "bedrock_key_rejected",
             "Stored Bedrock keys that did not open for their access key (integrity alerts)",
-            key_unwrap_rejected.clone(),
         );
-        let in_flight = Gauge::default();
-        registry.register(
-            "in_flight_requests",
-            "Requests in progress",
-            in_flight.clone(),
-        );
-        let resident_bytes = Gauge::default();
-        registry.register(
+        let in_flight: Gauge =
+            register(&mut registry, "in_flight_requests", "Requests in progress");
+        let resident_bytes: Gauge = register(
+            &mut registry,
             "process_resident_memory_bytes",
             "Resident memory",
-            resident_bytes.clone(),
         );
-        let cpu_seconds = Gauge::<f64, AtomicU64>::default();
-        registry.register(
+        let cpu_seconds: Gauge<f64, AtomicU64> = register(
+            &mut registry,
             "process_cpu_seconds",
             "User and system CPU time",
-            cpu_seconds.clone(),
         );
-        let open_fds = Gauge::default();
-        registry.register(
-            "process_open_fds",
-            "Open file descriptors",
-            open_fds.clone(),
-        );
-        let publish_failures = Counter::default();
-        registry.register(
+        let open_fds: Gauge = register(&mut registry, "process_open_fds", "Open file descriptors");
+        let publish_failures: Counter = register(
+            &mut registry,
             "metrics_publish_failures",
             "Interval metrics the sink (CloudWatch) did not take; they are dropped",
-            publish_failures.clone(),
         );
         Self {
             publish_failures,
@@ -481,113 +393,6 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
-    }
-}
-
-/// Process figures from /proc (Linux); zeros elsewhere.
-#[derive(Debug, Default)]
-struct ProcessFigures {
-    resident_bytes: i64,
-    cpu_seconds: f64,
-    open_fds: i64,
-}
-
-impl ProcessFigures {
-    fn read() -> Self {
-        let mut figures = Self::default();
-        if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
-            for line in status.lines() {
-                if let Some(kb) = line.strip_prefix("VmRSS:") {
-                    let kb: i64 = kb.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
-                    figures.resident_bytes = kb * 1024;
-                }
-            }
-        }
-        figures.cpu_seconds = ccp_core::telemetry::process_cpu_seconds();
-        if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
-            figures.open_fds = i64::try_from(dir.count()).unwrap_or(0);
-        }
-        figures
-    }
-}
-
-/// Pushes each interval's snapshot to `sink` until `stop` fires, then pushes the last one.
-/// Runs on its own task: a sink that is slow or down delays only the next push, never a
-/// request, and a failed push is counted and dropped.
-pub async fn publish_intervals(
-    metrics: &Metrics,
-    sink: &dyn MetricsSink,
-    every: Duration,
-    mut stop: tokio::sync::oneshot::Receiver<()>,
-) {
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_warning: Option<std::time::Instant> = None;
-    loop {
-        let last = tokio::select! {
-            _ = ticker.tick() => false,
-            _ = &mut stop => true,
-        };
-        let snapshot = metrics.take_interval();
-        if !snapshot.is_empty()
-            && let Err(err) = sink.publish(&snapshot).await
-        {
-            metrics.publish_failures.inc();
-            // At most one warning in five minutes while the sink stays down.
-            if last_warning.is_none_or(|at| at.elapsed() >= Duration::from_secs(300)) {
-                last_warning = Some(std::time::Instant::now());
-                tracing::warn!(sink = sink.name(), error = %err, "interval metrics dropped");
-            }
-        }
-        if last {
-            return;
-        }
-    }
-}
-
-/// Serves `GET /metrics` until the process ends. One request per connection.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    render: impl Fn() -> String + Send + Sync + 'static,
-) {
-    let render = std::sync::Arc::new(render);
-    loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let render = std::sync::Arc::clone(&render);
-        tokio::spawn(async move {
-            let mut head = Vec::with_capacity(1024);
-            let mut buf = [0u8; 1024];
-            let read = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return false,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                true
-            })
-            .await;
-            if !matches!(read, Ok(true)) {
-                return;
-            }
-            let (status, content_type, body) = if head.starts_with(b"GET /metrics ") {
-                (
-                    "200 OK",
-                    "text/plain; version=0.0.4; charset=utf-8",
-                    render(),
-                )
-            } else {
-                ("404 Not Found", "text/plain", "not found\n".to_owned())
-            };
-            let response = format!(
-                "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(response.as_bytes()).await;
-            let _ = stream.shutdown().await;
-        });
     }
 }
 
