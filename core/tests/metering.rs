@@ -5,7 +5,9 @@
 mod common;
 
 use ccp_core::metering::pricing::TokenCounts;
-use ccp_core::metering::{Meter, MeterSettings, Outcome, Provider, RequestRecord, UsageRecord};
+use ccp_core::metering::{
+    Meter, MeterSettings, Outcome, PathTaken, Provider, RequestRecord, Upstream, UsageRecord,
+};
 use ccp_core::store::{Granularity, Store, UsageFilter, UsageGroup};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -27,8 +29,8 @@ fn record(n: usize, with_usage: bool) -> RequestRecord {
         user_id: Uuid::now_v7(),
         model: Some("claude-sonnet-4-5".into()),
         stream: n.is_multiple_of(2),
-        route: "plan_bedrock",
-        upstream: "bedrock",
+        route: PathTaken::PlanThenBedrock,
+        upstream: Upstream::Bedrock,
         status: 200,
         error_type: None,
         plan_status: Some(429),
@@ -142,11 +144,11 @@ async fn usage_series_buckets_and_filters(store: &Store) {
     let at = |d: u32, h: u32, m: u32| chrono::Utc.with_ymd_and_hms(2026, 11, d, h, m, 0).unwrap();
     let mut rows = Vec::new();
     for (n, (user, when, route, usage)) in [
-        (ada, at(25, 9, 5), "plan", true),
-        (ada, at(25, 9, 55), "plan_bedrock", true),
-        (ada, at(25, 10, 1), "bedrock", false),
-        (bob, at(26, 0, 30), "plan", true),
-        (bob, at(26, 23, 59), "plan_bedrock", true),
+        (ada, at(25, 9, 5), PathTaken::Plan, true),
+        (ada, at(25, 9, 55), PathTaken::PlanThenBedrock, true),
+        (ada, at(25, 10, 1), PathTaken::BedrockDirect, false),
+        (bob, at(26, 0, 30), PathTaken::Plan, true),
+        (bob, at(26, 23, 59), PathTaken::PlanThenBedrock, true),
     ]
     .into_iter()
     .enumerate()
@@ -154,7 +156,11 @@ async fn usage_series_buckets_and_filters(store: &Store) {
         let mut r = record(9_000 + n, usage);
         r.user_id = user;
         r.route = route;
-        r.upstream = if route == "plan" { "plan" } else { "bedrock" };
+        r.upstream = if route == PathTaken::Plan {
+            Upstream::Plan
+        } else {
+            Upstream::Bedrock
+        };
         r.started_at = when;
         r.finished_at = when;
         rows.push(r);

@@ -2,7 +2,7 @@
 //! usage, 80 % Plan, 10 % failover, 10 % Bedrock direct.
 
 use ccp_core::metering::pricing::TokenCounts;
-use ccp_core::metering::{Outcome, Provider, RequestRecord, UsageRecord};
+use ccp_core::metering::{Outcome, PathTaken, Provider, RequestRecord, Upstream, UsageRecord};
 
 pub fn record(
     n: usize,
@@ -12,11 +12,11 @@ pub fn record(
 ) -> RequestRecord {
     let key = n % keys.len();
     let route = match n % 10 {
-        0 => "plan_bedrock",
-        1 => "bedrock",
-        _ => "plan",
+        0 => PathTaken::PlanThenBedrock,
+        1 => PathTaken::BedrockDirect,
+        _ => PathTaken::Plan,
     };
-    let bedrock = route != "plan";
+    let bedrock = route != PathTaken::Plan;
     RequestRecord {
         request_id: format!("bench-{n:010}"),
         access_key_id: keys[key],
@@ -24,10 +24,14 @@ pub fn record(
         model: Some(["claude-sonnet-5-5", "claude-opus-5-5", "claude-haiku-5-5"][n % 3].to_owned()),
         stream: true,
         route,
-        upstream: if bedrock { "bedrock" } else { "plan" },
+        upstream: if bedrock {
+            Upstream::Bedrock
+        } else {
+            Upstream::Plan
+        },
         status: 200,
         error_type: None,
-        plan_status: (route == "plan_bedrock").then_some(429),
+        plan_status: (route == PathTaken::PlanThenBedrock).then_some(429),
         failover_skip: None,
         outcome: Outcome::Complete,
         auth_ms: Some(0.1),

@@ -4,7 +4,7 @@
 //! ever spliced into the SQL text.)
 
 use super::{Store, StoreResult, on_pool};
-use crate::metering::RequestRecord;
+use crate::metering::record::RequestRecord;
 
 /// Rows per INSERT statement: 500 × 20 placeholders stays well inside SQLite's 32 766.
 pub const ROWS_PER_STATEMENT: usize = 500;
@@ -32,8 +32,8 @@ impl Store {
                         .push_bind(r.user_id)
                         .push_bind(r.model.as_deref())
                         .push_bind(r.stream)
-                        .push_bind(r.route)
-                        .push_bind(r.upstream)
+                        .push_bind(r.route.as_str())
+                        .push_bind(r.upstream.as_str())
                         .push_bind(i32::from(r.status))
                         .push_bind(r.error_type)
                         .push_bind(r.plan_status.map(i32::from))

@@ -11,7 +11,7 @@ mod scrape;
 pub use interval::publish_intervals;
 pub use scrape::serve;
 
-use ccp_core::metering::{MeterStats, Provider, RequestRecord};
+use ccp_core::metering::{MeterStats, PathTaken, Provider, RequestRecord};
 use ccp_core::routing::circuit::Transition;
 use ccp_core::routing::credentials::CredentialStats;
 use ccp_core::telemetry::Snapshot;
@@ -265,25 +265,27 @@ impl Metrics {
     pub fn observe(&self, r: &RequestRecord) {
         self.requests
             .get_or_create(&RequestLabels {
-                route: r.route,
-                upstream: r.upstream,
+                route: r.route.as_str(),
+                upstream: r.upstream.as_str(),
                 outcome: r.outcome.as_str(),
             })
             .inc();
         self.duration
-            .get_or_create(&RouteLabel { route: r.route })
+            .get_or_create(&RouteLabel {
+                route: r.route.as_str(),
+            })
             .observe(r.total_ms / 1e3);
         let mut interval = self.interval.lock().unwrap_or_else(|e| e.into_inner());
         *interval
             .requests
-            .entry((r.route, r.upstream, r.outcome.as_str()))
+            .entry((r.route.as_str(), r.upstream.as_str(), r.outcome.as_str()))
             .or_default() += 1;
         interval
             .latency
-            .entry(r.route)
+            .entry(r.route.as_str())
             .or_default()
             .observe(r.total_ms);
-        if r.route == "plan_bedrock" {
+        if r.route == PathTaken::PlanThenBedrock {
             interval.failovers += 1;
         }
         if let Some(u) = r.usage.as_ref().filter(|u| u.provider == Provider::Bedrock) {

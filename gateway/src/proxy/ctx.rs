@@ -7,26 +7,9 @@ use crate::error::GatewayError;
 use crate::sse::SseWatch;
 use ccp_core::domain::KeyGrant;
 use ccp_core::metering::tap::{ReportedUsage, UsageTap};
+use ccp_core::metering::{PathTaken, Upstream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Which way a request went, for the log and metering.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PathTaken {
-    Plan,
-    PlanThenBedrock,
-    BedrockDirect,
-}
-
-impl PathTaken {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Plan => "plan",
-            Self::PlanThenBedrock => "plan_bedrock",
-            Self::BedrockDirect => "bedrock",
-        }
-    }
-}
 
 /// Per-request state.
 #[derive(Debug)]
@@ -97,12 +80,12 @@ impl RequestCtx {
         }
     }
 
-    /// Who answered: `bedrock`, `plan`, or `gateway` (the gateway's own error).
-    pub fn upstream(&self) -> &'static str {
+    /// Who answered: Bedrock, Plan, or the gateway (its own error).
+    pub fn upstream(&self) -> Upstream {
         match (&self.bedrock, self.plan_status) {
-            (Some(_), _) => "bedrock",
-            (None, Some(_)) if self.local_error.is_none() => "plan",
-            _ => "gateway",
+            (Some(_), _) => Upstream::Bedrock,
+            (None, Some(_)) if self.local_error.is_none() => Upstream::Plan,
+            _ => Upstream::Gateway,
         }
     }
 }

@@ -5,11 +5,12 @@
 use super::Gateway;
 use super::answer_with;
 use super::body::BodyTee;
-use super::ctx::{PathTaken, RequestCtx};
+use super::ctx::RequestCtx;
 use crate::bedrock::{Cause, ClientRequest, Operation, Outcome, ServedStats, Unusable};
 use crate::error::GatewayError;
 use bytes::Bytes;
 use ccp_core::api_error::{ApiError, ApiErrorKind};
+use ccp_core::metering::PathTaken;
 use ccp_core::routing::circuit::{PlanOutcome, Route, Transition};
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;

@@ -10,7 +10,7 @@ mod failover;
 mod record;
 mod state;
 
-pub use ctx::{PathTaken, RequestCtx};
+pub use ctx::RequestCtx;
 pub use state::{GatewayState, InFlight, Lifecycle};
 
 use crate::error::GatewayError;
@@ -18,6 +18,7 @@ use crate::respond;
 use crate::sse::SseWatch;
 use async_trait::async_trait;
 use bytes::Bytes;
+use ccp_core::metering::PathTaken;
 use ccp_core::metering::tap::UsageTap;
 use ccp_core::routing::circuit::{self, PlanOutcome};
 use decide::Decision;
@@ -372,7 +373,7 @@ impl ProxyHttp for Gateway {
             method = %session.req_header().method,
             route = ctx.template,
             path = ctx.path_taken.as_str(),
-            upstream,
+            upstream = upstream.as_str(),
             status,
             plan_status = ctx.plan_status.unwrap_or(0),
             local_error = ctx.local_error.as_ref().map_or("-", GatewayError::label),

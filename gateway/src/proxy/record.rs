@@ -82,7 +82,7 @@ pub fn request_record(
         user_id: grant.user_id,
         model,
         stream: bedrock.map_or(ctx.plan_sse.is_some(), |b| b.stats.stream),
-        route: ctx.path_taken.as_str(),
+        route: ctx.path_taken,
         upstream: ctx.upstream(),
         status,
         error_type: ctx

@@ -1,0 +1,186 @@
+//! The metering writer: a bounded queue the gateway hands rows to without blocking, and the
+//! task that writes them in batches.
+
+use super::record::RequestRecord;
+use crate::store::Store;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// Counters for the metrics endpoint and tests.
+#[derive(Debug, Default)]
+pub struct MeterStats {
+    pub queued: AtomicU64,
+    pub dropped: AtomicU64,
+    pub written: AtomicU64,
+    pub write_errors: AtomicU64,
+}
+
+#[derive(Debug, Clone)]
+pub struct MeterSettings {
+    pub queue_capacity: usize,
+    pub batch_rows: usize,
+    pub flush_every: Duration,
+}
+
+impl Default for MeterSettings {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 10_000,
+            // One commit per batch: on SQLite 5 000-row commits cost 22 µs of CPU a row
+            // against 30–41 µs for 500-row ones (core/examples/metering_write_bench.rs).
+            batch_rows: 5_000,
+            flush_every: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The request side: cheap to clone, never blocks.
+#[derive(Debug, Clone)]
+pub struct Meter {
+    tx: mpsc::Sender<RequestRecord>,
+    stats: Arc<MeterStats>,
+    last_warning: Arc<std::sync::Mutex<Option<Instant>>>,
+}
+
+impl Meter {
+    /// A meter and the writer that must be run for rows to reach the store.
+    pub fn new(store: Store, settings: MeterSettings) -> (Self, MeterWriter) {
+        let (tx, rx) = mpsc::channel(settings.queue_capacity.max(1));
+        let stats = Arc::new(MeterStats::default());
+        (
+            Self {
+                tx,
+                stats: Arc::clone(&stats),
+                last_warning: Arc::default(),
+            },
+            MeterWriter {
+                rx,
+                store,
+                settings,
+                stats,
+            },
+        )
+    }
+
+    pub fn stats(&self) -> &MeterStats {
+        &self.stats
+    }
+
+    /// Queues a row; when the queue is full the row is dropped and counted.
+    pub fn record(&self, record: RequestRecord) {
+        match self.tx.try_send(record) {
+            Ok(()) => {
+                self.stats.queued.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                let dropped = self.stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                let mut last = self
+                    .last_warning
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                if last.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+                    *last = Some(Instant::now());
+                    tracing::warn!(
+                        dropped_total = dropped,
+                        "metering queue full: request rows are being dropped"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The store side: batches rows and writes them.
+#[derive(Debug)]
+pub struct MeterWriter {
+    rx: mpsc::Receiver<RequestRecord>,
+    store: Store,
+    settings: MeterSettings,
+    stats: Arc<MeterStats>,
+}
+
+impl MeterWriter {
+    /// Writes until `stop` fires, then drains what is queued within `drain_budget`. While
+    /// the store fails, the writer stops taking rows (the queue fills and `Meter::record`
+    /// counts what it drops), so every row is either written or counted as dropped.
+    pub async fn run(mut self, mut stop: oneshot::Receiver<()>, drain_budget: Duration) {
+        let batch_rows = self.settings.batch_rows.max(1);
+        let mut batch = Vec::with_capacity(batch_rows);
+        let mut tick = tokio::time::interval(self.settings.flush_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                received = self.rx.recv(), if batch.len() < batch_rows => match received {
+                    Some(record) => {
+                        batch.push(record);
+                        if batch.len() >= batch_rows {
+                            self.try_flush(&mut batch).await;
+                        }
+                    }
+                    None => break,
+                },
+                _ = tick.tick() => self.try_flush(&mut batch).await,
+                _ = &mut stop => break,
+            }
+        }
+        let deadline = Instant::now() + drain_budget;
+        loop {
+            while batch.len() < batch_rows {
+                match self.rx.try_recv() {
+                    Ok(record) => batch.push(record),
+                    Err(_) => break,
+                }
+            }
+            if batch.is_empty() {
+                break;
+            }
+            self.flush_until(&mut batch, deadline).await;
+            if !batch.is_empty() {
+                break; // the deadline passed
+            }
+        }
+        self.rx.close();
+        let mut left = batch.len() as u64;
+        while self.rx.try_recv().is_ok() {
+            left += 1;
+        }
+        if left > 0 {
+            self.stats.dropped.fetch_add(left, Ordering::Relaxed);
+            tracing::error!(rows = left, "metering rows not written before shutdown");
+        }
+    }
+
+    async fn try_flush(&self, batch: &mut Vec<RequestRecord>) {
+        self.flush_until(batch, Instant::now()).await;
+    }
+
+    /// Writes the batch, retrying (inserts are idempotent) until `deadline`.
+    async fn flush_until(&self, batch: &mut Vec<RequestRecord>, deadline: Instant) {
+        if batch.is_empty() {
+            return;
+        }
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match self.store.insert_request_records(batch).await {
+                Ok(()) => {
+                    self.stats
+                        .written
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    batch.clear();
+                    return;
+                }
+                Err(err) => {
+                    self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(error = %err, rows = batch.len(), "metering write failed; retrying");
+                    if Instant::now() + pause > deadline {
+                        return;
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}
