@@ -207,25 +207,9 @@ fn fail(err: &anyhow::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// Opens the configured database (creating the data directory for SQLite) and applies
-/// the migrations.
+/// Opens the configured database with the default pool (see `Store::open`).
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    if config.is_sqlite() {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!(
-                "cannot create the data directory {}",
-                config.data_dir.display()
-            )
-        })?;
-    }
-    let store = Store::connect(config.database_url.expose(), &StoreOptions::default())
-        .await
-        .context("cannot open the database (CCP_DATABASE_URL)")?;
-    store
-        .migrate()
-        .await
-        .context("cannot apply database migrations")?;
-    Ok(store)
+    Ok(Store::open(config, &StoreOptions::default()).await?)
 }
 
 const ACTOR: &str = "cli";

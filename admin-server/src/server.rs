@@ -8,6 +8,7 @@ use crate::ops::AdminOps;
 use crate::session::SessionKeys;
 use anyhow::Context;
 use ccp_core::config::Config;
+use ccp_core::store::{Store, StoreOptions};
 use salvo::conn::TcpListener;
 use salvo::prelude::*;
 use std::process::ExitCode;
@@ -49,7 +50,7 @@ pub fn main() -> ExitCode {
 
 /// Builds the API state from a configuration.
 pub async fn build(config: &Config) -> anyhow::Result<Arc<AdminApi>> {
-    let store = crate::cli::open_store(config).await?;
+    let store = Store::open(config, &StoreOptions::default()).await?;
     let ops = AdminOps::from_config(config, store.clone()).await?;
     let secret = config
         .load_session_secret()

@@ -92,27 +92,14 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
 }
 
 async fn build_state(config: &Config) -> anyhow::Result<(Arc<GatewayState>, MeterWriter)> {
-    if config.is_sqlite() {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!(
-                "cannot create the data directory {}",
-                config.data_dir.display()
-            )
-        })?;
-    }
-    let store = Store::connect(
-        config.database_url.expose(),
+    let store = Store::open(
+        config,
         &StoreOptions {
             max_connections: config.db_max_connections,
             acquire_timeout: config.db_acquire_timeout,
         },
     )
-    .await
-    .context("cannot open the database (CCP_DATABASE_URL)")?;
-    store
-        .migrate()
-        .await
-        .context("cannot apply database migrations")?;
+    .await?;
     let pepper = config
         .load_pepper()
         .context("cannot load the access-key pepper")?;

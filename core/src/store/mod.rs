@@ -41,6 +41,20 @@ pub enum StoreError {
     InvalidUrl,
 }
 
+/// Why [`Store::open`] failed, naming the setting to look at.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the database (CCP_DATABASE_URL): {0}")]
+    Connect(#[source] StoreError),
+    #[error("cannot apply database migrations: {0}")]
+    Migrate(#[source] StoreError),
+}
+
 impl StoreError {
     /// Maps a unique-constraint violation to [`StoreError::Conflict`].
     fn conflict_or(err: sqlx::Error, what: &'static str) -> Self {
@@ -159,6 +173,25 @@ impl Store {
     }
 
     /// Applies the embedded migrations of this engine.
+    /// Opens the configured database the way every binary does: the data directory created
+    /// for SQLite, the pool with `options`, the migrations applied.
+    pub async fn open(
+        config: &crate::config::Config,
+        options: &StoreOptions,
+    ) -> Result<Self, OpenError> {
+        if config.is_sqlite() {
+            std::fs::create_dir_all(&config.data_dir).map_err(|source| OpenError::DataDir {
+                path: config.data_dir.clone(),
+                source,
+            })?;
+        }
+        let store = Self::connect(config.database_url.expose(), options)
+            .await
+            .map_err(OpenError::Connect)?;
+        store.migrate().await.map_err(OpenError::Migrate)?;
+        Ok(store)
+    }
+
     pub async fn migrate(&self) -> StoreResult<()> {
         match &self.pool {
             Pool::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await?,
