@@ -5,8 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-#[path = "../../core/examples/support/records.rs"]
-mod records;
+use ccp_testkit::records;
 
 use common::{Answer, Api, BASE, BOOTSTRAP_SECRET, CONSOLE_ORIGIN, PASSWORD};
 use salvo::test::TestClient;

@@ -8,8 +8,7 @@
 //! postgres://postgres@127.0.0.1:5432/test) in a schema of its own, dropped after. With
 //! PostgreSQL on the same machine the server's CPU is not counted.
 
-#[path = "support/records.rs"]
-mod records;
+use ccp_testkit::records;
 
 use ccp_core::store::{Store, StoreOptions};
 use sqlx::ConnectOptions;

@@ -8,8 +8,7 @@
 use ccp_core::store::{NewAccessKey, NewUser, Store, StoreOptions};
 use std::time::{Duration, Instant};
 
-#[path = "support/records.rs"]
-mod records;
+use ccp_testkit::records;
 use records::record;
 
 #[tokio::main]

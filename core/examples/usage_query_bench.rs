@@ -11,8 +11,7 @@ use sqlx::postgres::PgConnectOptions;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-#[path = "support/records.rs"]
-mod records;
+use ccp_testkit::records;
 use records::record;
 
 #[tokio::main]

@@ -3,7 +3,7 @@
 //! local AWS API emulator from PyPI), and the decrypted-key cache's behaviour under misses
 //! and wrapper outages.
 
-mod common;
+use ccp_testkit::stores as common;
 
 use async_trait::async_trait;
 use ccp_core::crypto::{KeyWrapper, KmsWrapper, LocalWrapper, WrapContext, WrapError, WrapperKind};

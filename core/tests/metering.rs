@@ -2,7 +2,7 @@
 //! The metering writer on real SQLite and PostgreSQL: batched, idempotent, drained on stop,
 //! and honest about what it drops.
 
-mod common;
+use ccp_testkit::on_both_engines;
 
 use ccp_core::metering::pricing::TokenCounts;
 use ccp_core::metering::{

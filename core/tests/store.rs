@@ -2,7 +2,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use ccp_testkit::on_both_engines;
+use ccp_testkit::stores as common;
 
 use ccp_core::auth::{AuthCacheSettings, AuthOutcome, KeyAuthenticator};
 use ccp_core::domain::{KeyStatus, UserStatus};

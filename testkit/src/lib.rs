@@ -5,10 +5,17 @@
 //! responder returns: a JSON body, an SSE stream cut into delayed chunks, a connection that
 //! drops mid-body. It speaks plain HTTP/1.1 (Content-Length and chunked, keep-alive) so the
 //! gateway sees exactly what it would see from a real upstream.
+//!
+//! With the `store` feature: [`stores`] (a fresh SQLite file or PostgreSQL schema per test)
+//! and [`records`] (realistic metering rows).
 
 pub mod bedrock;
 pub mod http1;
 pub mod moto;
+#[cfg(feature = "store")]
+pub mod records;
+#[cfg(feature = "store")]
+pub mod stores;
 
 use http1::{ReadError, read_request, write_reply};
 use std::sync::atomic::{AtomicUsize, Ordering};

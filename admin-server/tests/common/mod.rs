@@ -4,8 +4,7 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
-#[path = "../../../core/tests/common/mod.rs"]
-pub mod stores;
+pub use ccp_testkit::stores;
 
 use ccp_admin_server::api::{AdminApi, service};
 use ccp_admin_server::login::LoginService;

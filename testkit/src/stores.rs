@@ -1,4 +1,3 @@
-#![allow(dead_code)]
 //! Test stores: a fresh SQLite file, and a fresh schema in the PostgreSQL named by
 //! `CCP_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`).
 //!
@@ -137,7 +136,7 @@ macro_rules! on_both_engines {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let t = $crate::common::sqlite().await;
+                    let t = $crate::stores::sqlite().await;
                     super::$name(&t.store).await;
                     t.cleanup().await;
                 }
@@ -147,7 +146,7 @@ macro_rules! on_both_engines {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let t = $crate::common::postgres().await;
+                    let t = $crate::stores::postgres().await;
                     super::$name(&t.store).await;
                     t.cleanup().await;
                 }
