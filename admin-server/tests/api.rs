@@ -597,6 +597,20 @@ async fn unmapped_models_are_listed_until_a_row_or_family_default_covers_them(ap
     assert_eq!(status, 201, "{family}");
     let (_, list) = api.get("/admin/model-mappings/unmapped", &token).await;
     assert_eq!(list, json!([]), "the family default covers claude-opus-5-5");
+    // The listing is read-only: other methods are 405, not a bad `{id}`.
+    for method in ["PATCH", "DELETE", "POST"] {
+        assert_error(
+            &api.call(
+                method,
+                "/admin/model-mappings/unmapped",
+                Some(&token),
+                Some(&json!({})),
+            )
+            .await,
+            405,
+            "invalid_request_error",
+        );
+    }
 }
 
 async fn usage_reports_series_and_totals_with_filters(api: &Api) {

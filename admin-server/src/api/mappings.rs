@@ -15,7 +15,12 @@ pub fn routes() -> Router {
     Router::with_path("model-mappings")
         .get(list_mappings)
         .post(create_mapping)
-        .push(Router::with_path("unmapped").get(list_unmapped))
+        .push(
+            Router::with_path("unmapped")
+                .get(list_unmapped)
+                .patch(listing_only)
+                .delete(listing_only),
+        )
         .push(
             Router::with_path("{id}")
                 .get(get_mapping)
@@ -39,6 +44,19 @@ async fn list_unmapped(depot: &mut Depot) -> Result<Json<Vec<UnmappedModelView>>
     let (api, _) = session(depot)?;
     let models = crate::ops::unmapped_models(&api.ops.store, 7).await?;
     Ok(Json(models.into_iter().map(Into::into).collect()))
+}
+
+/// `PATCH` and `DELETE` on the listing would otherwise reach `{id}` and fail to parse the
+/// id: they get the 405 every undeclared method gets.
+#[handler]
+async fn listing_only(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    res.headers_mut().insert(
+        salvo::http::header::ALLOW,
+        salvo::http::HeaderValue::from_static("GET"),
+    );
+    ApiFailure::for_status(salvo::http::StatusCode::METHOD_NOT_ALLOWED)
+        .write(req, depot, res)
+        .await;
 }
 
 fn default_true() -> bool {
