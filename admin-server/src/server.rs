@@ -1,6 +1,6 @@
 //! The admin server process: configuration, the store, the session keys, the API on
-//! `CCP_ADMIN_ADDR`, a sweeper that revokes rotated keys whose grace has ended, and a
-//! graceful stop on SIGTERM or Ctrl-C.
+//! `CCP_ADMIN_ADDR`, a sweeper that revokes rotated keys whose grace has ended, the raw-row
+//! retention (`CCP_REQUEST_LOG_RETENTION_DAYS`), and a graceful stop on SIGTERM or Ctrl-C.
 
 use crate::api::{AdminApi, service};
 use crate::login::LoginService;
@@ -17,6 +17,29 @@ use std::time::Duration;
 
 /// How often rotated keys past their grace period are marked revoked.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
+
+/// How often raw rows past the retention horizon are looked for.
+const RETENTION_EVERY: Duration = Duration::from_secs(600);
+/// Request rows deleted per transaction, and the pause between transactions.
+const RETENTION_BATCH: i64 = 5_000;
+const RETENTION_PAUSE: Duration = Duration::from_millis(200);
+
+/// Deletes raw request rows older than `days`, in small transactions with pauses, so the
+/// metering writer and the reports are never held up for long. The rollups stay.
+pub async fn apply_retention(store: &Store, days: u32) -> Result<u64, ccp_core::store::StoreError> {
+    let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(days));
+    let mut total = 0;
+    loop {
+        let deleted = store
+            .delete_request_rows_before(cutoff, RETENTION_BATCH)
+            .await?;
+        total += deleted;
+        if deleted < RETENTION_BATCH as u64 {
+            return Ok(total);
+        }
+        tokio::time::sleep(RETENTION_PAUSE).await;
+    }
+}
 
 pub fn main() -> ExitCode {
     let config = match Config::from_env() {
@@ -95,6 +118,20 @@ async fn run(config: Config) -> anyhow::Result<()> {
             }
         }
     });
+    let retention = config.request_log_retention_days.map(|days| {
+        let store = api.ops.store.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(RETENTION_EVERY);
+            loop {
+                tick.tick().await;
+                match apply_retention(&store, days).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(rows = n, days, "request rows past retention deleted"),
+                    Err(err) => tracing::warn!(error = %err, "cannot apply request-row retention"),
+                }
+            }
+        })
+    });
     let server = Server::new(acceptor);
     let handle = server.handle();
     tokio::spawn(async move {
@@ -106,6 +143,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .serve(service(api, config.console_origin.as_deref()))
         .await;
     sweeper.abort();
+    if let Some(retention) = retention {
+        retention.abort();
+    }
     Ok(())
 }
 

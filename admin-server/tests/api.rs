@@ -996,8 +996,141 @@ async fn bootstrap_creates_one_first_admin(api: &Api) {
     assert_eq!(api.store.count_admins().await.unwrap(), 2);
 }
 
+async fn user_routing_and_budgets_are_set_shown_and_audited(api: &Api) {
+    let token = api.token("ops").await;
+    let ada = create_user(api, &token, "Ada", "ada@example.com").await;
+    assert_eq!(ada["routing"], "plan_first");
+    assert_eq!(ada["monthly_budget_usd"], Value::Null);
+    assert_eq!(ada["budget_warning_percent"], 80);
+    let id = ada["id"].as_str().unwrap();
+    let path = format!("/admin/users/{id}");
+
+    let (status, set) = api
+        .patch(
+            &path,
+            &token,
+            &json!({"routing": "bedrock_only", "monthly_budget_usd": "25.5", "budget_warning_percent": 90}),
+        )
+        .await;
+    assert_eq!(status, 200, "{set}");
+    assert_eq!(set["routing"], "bedrock_only");
+    assert_eq!(set["monthly_budget_usd"], "25.50");
+    assert_eq!(set["budget_warning_percent"], 90);
+
+    // This month's Bedrock spend against the budget; Plan rows and last month do not count.
+    let user_id: uuid::Uuid = id.parse().unwrap();
+    let keys = [uuid::Uuid::now_v7()];
+    let now = chrono::Utc::now();
+    let month = ccp_core::routing::budget::month_start(now);
+    let mut rows = Vec::new();
+    for (n, (at, bedrock, cost)) in [
+        (now, true, 20_000_000),
+        (now, true, 3_500_000),
+        (now, false, 0),
+        (month - chrono::Duration::hours(1), true, 9_000_000),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut r = records::record(n * 10 + usize::from(!bedrock) * 2, &[user_id], &keys, at);
+        if let Some(u) = r.usage.as_mut() {
+            u.cost_micro_usd = cost;
+        }
+        rows.push(r);
+    }
+    api.store.insert_request_records(&rows).await.unwrap();
+    let (status, shown) = api.get(&path, &token).await;
+    assert_eq!(status, 200, "{shown}");
+    let budget = &shown["budget"];
+    assert_eq!(budget["spend_usd"], "23.50", "{budget}");
+    assert_eq!(budget["monthly_budget_usd"], "25.50");
+    assert_eq!(budget["used_percent"], 92);
+    assert_eq!(budget["state"], "warning");
+    assert_eq!(
+        budget["month_start"].as_str().unwrap(),
+        month.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+
+    let (_, over) = api
+        .patch(&path, &token, &json!({"monthly_budget_usd": "23.5"}))
+        .await;
+    assert_eq!(over["monthly_budget_usd"], "23.50");
+    let (_, shown) = api.get(&path, &token).await;
+    assert_eq!(shown["budget"]["state"], "over");
+
+    // null removes the budget; leaving the field out leaves it.
+    let (_, kept) = api
+        .patch(&path, &token, &json!({"routing": "plan_only"}))
+        .await;
+    assert_eq!(kept["monthly_budget_usd"], "23.50");
+    assert_eq!(kept["routing"], "plan_only");
+    let (_, removed) = api
+        .patch(&path, &token, &json!({"monthly_budget_usd": null}))
+        .await;
+    assert_eq!(removed["monthly_budget_usd"], Value::Null);
+    let (_, shown) = api.get(&path, &token).await;
+    assert_eq!(shown["budget"]["state"], "no_budget");
+    assert_eq!(shown["budget"]["used_percent"], Value::Null);
+
+    for bad in [
+        json!({"monthly_budget_usd": "abc"}),
+        json!({"monthly_budget_usd": "-1"}),
+        json!({"monthly_budget_usd": "1000000.01"}),
+        json!({"monthly_budget_usd": "0.0000001"}),
+        json!({"budget_warning_percent": 0}),
+        json!({"budget_warning_percent": 101}),
+    ] {
+        assert_error(
+            &api.patch(&path, &token, &bad).await,
+            422,
+            "invalid_request_error",
+        );
+    }
+    for bad in [
+        json!({"routing": "sideways"}),
+        json!({"monthly_budget_usd": 25}),
+    ] {
+        let answer = api.patch(&path, &token, &bad).await;
+        assert!(matches!(answer.0, 400 | 422), "{bad}: {}", answer.1);
+        assert_eq!(answer.1["error"]["type"], "invalid_request_error");
+    }
+    let (_, shown) = api.get(&path, &token).await;
+    assert_eq!(
+        shown["user"]["routing"], "plan_only",
+        "refused changes change nothing"
+    );
+
+    let (status, audit) = api
+        .get(
+            &format!("/admin/audit?target_id={id}&action=user.update"),
+            &token,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let details: Vec<&Value> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["detail"])
+        .collect();
+    assert_eq!(details.len(), 4, "{details:?}");
+    assert!(
+        details
+            .iter()
+            .any(|d| d["monthly_budget_usd"] == "25.50" && d["routing"] == "bedrock_only"),
+        "{details:?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|d| **d == json!({"monthly_budget_usd": null})),
+        "{details:?}"
+    );
+}
+
 api_on_both_engines!(
     users_are_created_listed_shown_and_updated,
+    user_routing_and_budgets_are_set_shown_and_audited,
     access_keys_are_issued_revoked_and_rotated,
     model_mappings_are_managed,
     unmapped_models_are_listed_until_a_row_or_family_default_covers_them,

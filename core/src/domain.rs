@@ -29,12 +29,52 @@ impl UserStatus {
     }
 }
 
+/// Where a user's requests may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Routing {
+    /// Plan, failing over to Bedrock when the key has a Bedrock key (the default).
+    #[default]
+    PlanFirst,
+    /// Every Messages request to Bedrock with the key's Bedrock key: for people without an
+    /// Anthropic plan.
+    BedrockOnly,
+    /// Never Bedrock, even with a Bedrock key.
+    PlanOnly,
+}
+
+impl Routing {
+    pub const ALL: [Self; 3] = [Self::PlanFirst, Self::BedrockOnly, Self::PlanOnly];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PlanFirst => "plan_first",
+            Self::BedrockOnly => "bedrock_only",
+            Self::PlanOnly => "plan_only",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// An unknown stored value routes as the default.
+    pub(crate) fn from_db(s: &str) -> Self {
+        Self::parse(s).unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct User {
     pub id: Uuid,
     pub name: String,
     pub email: String,
     pub status: UserStatus,
+    pub routing: Routing,
+    /// Estimated Bedrock cost a calendar month (UTC) may reach, in micro-USD; `None`: no budget.
+    pub monthly_budget_micro_usd: Option<i64>,
+    /// At this share of the budget the user is reported as near it.
+    pub budget_warning_percent: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -89,6 +129,10 @@ pub struct KeyGrant {
     pub expires_at: Option<DateTime<Utc>>,
     /// The region of the key's Bedrock API key, when it has one: only such keys fail over.
     pub bedrock_region: Option<String>,
+    /// The user's routing policy.
+    pub routing: Routing,
+    /// The user's monthly Bedrock budget in micro-USD, if any.
+    pub monthly_budget_micro_usd: Option<i64>,
 }
 
 impl KeyGrant {
@@ -140,6 +184,8 @@ mod tests {
             user_status: UserStatus::Active,
             expires_at: None,
             bedrock_region: None,
+            routing: Routing::PlanFirst,
+            monthly_budget_micro_usd: None,
         };
         assert!(grant.is_usable(now));
         assert!(

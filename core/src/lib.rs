@@ -29,6 +29,7 @@ pub mod fuzzing;
 pub mod keys;
 pub mod logging;
 pub mod metering;
+pub mod money;
 pub mod password;
 pub mod routing;
 pub mod secret;

@@ -294,6 +294,31 @@ impl MetricsSink for CloudWatchSink {
     }
 }
 
+/// Builds the interval-metrics sink a configuration names (`None` when metrics are off).
+pub async fn sink_for(
+    setting: &crate::config::MetricsSinkSetting,
+) -> Result<Option<std::sync::Arc<dyn MetricsSink>>, SinkError> {
+    use crate::config::MetricsSinkSetting;
+    Ok(match setting {
+        MetricsSinkSetting::Off => None,
+        MetricsSinkSetting::Log => Some(std::sync::Arc::new(LogSink)),
+        #[cfg(feature = "cloudwatch")]
+        MetricsSinkSetting::CloudWatch {
+            namespace,
+            endpoint,
+        } => Some(std::sync::Arc::new(
+            CloudWatchSink::from_environment(namespace, endpoint.as_deref()).await,
+        )),
+        #[cfg(not(feature = "cloudwatch"))]
+        MetricsSinkSetting::CloudWatch { .. } => {
+            return Err(SinkError {
+                sink: "cloudwatch",
+                reason: "this build has no CloudWatch support (feature cloudwatch)".into(),
+            });
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,6 +35,7 @@ fn record(n: usize, with_usage: bool) -> RequestRecord {
         error_type: None,
         plan_status: Some(429),
         failover_skip: None,
+        routing: None,
         outcome: Outcome::Complete,
         auth_ms: Some(0.2),
         plan_ttfb_ms: Some(3.5),

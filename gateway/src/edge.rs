@@ -13,6 +13,8 @@
 //!
 //! The head checks ([`check_head`]) run first in `request_filter` on the raw head bytes,
 //! because Pingora has by then removed a `Content-Length` sent next to `Transfer-Encoding`.
+//!
+//! (Over 400 lines only with its unit tests, which sit beside the code they check.)
 
 use crate::error::GatewayError;
 use async_trait::async_trait;

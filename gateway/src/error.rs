@@ -88,6 +88,16 @@ pub enum GatewayError {
     /// A fault in the gateway's own code (a hook failed for no network reason). No known
     /// input reaches it; it is counted so that one would be noticed.
     Internal,
+    /// The user routes `bedrock_only` but the access key has no Bedrock API key.
+    NoBedrockKey,
+    /// A `bedrock_only` user's monthly Bedrock budget is used up.
+    OverBudget {
+        budget_micro_usd: i64,
+        spend_micro_usd: i64,
+        resets_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// A `bedrock_only` user's budget could not be checked (database unavailable).
+    BudgetUnknown,
 }
 
 const PLAN_HELP: &str = "Retry shortly; if it persists, the gateway's administrator can check its network and CCP_PLAN_BASE_URL.";
@@ -162,6 +172,48 @@ impl GatewayError {
                 "An HTTP/1.0 request with a body needs a Content-Length header.",
             ),
             Self::Internal => fixed(500, Api, "Internal gateway error. Retry the request."),
+            Self::NoBedrockKey => fixed(
+                403,
+                Permission,
+                "This user is set to use Amazon Bedrock only, but this access key has no Bedrock API key. Ask the gateway's administrator to register one for this key.",
+            ),
+            Self::OverBudget {
+                budget_micro_usd,
+                spend_micro_usd,
+                resets_at,
+            } => ApiError {
+                status: 429,
+                kind: RateLimit,
+                message: Cow::Owned(format!(
+                    "This user's monthly Amazon Bedrock budget of ${} is used up (estimated spend this month, UTC: ${}). Bedrock is available again from {} or when the gateway's administrator raises the budget.",
+                    ccp_core::money::format_usd(*budget_micro_usd),
+                    ccp_core::money::format_usd(*spend_micro_usd),
+                    resets_at.format("%Y-%m-%d %H:%M UTC"),
+                )),
+            },
+            Self::BudgetUnknown => fixed(
+                503,
+                Overloaded,
+                "The gateway cannot check this user's Bedrock budget right now. Retry shortly.",
+            ),
+        }
+    }
+
+    /// Extra response headers: `retry-after` (seconds) and whether the client should retry
+    /// at all (`x-should-retry`, which the official SDKs obey before any retry-after).
+    ///
+    /// An exhausted budget says `x-should-retry: false` and a `retry-after` of the time left
+    /// in the month: the SDKs then raise the 429 at once instead of retrying it (they only
+    /// wait out a retry-after of 60 s or less), and Claude Code shows the message.
+    pub fn retry_advice(&self) -> (Option<u32>, Option<bool>) {
+        match self {
+            Self::OverBudget { resets_at, .. } => {
+                let left = (*resets_at - chrono::Utc::now()).num_seconds().max(1);
+                (Some(u32::try_from(left).unwrap_or(u32::MAX)), Some(false))
+            }
+            Self::NoBedrockKey => (None, Some(false)),
+            _ if self.api_error().status == 503 => (Some(5), None),
+            _ => (None, None),
         }
     }
 
@@ -184,11 +236,14 @@ impl GatewayError {
             Self::AmbiguousFraming => "ambiguous_framing",
             Self::LengthRequired => "length_required",
             Self::Internal => "internal",
+            Self::NoBedrockKey => "no_bedrock_key",
+            Self::OverBudget { .. } => "over_budget",
+            Self::BudgetUnknown => "budget_unknown",
         }
     }
 
     /// Every label, for tests and dashboards.
-    pub const LABELS: [&'static str; 16] = [
+    pub const LABELS: [&'static str; 19] = [
         "not_found",
         "unknown_api_path",
         "key_rejected",
@@ -205,6 +260,9 @@ impl GatewayError {
         "ambiguous_framing",
         "length_required",
         "internal",
+        "no_bedrock_key",
+        "over_budget",
+        "budget_unknown",
     ];
 
     /// The answer to a proxying failure before any response byte went out, or `None` when the
@@ -321,12 +379,46 @@ mod tests {
             GatewayError::AmbiguousFraming,
             GatewayError::LengthRequired,
             GatewayError::Internal,
+            GatewayError::NoBedrockKey,
+            GatewayError::OverBudget {
+                budget_micro_usd: 1_000_000,
+                spend_micro_usd: 1_050_000,
+                resets_at: chrono::Utc::now() + chrono::Duration::days(3),
+            },
+            GatewayError::BudgetUnknown,
         ];
         let labels: Vec<_> = all.iter().map(GatewayError::label).collect();
         assert_eq!(labels, GatewayError::LABELS);
         for e in all.iter().filter(|e| **e != GatewayError::Internal) {
             assert_ne!(e.api_error().status, 500, "{e:?}");
         }
+    }
+
+    #[test]
+    fn an_exhausted_budget_says_when_and_not_to_retry() {
+        let resets_at = chrono::Utc::now() + chrono::Duration::hours(2);
+        let over = GatewayError::OverBudget {
+            budget_micro_usd: 25_000_000,
+            spend_micro_usd: 25_012_500,
+            resets_at,
+        };
+        let error = over.api_error();
+        assert_eq!((error.status, error.kind), (429, ApiErrorKind::RateLimit));
+        assert!(
+            error.message.contains("budget of $25.00"),
+            "{}",
+            error.message
+        );
+        assert!(error.message.contains("$25.0125"), "{}", error.message);
+        let (retry_after, should_retry) = over.retry_advice();
+        assert_eq!(should_retry, Some(false));
+        assert!((7_000..=7_200).contains(&retry_after.unwrap()));
+        assert_eq!(
+            GatewayError::NoBedrockKey.retry_advice(),
+            (None, Some(false))
+        );
+        assert_eq!(GatewayError::BudgetUnknown.retry_advice(), (Some(5), None));
+        assert_eq!(GatewayError::TooLarge.retry_advice(), (None, None));
     }
 
     #[test]

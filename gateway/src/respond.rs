@@ -16,12 +16,26 @@ pub async fn json(
     request_id: &str,
     retry_after_secs: Option<u32>,
 ) -> Result<()> {
+    json_advising(session, status, body, request_id, (retry_after_secs, None)).await
+}
+
+/// [`json`] with retry advice: `retry-after` seconds and `x-should-retry`.
+pub async fn json_advising(
+    session: &mut Session,
+    status: u16,
+    body: Vec<u8>,
+    request_id: &str,
+    (retry_after_secs, should_retry): (Option<u32>, Option<bool>),
+) -> Result<()> {
     let mut resp = ResponseHeader::build(status, Some(5))?;
     resp.insert_header("content-type", "application/json")?;
     resp.insert_header("content-length", body.len().to_string())?;
     resp.insert_header(REQUEST_ID_HEADER, request_id)?;
     if let Some(secs) = retry_after_secs {
         resp.insert_header("retry-after", secs.to_string())?;
+    }
+    if let Some(retry) = should_retry {
+        resp.insert_header("x-should-retry", if retry { "true" } else { "false" })?;
     }
     // A request body we did not read would be taken for the next request on this
     // connection; close it instead of draining up to 32 MiB of it.
@@ -34,7 +48,11 @@ pub async fn json(
         .await
 }
 
-pub async fn api_error(session: &mut Session, err: &ApiError, request_id: &str) -> Result<()> {
-    let retry_after = (err.status == 503).then_some(5);
-    json(session, err.status, err.body(), request_id, retry_after).await
+pub async fn api_error(
+    session: &mut Session,
+    err: &ApiError,
+    request_id: &str,
+    advice: (Option<u32>, Option<bool>),
+) -> Result<()> {
+    json_advising(session, err.status, err.body(), request_id, advice).await
 }

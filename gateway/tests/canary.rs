@@ -54,7 +54,7 @@ async fn no_canary_secret_reaches_logs_or_the_database() {
     h.stop_gateway().await;
     let log_path = h.config.data_dir.join("gateway.log");
     let log = std::fs::File::create(&log_path).unwrap();
-    let metrics_addr = format!("127.0.0.1:{}", common::free_port());
+    let metrics_addr = format!("127.0.0.1:{}", common::port_for_child_process());
     let mut child = h
         .spawn_binary(
             &[

@@ -200,8 +200,9 @@ async fn plan_529_fails_over_to_bedrock_json() {
 
 #[tokio::test]
 async fn refused_plan_connection_fails_over() {
-    let closed = format!("http://127.0.0.1:{}", common::free_port());
-    let h = Harness::start_failover(plan_429, bedrock_ok, &[("plan_base_url", &closed)]).await;
+    let closed = common::ClosedPort::new();
+    let h =
+        Harness::start_failover(plan_429, bedrock_ok, &[("plan_base_url", &closed.url())]).await;
     let resp = post(&h, "/v1/messages", &request_body(true)).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-ccp-upstream"], "bedrock");
@@ -785,13 +786,12 @@ async fn logged(h: &Harness, resp: &reqwest::Response) -> ccp_core::store::Reque
 
 #[tokio::test]
 async fn claude_codes_default_model_is_a_visible_missed_failover_until_its_family_has_a_default() {
-    let metrics_addr = format!("127.0.0.1:{}", common::free_port());
     let h = Harness::start_failover(
         plan_429,
         bedrock_ok,
         &[
             ("model_map_refresh_secs", "1"),
-            ("metrics_addr", &metrics_addr),
+            ("metrics_addr", "127.0.0.1:0"),
         ],
     )
     .await;
@@ -803,7 +803,7 @@ async fn claude_codes_default_model_is_a_visible_missed_failover_until_its_famil
     let row = logged(&h, &resp).await;
     assert_eq!(row.failover_skip.as_deref(), Some("unmapped_model"));
     assert_eq!(row.model.as_deref(), Some("claude-opus-5-5"));
-    let metrics = common::scrape(&h.client, &metrics_addr).await;
+    let metrics = common::scrape(&h.client, &h.metrics_addr()).await;
     assert!(
         metrics.contains(
             r#"ccp_failover_skipped_total{reason="unmapped_model",model="claude-opus-5-5"} 1"#
@@ -878,13 +878,12 @@ async fn claude_codes_default_model_is_a_visible_missed_failover_until_its_famil
 #[tokio::test]
 async fn an_unresolvable_plan_host_is_a_502_that_names_it_and_fails_over() {
     // `.invalid` never resolves (RFC 6761).
-    let metrics_addr = format!("127.0.0.1:{}", common::free_port());
     let h = Harness::start_failover(
         plan_429,
         bedrock_ok,
         &[
             ("plan_base_url", "http://plan.invalid:8080"),
-            ("metrics_addr", &metrics_addr),
+            ("metrics_addr", "127.0.0.1:0"),
         ],
     )
     .await;
@@ -912,7 +911,7 @@ async fn an_unresolvable_plan_host_is_a_502_that_names_it_and_fails_over() {
         assert_eq!(resp.headers()["x-ccp-upstream"], "bedrock");
     }
     assert_eq!(h.bedrock().hits(), 4);
-    let metrics = common::scrape(&h.client, &metrics_addr).await;
+    let metrics = common::scrape(&h.client, &h.metrics_addr()).await;
     assert!(
         metrics.contains(r#"ccp_circuit_transitions_total{transition="opened"} 1"#),
         "{metrics}"
@@ -925,8 +924,7 @@ async fn an_unresolvable_plan_host_is_a_502_that_names_it_and_fails_over() {
 
 #[tokio::test]
 async fn a_history_bedrock_would_refuse_is_repaired_and_counted() {
-    let metrics_addr = format!("127.0.0.1:{}", common::free_port());
-    let h = Harness::start_failover(plan_429, bedrock_ok, &[("metrics_addr", &metrics_addr)]).await;
+    let h = Harness::start_failover(plan_429, bedrock_ok, &[("metrics_addr", "127.0.0.1:0")]).await;
     // Thinking on, but the tool turn ran without thinking (it was toggled on since).
     let body = json!({
         "model": "claude-sonnet-4-5-20250929",
@@ -952,7 +950,7 @@ async fn a_history_bedrock_would_refuse_is_repaired_and_counted() {
             .is_none(),
         "{sent}"
     );
-    let metrics = common::scrape(&h.client, &metrics_addr).await;
+    let metrics = common::scrape(&h.client, &h.metrics_addr()).await;
     assert!(
         metrics
             .contains(r#"ccp_conversation_repairs_total{repair="thinking_off_for_tool_turn"} 1"#),

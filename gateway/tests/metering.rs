@@ -193,9 +193,8 @@ async fn a_client_that_leaves_mid_stream_is_recorded_as_such() {
 
 #[tokio::test]
 async fn prometheus_metrics_count_paths_tokens_and_cost() {
-    let port = common::free_port().to_string();
-    let addr = format!("127.0.0.1:{port}");
-    let h = Harness::start_failover(plan, bedrock, &[("metrics_addr", &addr)]).await;
+    let h = Harness::start_failover(plan, bedrock, &[("metrics_addr", "127.0.0.1:0")]).await;
+    let addr = h.metrics_addr();
     send(&h, "claude-sonnet-5-5", false).await;
     send(&h, "claude-sonnet-4-5", true).await; // Plan 429 → Bedrock
     let text = common::scrape(&h.client, &addr).await;
@@ -396,8 +395,9 @@ async fn a_cloudwatch_that_hangs_or_refuses_never_holds_up_a_request() {
     holder.abort();
 
     // A refusing endpoint: the pushes fail, are counted, and requests go on.
-    let refused = format!("http://127.0.0.1:{}", common::free_port());
-    let metrics_addr = format!("127.0.0.1:{}", common::free_port());
+    let closed = common::ClosedPort::new();
+    let refused = closed.url();
+    let metrics_addr = format!("127.0.0.1:{}", common::port_for_child_process());
     let mut env = cloudwatch_env(&refused);
     env.push(("CCP_METRICS_ADDR", metrics_addr.clone()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();

@@ -623,24 +623,21 @@ async fn default_plan_key_is_used_only_without_a_client_credential() {
 async fn unreachable_upstream_gets_an_anthropic_shaped_502() {
     let mut h = Harness::start(ok_json).await;
     // Point a second gateway at a port nobody listens on.
-    let closed = format!("http://127.0.0.1:{}", common::free_port());
+    let closed = common::ClosedPort::new();
     let mut config = ccp_core::config::Config::from_pairs(&[
         ("data_dir", &h.config.data_dir.display().to_string()),
-        (
-            "gateway_addr",
-            &format!("127.0.0.1:{}", common::free_port()),
-        ),
-        ("plan_base_url", &closed),
+        ("gateway_addr", "127.0.0.1:0"),
+        ("plan_base_url", &closed.url()),
         ("threads", "1"),
     ])
     .unwrap();
     config.shutdown_grace = Duration::from_secs(1);
     h.stop_gateway().await;
-    let addr = config.gateway_addr;
     let gateway = tokio::task::spawn_blocking(move || ccp_gateway::RunningGateway::start(config))
         .await
         .unwrap()
         .unwrap();
+    let addr = gateway.addr;
     let resp = h
         .client
         .post(format!("http://{addr}/ak/{}/v1/messages", h.key.expose()))

@@ -33,6 +33,7 @@ pub fn record(
         error_type: None,
         plan_status: (route == PathTaken::PlanThenBedrock).then_some(429),
         failover_skip: None,
+        routing: None,
         outcome: Outcome::Complete,
         auth_ms: Some(0.1),
         plan_ttfb_ms: Some(300.0),

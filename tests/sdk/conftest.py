@@ -319,6 +319,6 @@ def gateway(fake_anthropic, fake_bedrock, tmp_path_factory):
     base = f"http://127.0.0.1:{port}"
     wait_until_ready(f"{base}/readyz", proc, log_path)
     yield {"base": base, "base_url": f"{base}/ak/{key}", "key": key, "log": log_path, "process": proc,
-           "failover_key": failover_key, "data": data}
+           "failover_key": failover_key, "data": data, "admin": admin, "env": env}
     proc.terminate()
     proc.wait(timeout=15)

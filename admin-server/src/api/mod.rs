@@ -3,6 +3,7 @@
 //! with the matching status, never internals; the OpenAPI document is generated from the
 //! handlers and served at `/admin/openapi.json`.
 
+mod audit;
 mod auth;
 mod error;
 mod guards;
@@ -54,7 +55,8 @@ fn routes_and_doc(api: Arc<AdminApi>) -> (Router, oapi::OpenApi) {
             .push(users::routes())
             .push(keys::routes())
             .push(mappings::routes())
-            .push(reports::routes()),
+            .push(reports::routes())
+            .push(audit::routes()),
     );
     let doc = document(&routes);
     let router = Router::new()

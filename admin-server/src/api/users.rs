@@ -1,6 +1,6 @@
 //! Users: list, create, show (with masked keys), update and (de)activate.
 
-use super::views::{AccessKeyView, UserDetail, UserPage, UserStatusView, UserView};
+use super::views::{AccessKeyView, RoutingView, UserDetail, UserPage, UserStatusView, UserView};
 use super::{ApiFailure, Created, actor, session};
 use ccp_core::store::{UserPatch, UserQuery};
 use salvo::oapi::extract::{JsonBody, PathParam};
@@ -121,8 +121,10 @@ async fn get_user(id: PathParam<Uuid>, depot: &mut Depot) -> Result<Json<UserDet
         let bedrock = store.bedrock_key(key.id).await?;
         access_keys.push(AccessKeyView::new(key, bedrock));
     }
+    let budget = crate::ops::budget_status(store, &user).await?.into();
     Ok(Json(UserDetail {
         user: user.into(),
+        budget,
         access_keys,
     }))
 }
@@ -146,6 +148,27 @@ pub struct UpdateUser {
     pub email: Option<String>,
     /// `disabled` stops every key of the user within the gateways' key-cache TTL.
     pub status: Option<UserStatusView>,
+    /// Takes effect within the gateways' key-cache TTL.
+    pub routing: Option<RoutingView>,
+    /// USD as an exact decimal string (`"25"`, `"12.50"`) over the estimated Bedrock cost of
+    /// a calendar month (UTC); null removes the budget.
+    #[serde(default, deserialize_with = "present")]
+    #[salvo(schema(
+        value_type = Option<String>,
+        pattern = r"^(1000000(\.0{1,6})?|[0-9]{1,6}(\.[0-9]{1,6})?)$"
+    ))]
+    pub monthly_budget_usd: Option<Option<String>>,
+    #[salvo(schema(minimum = 1, maximum = 100))]
+    pub budget_warning_percent: Option<i32>,
+}
+
+/// A field that may be absent (`None`: leave it), null (`Some(None)`: clear it) or a value.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// Change a user's name or email, or activate / deactivate it.
@@ -160,11 +183,24 @@ async fn update_user(
         name,
         email,
         status,
+        routing,
+        monthly_budget_usd,
+        budget_warning_percent,
     } = body.into_inner();
+    let monthly_budget_micro_usd = match monthly_budget_usd {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(text)) => Some(Some(
+            ccp_core::money::parse_usd(&text).map_err(|e| ApiFailure::invalid(e.to_string()))?,
+        )),
+    };
     let patch = UserPatch {
         name,
         email,
         status: status.map(Into::into),
+        routing: routing.map(Into::into),
+        monthly_budget_micro_usd,
+        budget_warning_percent,
     };
     let user = api.ops.update_user(&actor(&admin), *id, patch).await?;
     Ok(Json(user.into()))

@@ -1,7 +1,7 @@
 //! What the API shows: the domain records as JSON with their OpenAPI schemas. No view holds a
 //! secret: access keys appear masked, Bedrock keys as region and last four characters.
 
-use ccp_core::domain::{AccessKeyRecord, AuditEntry, KeyStatus, User, UserStatus};
+use ccp_core::domain::{AccessKeyRecord, AuditEntry, KeyStatus, Routing, User, UserStatus};
 use ccp_core::store::{BedrockKeyRecord, ModelMapping};
 use chrono::{DateTime, Utc};
 use salvo::oapi::ToSchema;
@@ -33,12 +33,51 @@ impl From<UserStatusView> for UserStatus {
     }
 }
 
+/// Where a user's Messages requests go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RoutingView {
+    /// The Anthropic API (the user's plan), failing over to Bedrock when the key has a
+    /// Bedrock key. The default.
+    PlanFirst,
+    /// Every Messages request to Bedrock with the key's Bedrock key (no Anthropic plan).
+    BedrockOnly,
+    /// Never Bedrock, even with a Bedrock key.
+    PlanOnly,
+}
+
+impl From<Routing> for RoutingView {
+    fn from(routing: Routing) -> Self {
+        match routing {
+            Routing::PlanFirst => Self::PlanFirst,
+            Routing::BedrockOnly => Self::BedrockOnly,
+            Routing::PlanOnly => Self::PlanOnly,
+        }
+    }
+}
+
+impl From<RoutingView> for Routing {
+    fn from(routing: RoutingView) -> Self {
+        match routing {
+            RoutingView::PlanFirst => Self::PlanFirst,
+            RoutingView::BedrockOnly => Self::BedrockOnly,
+            RoutingView::PlanOnly => Self::PlanOnly,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserView {
     pub id: Uuid,
     pub name: String,
     pub email: String,
     pub status: UserStatusView,
+    pub routing: RoutingView,
+    /// The estimated Bedrock cost a calendar month (UTC) may reach, in USD as an exact
+    /// decimal string (`"25.00"`); null: no budget.
+    pub monthly_budget_usd: Option<String>,
+    /// At this share of the budget the user shows as near it.
+    pub budget_warning_percent: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -50,6 +89,9 @@ impl From<User> for UserView {
             name: u.name,
             email: u.email,
             status: u.status.into(),
+            routing: u.routing.into(),
+            monthly_budget_usd: u.monthly_budget_micro_usd.map(ccp_core::money::format_usd),
+            budget_warning_percent: u.budget_warning_percent,
             created_at: u.created_at,
             updated_at: u.updated_at,
         }
@@ -136,8 +178,63 @@ impl AccessKeyView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserDetail {
     pub user: UserView,
+    /// This calendar month's (UTC) estimated Bedrock spend against the budget.
+    pub budget: BudgetView,
     /// Newest first.
     pub access_keys: Vec<AccessKeyView>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetStateView {
+    /// No budget is set.
+    NoBudget,
+    Within,
+    /// At or past the warning share of the budget.
+    Warning,
+    /// Used up: no Bedrock until the month turns or the budget is raised.
+    Over,
+}
+
+/// A user's estimated Bedrock spend in the current calendar month (UTC), as written by the
+/// gateways so far, against the monthly budget.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BudgetView {
+    /// Start of the month, UTC.
+    pub month_start: DateTime<Utc>,
+    /// When the spend starts again from zero (the next month, UTC).
+    pub resets_at: DateTime<Utc>,
+    /// USD, exact decimal string.
+    pub spend_usd: String,
+    /// USD, exact decimal string; null: no budget.
+    pub monthly_budget_usd: Option<String>,
+    /// Whole percent of the budget spent (null without a budget).
+    pub used_percent: Option<i64>,
+    pub warning_percent: i32,
+    pub state: BudgetStateView,
+}
+
+impl From<crate::ops::BudgetStatus> for BudgetView {
+    fn from(b: crate::ops::BudgetStatus) -> Self {
+        use crate::ops::BudgetState;
+        Self {
+            month_start: b.month_start,
+            resets_at: b.resets_at,
+            spend_usd: ccp_core::money::format_usd(b.spend_micro_usd),
+            monthly_budget_usd: b.monthly_budget_micro_usd.map(ccp_core::money::format_usd),
+            used_percent: b.monthly_budget_micro_usd.map(|budget| {
+                let used = i128::from(b.spend_micro_usd) * 100 / i128::from(budget.max(1));
+                i64::try_from(used).unwrap_or(i64::MAX)
+            }),
+            warning_percent: b.warning_percent,
+            state: match b.state {
+                BudgetState::NoBudget => BudgetStateView::NoBudget,
+                BudgetState::Within => BudgetStateView::Within,
+                BudgetState::Warning => BudgetStateView::Warning,
+                BudgetState::Over => BudgetStateView::Over,
+            },
+        }
+    }
 }
 
 /// A new key: `key` appears in this answer only and is stored nowhere.

@@ -5,6 +5,7 @@ mod admins;
 mod bedrock_keys;
 mod keys;
 mod model_map;
+mod usage;
 mod users;
 
 use crate::ops::AdminOps;
@@ -22,6 +23,7 @@ use keys::KeyCommand;
 use model_map::ModelMapCommand;
 use serde_json::json;
 use std::process::ExitCode;
+use usage::UsageCommand;
 use users::UserCommand;
 use uuid::Uuid;
 
@@ -58,6 +60,9 @@ enum Command {
     /// Manage admin accounts of the admin API.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Maintain the hourly usage rollups.
+    #[command(subcommand)]
+    Usage(UsageCommand),
 }
 
 /// Entry point of the binary.
@@ -121,6 +126,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::BedrockKey(command) => bedrock_keys::run(&ctx, command).await,
         Command::ModelMap(command) => model_map::run(&ctx, command).await,
         Command::Admin(command) => admins::run(&ctx, command).await,
+        Command::Usage(command) => usage::run(&ctx, command).await,
     }
 }
 

@@ -14,11 +14,20 @@ export const loginAnswer = z.object({ token: z.string().min(1), expires_at: z.nu
 
 export const userStatus = z.enum(["active", "disabled"]);
 
+export const routing = z.enum(["plan_first", "bedrock_only", "plan_only"]);
+export type Routing = z.infer<typeof routing>;
+
+/** USD as the API writes it: an exact decimal string such as "25.50". */
+const usd = z.string().regex(/^-?\d+\.\d{2,6}$/);
+
 export const user = z.object({
   id: uuid,
   name: z.string(),
   email: z.string(),
   status: userStatus,
+  routing,
+  monthly_budget_usd: usd.nullable(),
+  budget_warning_percent: z.number().int(),
   created_at: timestamp,
   updated_at: timestamp,
 });
@@ -54,7 +63,18 @@ export const accessKey = z.object({
 });
 export type AccessKey = z.infer<typeof accessKey>;
 
-export const userDetail = z.object({ user, access_keys: z.array(accessKey) });
+export const budget = z.object({
+  month_start: timestamp,
+  resets_at: timestamp,
+  spend_usd: usd,
+  monthly_budget_usd: usd.nullable(),
+  used_percent: z.number().int().nullable(),
+  warning_percent: z.number().int(),
+  state: z.enum(["no_budget", "within", "warning", "over"]),
+});
+export type Budget = z.infer<typeof budget>;
+
+export const userDetail = z.object({ user, budget, access_keys: z.array(accessKey) });
 export type UserDetail = z.infer<typeof userDetail>;
 
 export const issuedKey = z.object({ key: z.string().min(1), access_key: accessKey });

@@ -192,6 +192,9 @@ pub struct Config {
     /// Whether request and token-usage rows are written (`CCP_METERING=off` only for
     /// benchmarking the cost of metering).
     pub metering: bool,
+    /// Raw request rows older than this many days are deleted (rollups stay); `None` keeps
+    /// them all.
+    pub request_log_retention_days: Option<u32>,
     pub metrics_sink: MetricsSinkSetting,
     /// How often interval metrics go to the sink.
     pub metrics_interval: Duration,
@@ -281,59 +284,6 @@ impl Config {
 }
 
 impl Config {
-    /// Builds the configured Bedrock-key wrapper.
-    pub async fn key_wrapper(
-        &self,
-    ) -> Result<std::sync::Arc<dyn crate::crypto::KeyWrapper>, crate::crypto::WrapError> {
-        use crate::crypto::{LocalWrapper, UnconfiguredWrapper};
-        Ok(match &self.key_wrapper {
-            WrapperSetting::Unconfigured => std::sync::Arc::new(UnconfiguredWrapper),
-            WrapperSetting::Local { key_file, create } => {
-                if *create && let Some(dir) = key_file.parent() {
-                    std::fs::create_dir_all(dir).map_err(|e| {
-                        crate::crypto::WrapError::Setup(format!("{}: {e}", dir.display()))
-                    })?;
-                }
-                std::sync::Arc::new(LocalWrapper::load_or_create(key_file, *create)?)
-            }
-            #[cfg(feature = "kms")]
-            WrapperSetting::Kms { key_id, endpoint } => std::sync::Arc::new(
-                crate::crypto::KmsWrapper::from_environment(key_id, endpoint.as_deref()).await,
-            ),
-            #[cfg(not(feature = "kms"))]
-            WrapperSetting::Kms { .. } => {
-                return Err(crate::crypto::WrapError::Setup(
-                    "this build has no KMS support (feature kms)".into(),
-                ));
-            }
-        })
-    }
-
-    /// Builds the interval-metrics sink this configuration names.
-    pub async fn metrics_sink(
-        &self,
-    ) -> Result<Option<std::sync::Arc<dyn crate::telemetry::MetricsSink>>, ConfigError> {
-        Ok(match &self.metrics_sink {
-            MetricsSinkSetting::Off => None,
-            MetricsSinkSetting::Log => Some(std::sync::Arc::new(crate::telemetry::LogSink)),
-            #[cfg(feature = "cloudwatch")]
-            MetricsSinkSetting::CloudWatch {
-                namespace,
-                endpoint,
-            } => Some(std::sync::Arc::new(
-                crate::telemetry::CloudWatchSink::from_environment(namespace, endpoint.as_deref())
-                    .await,
-            )),
-            #[cfg(not(feature = "cloudwatch"))]
-            MetricsSinkSetting::CloudWatch { .. } => {
-                return Err(invalid(
-                    "CCP_METRICS_SINK",
-                    "this build has no CloudWatch support (feature cloudwatch)",
-                ));
-            }
-        })
-    }
-
     pub fn is_sqlite(&self) -> bool {
         self.database_url.expose().starts_with("sqlite:")
     }

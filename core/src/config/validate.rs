@@ -133,6 +133,15 @@ impl RawConfig {
                 30,
             )?,
             circuit,
+            request_log_retention_days: match self.request_log_retention_days {
+                Some(0) => {
+                    return Err(invalid(
+                        "CCP_REQUEST_LOG_RETENTION_DAYS",
+                        "must be at least 1 (leave it unset to keep every row)",
+                    ));
+                }
+                days => days,
+            },
             key_wrapper,
             database_url: SecretString::new(database.url),
             gateway_addr: parse_addr("CCP_GATEWAY_ADDR", self.gateway_addr, "0.0.0.0:8080")?,

@@ -3,14 +3,15 @@
 //!
 //! The gateway hands each finished request to [`Meter::record`], which never blocks: a
 //! bounded queue feeds the [`MeterWriter`], which writes batches (multi-row inserts,
-//! idempotent on the request id, one transaction a batch) every second or every 5 000 rows. A full queue drops the row,
-//! counts it and warns at most once a minute. On shutdown the writer drains the queue within
-//! its budget.
-
+//! idempotent on the request id, one transaction a batch) every second or every 5 000 rows.
+//! A full queue drops the row, counts it and warns at most once a minute. On shutdown the
+//! writer drains the queue within its budget. Queued and freshly written Bedrock cost is kept
+//! per user in [`pending::PendingSpend`] for budget checks.
 //!
 //! The records themselves ([`record`]) are plain data with no store dependency; the store
 //! writes them, and the writer ([`writer`]) feeds the store.
 
+pub mod pending;
 pub mod pricing;
 pub mod record;
 pub mod tap;

@@ -6,6 +6,8 @@
 //! geography inference profile (`us.`, `eu.`, `jp.`, `au.`, `apac.`) than through `global.`
 //! or the base id. Each price row has the date it took effect; a request is priced with the
 //! newest row not after it.
+//!
+//! (Over 400 lines only with its unit tests, which sit beside the code they check.)
 
 use chrono::{Datelike, NaiveDate};
 use serde::Deserialize;

@@ -115,6 +115,8 @@ pub struct RequestRecord {
     /// Why a request that needed Bedrock could not be sent there (`unmapped_model`,
     /// `untranslatable`, `bad_body`): a missed failover.
     pub failover_skip: Option<&'static str>,
+    /// The user's routing policy the request went under (`None`: no key was recognised).
+    pub routing: Option<crate::domain::Routing>,
     pub outcome: Outcome,
     pub auth_ms: Option<f64>,
     pub plan_ttfb_ms: Option<f64>,
@@ -125,4 +127,38 @@ pub struct RequestRecord {
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
     pub usage: Option<UsageRecord>,
+}
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    /// A Plan request of `user` with nothing else set.
+    pub fn minimal(user: Uuid) -> RequestRecord {
+        let now = Utc::now();
+        RequestRecord {
+            request_id: Uuid::now_v7().simple().to_string(),
+            access_key_id: Uuid::now_v7(),
+            user_id: user,
+            model: None,
+            stream: false,
+            route: PathTaken::Plan,
+            upstream: Upstream::Plan,
+            status: 200,
+            error_type: None,
+            plan_status: None,
+            failover_skip: None,
+            routing: None,
+            outcome: Outcome::Complete,
+            auth_ms: None,
+            plan_ttfb_ms: None,
+            bedrock_ttfb_ms: None,
+            total_ms: 1.0,
+            request_bytes: 0,
+            response_bytes: 0,
+            started_at: now,
+            finished_at: now,
+            usage: None,
+        }
+    }
 }

@@ -3,6 +3,8 @@
 //! it. SSE answers carry usage in `message_start` and `message_delta` (the delta's counts win);
 //! JSON answers in `usage`. A compressed body (gzip, deflate, br or zstd: Claude Code accepts
 //! all four) is decoded into a private copy.
+//!
+//! (Over 400 lines only with its unit tests, which sit beside the code they check.)
 
 use super::pricing::TokenCounts;
 use serde::Deserialize;

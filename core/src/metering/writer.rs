@@ -1,6 +1,7 @@
 //! The metering writer: a bounded queue the gateway hands rows to without blocking, and the
 //! task that writes them in batches.
 
+use super::pending::PendingSpend;
 use super::record::RequestRecord;
 use crate::store::Store;
 use std::sync::Arc;
@@ -41,6 +42,7 @@ impl Default for MeterSettings {
 pub struct Meter {
     tx: mpsc::Sender<RequestRecord>,
     stats: Arc<MeterStats>,
+    pending: Arc<PendingSpend>,
     last_warning: Arc<std::sync::Mutex<Option<Instant>>>,
 }
 
@@ -49,10 +51,12 @@ impl Meter {
     pub fn new(store: Store, settings: MeterSettings) -> (Self, MeterWriter) {
         let (tx, rx) = mpsc::channel(settings.queue_capacity.max(1));
         let stats = Arc::new(MeterStats::default());
+        let pending = Arc::new(PendingSpend::default());
         (
             Self {
                 tx,
                 stats: Arc::clone(&stats),
+                pending: Arc::clone(&pending),
                 last_warning: Arc::default(),
             },
             MeterWriter {
@@ -60,6 +64,7 @@ impl Meter {
                 store,
                 settings,
                 stats,
+                pending,
             },
         )
     }
@@ -68,13 +73,21 @@ impl Meter {
         &self.stats
     }
 
+    /// Bedrock cost metered here that the database may not show yet (budget checks).
+    pub fn pending(&self) -> &Arc<PendingSpend> {
+        &self.pending
+    }
+
     /// Queues a row; when the queue is full the row is dropped and counted.
     pub fn record(&self, record: RequestRecord) {
+        // Counted before it is queued: the writer may write it before `try_send` returns.
+        self.pending.queued(&record);
         match self.tx.try_send(record) {
             Ok(()) => {
                 self.stats.queued.fetch_add(1, Ordering::Relaxed);
             }
-            Err(_) => {
+            Err(err) => {
+                self.pending.abandoned(&err.into_inner());
                 let dropped = self.stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
                 let mut last = self
                     .last_warning
@@ -99,6 +112,7 @@ pub struct MeterWriter {
     store: Store,
     settings: MeterSettings,
     stats: Arc<MeterStats>,
+    pending: Arc<PendingSpend>,
 }
 
 impl MeterWriter {
@@ -143,7 +157,11 @@ impl MeterWriter {
         }
         self.rx.close();
         let mut left = batch.len() as u64;
-        while self.rx.try_recv().is_ok() {
+        for record in batch.drain(..) {
+            self.pending.abandoned(&record);
+        }
+        while let Ok(record) = self.rx.try_recv() {
+            self.pending.abandoned(&record);
             left += 1;
         }
         if left > 0 {
@@ -165,6 +183,7 @@ impl MeterWriter {
         loop {
             match self.store.insert_request_records(batch).await {
                 Ok(()) => {
+                    self.pending.written(batch, Instant::now());
                     self.stats
                         .written
                         .fetch_add(batch.len() as u64, Ordering::Relaxed);

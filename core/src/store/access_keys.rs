@@ -54,6 +54,8 @@ struct GrantRow {
     user_status: String,
     expires_at: Option<DateTime<Utc>>,
     bedrock_region: Option<String>,
+    routing: String,
+    monthly_budget_micro_usd: Option<i64>,
 }
 
 macro_rules! select_keys {
@@ -124,7 +126,7 @@ impl Store {
         let row: Option<GrantRow> = on_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT k.id, k.user_id, k.status, u.status AS user_status, k.expires_at,
-                        b.region AS bedrock_region
+                        b.region AS bedrock_region, u.routing, u.monthly_budget_micro_usd
                  FROM access_keys k JOIN users u ON u.id = k.user_id
                  LEFT JOIN bedrock_keys b ON b.access_key_id = k.id
                  WHERE k.digest = $1",
@@ -140,6 +142,8 @@ impl Store {
             user_status: UserStatus::from_db(&r.user_status),
             expires_at: r.expires_at,
             bedrock_region: r.bedrock_region,
+            routing: crate::domain::Routing::from_db(&r.routing),
+            monthly_budget_micro_usd: r.monthly_budget_micro_usd,
         }))
     }
 

@@ -9,6 +9,8 @@ mod audit;
 mod bedrock_keys;
 mod metering;
 mod model_mappings;
+mod rollups;
+mod usage;
 mod users;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -21,10 +23,10 @@ pub use access_keys::NewAccessKey;
 pub use admins::{AdminLogin, NewAdmin, normalize_username};
 pub use audit::{AuditQuery, NewAuditEntry};
 pub use bedrock_keys::{BedrockKeyRecord, NewBedrockKey};
-pub use metering::{
-    Granularity, ModelSeen, RequestLogView, UsageBucket, UsageFilter, UsageGroup, UsageTotals,
-};
+pub use metering::{ModelSeen, RequestLogView};
 pub use model_mappings::{ModelMapping, ModelMappingPatch, NewModelMapping};
+pub use rollups::{RollupRow, hour_of};
+pub use usage::{Granularity, UsageBucket, UsageFilter, UsageGroup, UsageTotals};
 pub use users::{NewUser, UserPatch, UserQuery};
 
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,7 @@
 //! Users: the people access keys are issued to.
 
 use super::{Store, StoreError, StoreResult, new_id, now, on_pool};
-use crate::domain::{User, UserStatus};
+use crate::domain::{Routing, User, UserStatus};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -17,6 +17,9 @@ struct UserRow {
     name: String,
     email: String,
     status: String,
+    routing: String,
+    monthly_budget_micro_usd: Option<i64>,
+    budget_warning_percent: i32,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -28,6 +31,9 @@ impl From<UserRow> for User {
             name: r.name,
             email: r.email,
             status: UserStatus::from_db(&r.status),
+            routing: Routing::from_db(&r.routing),
+            monthly_budget_micro_usd: r.monthly_budget_micro_usd,
+            budget_warning_percent: r.budget_warning_percent,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -61,6 +67,21 @@ pub struct UserPatch {
     pub name: Option<String>,
     pub email: Option<String>,
     pub status: Option<UserStatus>,
+    pub routing: Option<Routing>,
+    /// `Some(None)` removes the budget.
+    pub monthly_budget_micro_usd: Option<Option<i64>>,
+    pub budget_warning_percent: Option<i32>,
+}
+
+impl UserPatch {
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.email.is_none()
+            && self.status.is_none()
+            && self.routing.is_none()
+            && self.monthly_budget_micro_usd.is_none()
+            && self.budget_warning_percent.is_none()
+    }
 }
 
 /// `%text%` for LIKE, lower-cased, with the wildcards and the escape character escaped.
@@ -81,7 +102,8 @@ pub(crate) fn like_pattern(text: &str) -> String {
 macro_rules! select_users {
     ($($tail:tt)*) => {
         concat!(
-            "SELECT id, name, email, status, created_at, updated_at FROM users ",
+            "SELECT id, name, email, status, routing, monthly_budget_micro_usd, budget_warning_percent, \
+             created_at, updated_at FROM users ",
             $($tail)*
         )
     };
@@ -100,6 +122,9 @@ impl Store {
             name: new.name.trim().to_owned(),
             email: normalize_email(&new.email),
             status: UserStatus::Active,
+            routing: Routing::PlanFirst,
+            monthly_budget_micro_usd: None,
+            budget_warning_percent: 80,
             created_at: at,
             updated_at: at,
         };
@@ -177,7 +202,10 @@ impl Store {
         let done = on_pool!(self, pool => {
             sqlx::query(
                 "UPDATE users SET name = COALESCE($1, name), email = COALESCE($2, email),
-                        status = COALESCE($3, status), updated_at = $4
+                        status = COALESCE($3, status), updated_at = $4,
+                        routing = COALESCE($6, routing),
+                        monthly_budget_micro_usd = CASE WHEN $7 THEN $8 ELSE monthly_budget_micro_usd END,
+                        budget_warning_percent = COALESCE($9, budget_warning_percent)
                  WHERE id = $5",
             )
             .bind(patch.name.as_deref().map(str::trim))
@@ -185,6 +213,10 @@ impl Store {
             .bind(patch.status.map(UserStatus::as_str))
             .bind(now())
             .bind(id)
+            .bind(patch.routing.map(Routing::as_str))
+            .bind(patch.monthly_budget_micro_usd.is_some())
+            .bind(patch.monthly_budget_micro_usd.flatten())
+            .bind(patch.budget_warning_percent)
             .execute(pool)
             .await
             .map(|r| r.rows_affected())

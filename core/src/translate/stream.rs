@@ -6,6 +6,9 @@
 //! text and thinking blocks get a synthesised `content_block_start` at their first delta;
 //! the stop reason from `messageStop` is held until `metadata` brings the usage, then goes out
 //! in `message_delta` before `message_stop`; exceptions become an SSE `error` event.
+//!
+//! (Over 400 lines: one state machine over one stream; its events, their serde shapes and the
+//! transitions read best side by side.)
 
 use super::eventstream::StreamFrame;
 use serde::{Deserialize, Serialize};

@@ -118,6 +118,7 @@ pub struct Metrics {
     meter_write_errors: Counter,
     key_unwrap_unavailable: Counter,
     key_unwrap_rejected: Counter,
+    budget_check_failures: Counter,
     in_flight: Gauge,
     resident_bytes: Gauge,
     cpu_seconds: Gauge<f64, AtomicU64>,
@@ -216,6 +217,11 @@ impl Metrics {
             "bedrock_key_rejected",
             "Stored Bedrock keys that did not open for their access key (integrity alerts)",
         );
+        let budget_check_failures: Counter = register(
+            &mut registry,
+            "budget_check_failures",
+            "Budget checks the database could not answer (a recent figure or a refusal of Bedrock stood in)",
+        );
         let in_flight: Gauge =
             register(&mut registry, "in_flight_requests", "Requests in progress");
         let resident_bytes: Gauge = register(
@@ -254,6 +260,7 @@ impl Metrics {
             meter_write_errors,
             key_unwrap_unavailable,
             key_unwrap_rejected,
+            budget_check_failures,
             in_flight,
             resident_bytes,
             cpu_seconds,
@@ -374,7 +381,13 @@ impl Metrics {
     }
 
     /// The text exposition, with the mirrored counters and process figures refreshed.
-    pub fn render(&self, meter: &MeterStats, keys: &CredentialStats, in_flight: usize) -> String {
+    pub fn render(
+        &self,
+        meter: &MeterStats,
+        keys: &CredentialStats,
+        budget_failures: &AtomicU64,
+        in_flight: usize,
+    ) -> String {
         let mirror = |c: &Counter, v: &AtomicU64| {
             c.inner()
                 .store(v.load(Ordering::Relaxed), Ordering::Relaxed)
@@ -385,6 +398,7 @@ impl Metrics {
         mirror(&self.meter_write_errors, &meter.write_errors);
         mirror(&self.key_unwrap_unavailable, &keys.unavailable);
         mirror(&self.key_unwrap_rejected, &keys.rejected);
+        mirror(&self.budget_check_failures, budget_failures);
         self.in_flight
             .set(i64::try_from(in_flight).unwrap_or(i64::MAX));
         let process = ProcessFigures::read();
@@ -411,7 +425,12 @@ mod tests {
         metrics.failover_skipped("unmapped_model", Some("claude-x-0"));
         metrics.failover_skipped("bad_body", None);
         metrics.failover_skipped("unmapped_model", Some("a\"b} evil"));
-        let text = metrics.render(&MeterStats::default(), &CredentialStats::default(), 0);
+        let text = metrics.render(
+            &MeterStats::default(),
+            &CredentialStats::default(),
+            &AtomicU64::new(0),
+            0,
+        );
         let lines: Vec<&str> = text
             .lines()
             .filter(|l| l.starts_with("ccp_failover_skipped_total{"))

@@ -36,6 +36,9 @@ pub struct RequestCtx {
     pub plan_failure: Option<PlanFailure>,
     /// Why Bedrock could not be tried for a request that needed it (a missed failover).
     pub failover_skip: Option<&'static str>,
+    /// Set when the user's policy or budget keeps this request off Bedrock (`plan_only`,
+    /// `over_budget`, `budget_unknown`): a Plan failure is then relayed, and logged with it.
+    pub bedrock_withheld: Option<&'static str>,
     /// The model the client asked for, when no answer names it (an unmapped model).
     pub requested_model: Option<String>,
     /// Set on Plan SSE responses.
@@ -69,6 +72,7 @@ impl RequestCtx {
             plan_first_byte: None,
             plan_failure: None,
             failover_skip: None,
+            bedrock_withheld: None,
             requested_model: None,
             plan_sse: None,
             bedrock: None,

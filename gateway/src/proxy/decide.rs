@@ -1,5 +1,6 @@
 //! `request_filter`'s decision: the health endpoints, the key check, the request's limits,
-//! and the route (Plan, or Bedrock direct when the key's circuit is open).
+//! and the route: Plan, or Bedrock direct when the user routes `bedrock_only` or the key's
+//! circuit is open; Bedrock only within the user's monthly budget.
 
 use super::Gateway;
 use super::ctx::RequestCtx;
@@ -8,6 +9,8 @@ use crate::bedrock::Operation;
 use crate::error::GatewayError;
 use crate::path::{self, Route};
 use ccp_core::auth::AuthOutcome;
+use ccp_core::domain::{KeyGrant, Routing};
+use ccp_core::routing::budget::Verdict;
 use ccp_core::routing::circuit;
 use pingora::proxy::Session;
 use std::time::{Duration, Instant};
@@ -64,19 +67,77 @@ impl Gateway {
             "/v1/messages/count_tokens" => Some(Operation::CountTokens),
             _ => None,
         };
-        let has_bedrock = ctx
-            .grant
-            .as_ref()
-            .is_some_and(|g| g.bedrock_region.is_some());
-        if let (Some(operation), true, true) = (operation, has_bedrock, req.method == "POST") {
-            let key_id = ctx.grant.as_ref().map(|g| g.key_id).unwrap_or_default();
-            let route = self.state.breaker.route(&key_id);
-            ctx.failover = Some(Failover::new(operation, route));
-            if route == circuit::Route::BedrockDirect {
-                return Decision::BedrockDirect;
+        let (Some(operation), true, Some(grant)) =
+            (operation, req.method == "POST", ctx.grant.clone())
+        else {
+            return Decision::Proxy;
+        };
+        self.route_messages(operation, &grant, ctx).await
+    }
+
+    /// A Messages request: where the user's policy, budget and circuit send it.
+    async fn route_messages(
+        &self,
+        operation: Operation,
+        grant: &KeyGrant,
+        ctx: &mut RequestCtx,
+    ) -> Decision {
+        let has_bedrock = grant.bedrock_region.is_some();
+        match grant.routing {
+            Routing::PlanOnly => {
+                if has_bedrock {
+                    ctx.bedrock_withheld = Some("plan_only");
+                }
+                Decision::Proxy
+            }
+            Routing::BedrockOnly => {
+                if !has_bedrock {
+                    return Decision::Answer(GatewayError::NoBedrockKey);
+                }
+                match self.budget(grant).await {
+                    Verdict::Over {
+                        spend,
+                        budget,
+                        resets_at,
+                    } => Decision::Answer(GatewayError::OverBudget {
+                        budget_micro_usd: budget,
+                        spend_micro_usd: spend,
+                        resets_at,
+                    }),
+                    Verdict::Unknown => Decision::Answer(GatewayError::BudgetUnknown),
+                    Verdict::NoBudget | Verdict::Within { .. } => {
+                        ctx.failover =
+                            Some(Failover::new(operation, circuit::Route::BedrockDirect));
+                        Decision::BedrockDirect
+                    }
+                }
+            }
+            Routing::PlanFirst if !has_bedrock => Decision::Proxy,
+            Routing::PlanFirst => {
+                let verdict = self.budget(grant).await;
+                if !verdict.allows_bedrock() {
+                    // Plan stays open (their plan is not the admin's spend); no failover.
+                    ctx.bedrock_withheld = Some(match verdict {
+                        Verdict::Unknown => "budget_unknown",
+                        _ => "over_budget",
+                    });
+                    return Decision::Proxy;
+                }
+                let route = self.state.breaker.route(&grant.key_id);
+                ctx.failover = Some(Failover::new(operation, route));
+                if route == circuit::Route::BedrockDirect {
+                    return Decision::BedrockDirect;
+                }
+                Decision::Proxy
             }
         }
-        Decision::Proxy
+    }
+
+    async fn budget(&self, grant: &KeyGrant) -> Verdict {
+        self.state
+            .budgets
+            .check(grant.user_id, grant.monthly_budget_micro_usd)
+            .await
     }
 
     async fn authenticate(&self, key: &str, ctx: &mut RequestCtx) -> Result<(), GatewayError> {

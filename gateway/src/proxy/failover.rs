@@ -102,6 +102,13 @@ pub struct BedrockLeg {
     pub status: u16,
 }
 
+/// A `bedrock_only` user's Bedrock key exists but cannot be opened (KMS unavailable, say).
+const KEY_UNUSABLE: ApiError = ApiError::new(
+    503,
+    ApiErrorKind::Overloaded,
+    "This access key's Bedrock API key cannot be used right now. Retry shortly.",
+);
+
 impl Gateway {
     /// Sends the Plan answer that triggered a failover Bedrock could not serve: its status
     /// and retry headers. `None` when there is none to send.
@@ -159,7 +166,12 @@ impl Gateway {
     }
 
     /// Records a failover that could not be attempted, for the log row and the metric.
-    fn skip_failover(&self, ctx: &mut RequestCtx, reason: &'static str, model: Option<&str>) {
+    pub(super) fn skip_failover(
+        &self,
+        ctx: &mut RequestCtx,
+        reason: &'static str,
+        model: Option<&str>,
+    ) {
         ctx.failover_skip = Some(reason);
         self.state.metrics.failover_skipped(reason, model);
     }
@@ -171,8 +183,9 @@ impl Gateway {
         }
     }
 
-    /// Bedrock direct (circuit open): read the body here, call Bedrock, answer. Without a
-    /// usable Bedrock credential the request goes to Plan after all (`Ok(false)`).
+    /// Bedrock direct (circuit open, or a `bedrock_only` user): read the body here, call
+    /// Bedrock, answer. Without a usable Bedrock credential the request goes to Plan after all
+    /// (`Ok(false)`), except for a `bedrock_only` user, who gets a 503.
     pub(super) async fn serve_direct(
         &self,
         session: &mut Session,
@@ -182,10 +195,21 @@ impl Gateway {
         let credential = match self.state.bedrock.credentials.get(key_id).await {
             Ok(credential) => credential,
             Err(why) => {
-                tracing::warn!(request_id = %ctx.request_id, %key_id, reason = ?why,
-                    "circuit open but no usable Bedrock key; trying Plan");
                 self.skip_failover(ctx, "bedrock_key_unavailable", None);
                 ctx.failover = None;
+                let bedrock_only = ctx
+                    .grant
+                    .as_ref()
+                    .is_some_and(|g| g.routing == ccp_core::domain::Routing::BedrockOnly);
+                if bedrock_only {
+                    // No Plan to fall back to: say so.
+                    tracing::warn!(request_id = %ctx.request_id, %key_id, reason = ?why,
+                        "bedrock_only user, but the Bedrock key cannot be used");
+                    answer_with(session, ctx, GatewayError::Bedrock(KEY_UNUSABLE)).await?;
+                    return Ok(true);
+                }
+                tracing::warn!(request_id = %ctx.request_id, %key_id, reason = ?why,
+                    "circuit open but no usable Bedrock key; trying Plan");
                 return Ok(false);
             }
         };

@@ -2,6 +2,9 @@
 //! [`decide`], the failover flow in [`failover`], body handling in [`body`], the metering row
 //! in [`record`]. Per-request state lives in [`ctx::RequestCtx`], shared state in
 //! [`state::GatewayState`].
+//!
+//! (Over 400 lines: this is the whole `impl ProxyHttp`, every hook in one place in the order
+//! Pingora calls them; each hook delegates to the modules above.)
 
 mod body;
 mod ctx;
@@ -47,7 +50,13 @@ pub(crate) async fn answer_with(
     ctx: &mut RequestCtx,
     error: GatewayError,
 ) -> Result<()> {
-    let written = respond::api_error(session, &error.api_error(), &ctx.request_id).await;
+    let written = respond::api_error(
+        session,
+        &error.api_error(),
+        &ctx.request_id,
+        error.retry_advice(),
+    )
+    .await;
     ctx.local_error = Some(error);
     written
 }
@@ -184,6 +193,11 @@ impl ProxyHttp for Gateway {
         ctx.plan_status = Some(status);
         ctx.plan_first_byte = Some(ctx.started.elapsed());
         let Some(failover) = &ctx.failover else {
+            if let Some(reason) = ctx.bedrock_withheld
+                && (status == 429 || status >= 500)
+            {
+                self.skip_failover(ctx, reason, None);
+            }
             return Ok(());
         };
         let probing = failover.route == circuit::Route::Probe;
@@ -300,6 +314,12 @@ impl ProxyHttp for Gateway {
         // not reuse a downstream connection after a proxy failure (tried: the next request
         // on it was reset).
         session.set_keepalive(None);
+        if let Some(reason) = ctx.bedrock_withheld
+            && ctx.failover_skip.is_none()
+            && is_plan_failure(e, ctx)
+        {
+            self.skip_failover(ctx, reason, None);
+        }
         if ctx.failover.is_some() && is_plan_failure(e, ctx) {
             if ctx.plan_failure.is_none() {
                 self.record_plan(ctx, PlanOutcome::Failure);

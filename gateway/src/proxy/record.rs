@@ -91,6 +91,7 @@ pub fn request_record(
             .map(|e| e.api_error().kind.type_name()),
         plan_status: ctx.plan_status,
         failover_skip: ctx.failover_skip,
+        routing: ctx.grant.as_ref().map(|g| g.routing),
         outcome,
         auth_ms: ms(ctx.auth_time),
         plan_ttfb_ms: ms(ctx.plan_first_byte),

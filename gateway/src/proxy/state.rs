@@ -26,6 +26,8 @@ pub struct GatewayState {
     /// Per access key; only keys with a Bedrock key use it.
     pub breaker: CircuitBreaker<uuid::Uuid>,
     pub meter: Meter,
+    /// Monthly Bedrock budgets; reads the rollups and `meter`'s pending spend.
+    pub budgets: ccp_core::routing::budget::BudgetTracker,
     pub prices: PriceTable,
     pub metrics: crate::metrics::Metrics,
     /// `CCP_METERING`: off only to measure what metering costs.

@@ -14,6 +14,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 #[derive(Debug)]
 pub struct Harness {
     pub gateway: Option<RunningGateway>,
+    /// Where the in-process gateway listens; a gateway binary started later reuses it.
+    addr: std::net::SocketAddr,
     pub upstream: FakeUpstream,
     /// The fake Bedrock runtime, when the harness key has a Bedrock key.
     pub bedrock: Option<FakeUpstream>,
@@ -58,7 +60,9 @@ pub async fn set_bedrock_key(
     value: &str,
 ) {
     use ccp_core::crypto::WrapContext;
-    let wrapper = config.key_wrapper().await.expect("wrapper");
+    let wrapper = ccp_core::crypto::wrapper_for(&config.key_wrapper)
+        .await
+        .expect("wrapper");
     let ciphertext = wrapper
         .wrap(&value.into(), &WrapContext::new(access_key_id))
         .await
@@ -75,9 +79,42 @@ pub async fn set_bedrock_key(
         .expect("bedrock key");
 }
 
-pub fn free_port() -> u16 {
+/// A free port for a gateway *binary* (another process, so its address must be known before
+/// it starts). In-process gateways take port 0 and report the port they got instead.
+pub fn port_for_child_process() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()
+}
+
+/// A local port that refuses connections for as long as this value lives: the socket is
+/// bound but never listens, so connecting to it is refused and no other test can take it.
+pub struct ClosedPort {
+    _socket: socket2::Socket,
+    port: u16,
+}
+
+impl ClosedPort {
+    pub fn new() -> Self {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+        socket.bind(&any.into()).expect("bind");
+        let port = socket
+            .local_addr()
+            .expect("addr")
+            .as_socket()
+            .expect("inet")
+            .port();
+        Self {
+            _socket: socket,
+            port,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
 }
 
 impl Harness {
@@ -114,12 +151,12 @@ impl Harness {
     ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let data_dir = dir.path().display().to_string();
-        let addr = format!("127.0.0.1:{}", free_port());
         let plan = upstream.url();
         let bedrock_url = bedrock.as_ref().map(FakeUpstream::url);
         let mut pairs: Vec<(&str, &str)> = vec![
             ("data_dir", &data_dir),
-            ("gateway_addr", &addr),
+            // The gateway binds port 0 and reports the port it got.
+            ("gateway_addr", "127.0.0.1:0"),
             ("plan_base_url", &plan),
             ("threads", "2"),
             ("shutdown_grace_secs", "5"),
@@ -157,6 +194,7 @@ impl Harness {
             .expect("join")
             .expect("gateway starts");
         Self {
+            addr: gateway.addr,
             gateway: Some(gateway),
             upstream,
             bedrock,
@@ -182,7 +220,16 @@ impl Harness {
     }
 
     pub fn addr(&self) -> std::net::SocketAddr {
-        self.config.gateway_addr
+        self.addr
+    }
+
+    /// The in-process gateway's scrape address (start it with `("metrics_addr", "127.0.0.1:0")`).
+    pub fn metrics_addr(&self) -> String {
+        self.gateway
+            .as_ref()
+            .and_then(|g| g.metrics_addr)
+            .expect("a running gateway serving metrics")
+            .to_string()
     }
 
     /// `http://127.0.0.1:PORT/ak/<key>`: what ANTHROPIC_BASE_URL would be.

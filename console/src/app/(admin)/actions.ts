@@ -58,6 +58,33 @@ export async function setUserStatus(form: FormData) {
   revalidatePath(`/users/${userId}`);
 }
 
+const ROUTINGS = ["plan_first", "bedrock_only", "plan_only"] as const;
+
+/** Routing, monthly budget (empty: none) and warning share of one user. */
+export async function setUserPolicy(_prev: FormState, form: FormData): Promise<FormState> {
+  const userId = id.parse(form.get("user_id"));
+  const routing = field(form, "routing");
+  const budget = field(form, "monthly_budget_usd").replace(/^\$/, "");
+  const warning = field(form, "budget_warning_percent");
+  const fieldErrors: Record<string, string> = {};
+  if (!ROUTINGS.includes(routing as (typeof ROUTINGS)[number])) fieldErrors.routing = "Choose a routing.";
+  if (budget && !/^(1000000(\.0{1,6})?|[0-9]{1,6}(\.[0-9]{1,6})?)$/.test(budget)) {
+    fieldErrors.monthly_budget_usd = "Enter dollars, e.g. 25 or 12.50 (at most 1000000), or leave it empty for no budget.";
+  }
+  const percent = Number(warning);
+  if (!/^\d{1,3}$/.test(warning) || percent < 1 || percent > 100) fieldErrors.budget_warning_percent = "Enter a whole percent from 1 to 100.";
+  const values = { routing, monthly_budget_usd: budget, budget_warning_percent: warning };
+  if (Object.keys(fieldErrors).length) return { fieldErrors, values, at: Date.now() };
+  try {
+    await authed("PATCH", `/admin/users/${userId}`, user, {
+      body: { routing, monthly_budget_usd: budget || null, budget_warning_percent: percent },
+    });
+    return done(`/users/${userId}`);
+  } catch (err) {
+    return { ...formError(err, ["monthly_budget_usd", "budget_warning_percent", "routing"]), values };
+  }
+}
+
 export async function issueKey(_prev: FormState, form: FormData): Promise<FormState> {
   const userId = id.parse(form.get("user_id"));
   const name = field(form, "name");

@@ -9,6 +9,7 @@ import { authed } from "@/lib/session";
 import { displayTimeZone, publicGatewayUrl } from "@/lib/settings";
 import { setUserStatus } from "../../actions";
 import { IssueKeyForm, KeyList } from "./keys";
+import { PolicyForm } from "./policy";
 import { KeyUsageChart } from "./usage";
 
 export const metadata: Metadata = { title: "User" };
@@ -32,7 +33,7 @@ export default async function UserPage({ params }: { params: Promise<{ id: strin
       </>
     );
   }
-  const { user, access_keys: keys } = result.data;
+  const { user, budget, access_keys: keys } = result.data;
   const tz = displayTimeZone();
   const now = Date.now();
   const dates: Record<string, string> = {};
@@ -78,6 +79,15 @@ export default async function UserPage({ params }: { params: Promise<{ id: strin
               <dd className="tabular-nums">{formatInstant(user.created_at, tz)}</dd>
             </div>
           </dl>
+        </Card>
+        <Card title="Usage policy">
+          <PolicyForm
+            userId={user.id}
+            routing={user.routing}
+            budget={budget}
+            monthStart={formatInstant(budget.month_start, "UTC").slice(0, 10)}
+            resetsAt={`${formatInstant(budget.resets_at, "UTC").slice(0, 10)} 00:00 UTC`}
+          />
         </Card>
         <Card title="Usage, last 30 days">
           {!usage.ok ? (

@@ -3,29 +3,40 @@
 //!
 //! Shutdown: on SIGTERM `/readyz` turns 503 (the load balancer stops sending), responses
 //! close their connections, and the process waits for in-flight requests (streams included)
-//! for up to `shutdown_grace`, then stops. SIGINT stops at once.
+//! for up to `shutdown_grace`, then stops. SIGINT stops at once.//!
+//! `listen.rs` binds the listening address (port 0 included), `shutdown.rs` drains, and
+//! `embedded.rs` runs a gateway on its own thread for tests and embedding.
+
+mod embedded;
+mod listen;
+mod shutdown;
+
+pub use embedded::RunningGateway;
+pub use listen::ListenAddr;
+use shutdown::DrainingSignal;
+pub use shutdown::StopTrigger;
 
 use crate::bedrock::Bedrock;
 use crate::edge::HeadGuard;
 use crate::plan::PlanUpstream;
 use crate::proxy::{Gateway, GatewayState, Lifecycle};
 use anyhow::Context;
-use async_trait::async_trait;
 use ccp_core::auth::{AuthCacheSettings, KeyAuthenticator};
 use ccp_core::config::{Config, LogFormat};
 use ccp_core::metering::pricing::PriceTable;
 use ccp_core::metering::{Meter, MeterSettings, MeterWriter};
+use ccp_core::routing::budget::{BudgetSettings, BudgetTracker};
 use ccp_core::routing::circuit::CircuitBreaker;
 use ccp_core::routing::credentials::CredentialCache;
 use ccp_core::routing::model_map::ModelMap;
 use ccp_core::store::{Store, StoreOptions};
 use pingora::proxy::http_proxy;
 use pingora::server::configuration::ServerConf;
-use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use pingora::server::{RunArgs, Server};
 use pingora::services::listening::Service;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// Everything built before the proxy starts.
@@ -39,6 +50,8 @@ pub struct Prepared {
     meter_task: tokio::task::JoinHandle<()>,
     /// The interval-metrics pusher (CloudWatch or the log), when one is configured.
     sink_task: Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
+    /// Where the Prometheus scrape endpoint listens (the kernel's choice for port 0).
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// How long the metering writer may take to write what is queued at shutdown.
@@ -62,11 +75,11 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     state.plan.spawn_refresher(background.handle());
     let (meter_stop, stopped) = oneshot::channel();
     let meter_task = background.spawn(writer.run(stopped, METER_DRAIN_BUDGET));
-    if let Some(addr) = config.metrics_addr {
-        spawn_metrics(&background, addr, Arc::clone(&state));
-    }
+    let metrics_addr = config
+        .metrics_addr
+        .and_then(|addr| spawn_metrics(&background, addr, Arc::clone(&state)));
     let sink = background
-        .block_on(config.metrics_sink())
+        .block_on(ccp_core::telemetry::sink_for(&config.metrics_sink))
         .context("cannot set up the metrics sink")?;
     let sink_task = sink.map(|sink| {
         tracing::info!(
@@ -88,6 +101,7 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
         meter_stop,
         meter_task,
         sink_task,
+        metrics_addr,
     })
 }
 
@@ -112,8 +126,7 @@ async fn build_state(config: &Config) -> anyhow::Result<(Arc<GatewayState>, Mete
             ..AuthCacheSettings::default()
         },
     );
-    let wrapper = config
-        .key_wrapper()
+    let wrapper = ccp_core::crypto::wrapper_for(&config.key_wrapper)
         .await
         .context("cannot set up the Bedrock key wrapper")?;
     let credentials = CredentialCache::new(store.clone(), wrapper, config.bedrock_key_cache_ttl);
@@ -141,6 +154,11 @@ async fn build_state(config: &Config) -> anyhow::Result<(Arc<GatewayState>, Mete
             tracing::warn!(host = %config.plan_base_url.host, error = %err, "Plan upstream not resolved yet; retrying in the background")
         }
     }
+    let budgets = BudgetTracker::new(
+        store.clone(),
+        Arc::clone(meter.pending()),
+        BudgetSettings::default(),
+    );
     let state = Arc::new(GatewayState {
         auth,
         store,
@@ -151,6 +169,7 @@ async fn build_state(config: &Config) -> anyhow::Result<(Arc<GatewayState>, Mete
         lifecycle: Arc::new(Lifecycle::default()),
         bedrock,
         breaker: CircuitBreaker::new(config.circuit),
+        budgets,
         meter,
         prices: PriceTable::load(config.pricing_file.as_deref())
             .context("cannot load the price file (CCP_PRICING_FILE)")?,
@@ -160,9 +179,13 @@ async fn build_state(config: &Config) -> anyhow::Result<(Arc<GatewayState>, Mete
     Ok((state, writer))
 }
 
-/// Serves Prometheus metrics on `addr`. A busy port is logged, not fatal: the data path
-/// matters more than its metrics.
-fn spawn_metrics(background: &tokio::runtime::Runtime, addr: SocketAddr, state: Arc<GatewayState>) {
+/// Serves Prometheus metrics on `addr` and returns the bound address. A busy port is logged,
+/// not fatal (the data path matters more than its metrics): then `None`.
+fn spawn_metrics(
+    background: &tokio::runtime::Runtime,
+    addr: SocketAddr,
+    state: Arc<GatewayState>,
+) -> Option<SocketAddr> {
     let listener = std::net::TcpListener::bind(addr).and_then(|l| {
         l.set_nonblocking(true)?;
         Ok(l)
@@ -171,9 +194,10 @@ fn spawn_metrics(background: &tokio::runtime::Runtime, addr: SocketAddr, state: 
         Ok(l) => l,
         Err(err) => {
             tracing::error!(%addr, error = %err, "cannot serve metrics (CCP_METRICS_ADDR)");
-            return;
+            return None;
         }
     };
+    let addr = listener.local_addr().unwrap_or(addr);
     background.spawn(async move {
         match tokio::net::TcpListener::from_std(listener) {
             Ok(listener) => {
@@ -182,6 +206,7 @@ fn spawn_metrics(background: &tokio::runtime::Runtime, addr: SocketAddr, state: 
                     state.metrics.render(
                         state.meter.stats(),
                         state.bedrock.credentials.stats(),
+                        &state.budgets.db_failures,
                         state.lifecycle.in_flight(),
                     )
                 })
@@ -190,89 +215,16 @@ fn spawn_metrics(background: &tokio::runtime::Runtime, addr: SocketAddr, state: 
             Err(err) => tracing::error!(%addr, error = %err, "cannot serve metrics"),
         }
     });
-}
-
-/// What ends the server.
-#[derive(Debug)]
-pub enum StopTrigger {
-    /// SIGTERM drains, SIGINT stops at once.
-    OsSignals,
-    /// A test or an embedder sends on the channel to drain.
-    Channel(Mutex<Option<oneshot::Receiver<()>>>),
-}
-
-struct DrainingSignal {
-    state: Arc<GatewayState>,
-    trigger: StopTrigger,
-    grace: Duration,
-}
-
-#[async_trait]
-impl ShutdownSignalWatch for DrainingSignal {
-    async fn recv(&self) -> ShutdownSignal {
-        match &self.trigger {
-            StopTrigger::OsSignals => {
-                use tokio::signal::unix::{SignalKind, signal};
-                let (Ok(mut term), Ok(mut int)) = (
-                    signal(SignalKind::terminate()),
-                    signal(SignalKind::interrupt()),
-                ) else {
-                    tracing::error!("cannot install signal handlers; stop with SIGKILL");
-                    return std::future::pending().await;
-                };
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {
-                        tracing::info!("SIGINT: stopping now");
-                        return ShutdownSignal::FastShutdown;
-                    }
-                }
-            }
-            StopTrigger::Channel(rx) => {
-                let rx = rx.lock().ok().and_then(|mut slot| slot.take());
-                match rx {
-                    Some(rx) => {
-                        let _ = rx.await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            }
-        }
-        drain(&self.state.lifecycle, self.grace).await;
-        ShutdownSignal::GracefulTerminate
-    }
-}
-
-async fn drain(lifecycle: &Lifecycle, grace: Duration) {
-    lifecycle.start_draining();
-    let deadline = Instant::now() + grace;
-    tracing::info!(
-        in_flight = lifecycle.in_flight(),
-        grace_secs = grace.as_secs(),
-        "draining"
-    );
-    while lifecycle.in_flight() > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    match lifecycle.in_flight() {
-        0 => tracing::info!("drained; stopping"),
-        n => tracing::warn!(
-            in_flight = n,
-            "grace period over; cutting the remaining requests"
-        ),
-    }
+    Some(addr)
 }
 
 /// Runs the gateway until the trigger fires and the drain completes.
-pub fn serve(config: &Config, prepared: Prepared, trigger: StopTrigger) -> anyhow::Result<()> {
-    // Pingora panics on a bind failure inside its runtime; fail with a message instead.
-    std::net::TcpListener::bind(config.gateway_addr).with_context(|| {
-        format!(
-            "cannot listen on {} (CCP_GATEWAY_ADDR)",
-            config.gateway_addr
-        )
-    })?;
-
+pub fn serve(
+    config: &Config,
+    prepared: Prepared,
+    listen: ListenAddr,
+    trigger: StopTrigger,
+) -> anyhow::Result<()> {
     let conf = ServerConf {
         threads: config.threads,
         // Work stealing on: with one runtime per thread, upstream connections were reused
@@ -295,9 +247,12 @@ pub fn serve(config: &Config, prepared: Prepared, trigger: StopTrigger) -> anyho
         Arc::clone(&prepared.state.metrics.header_timeouts),
     );
     let mut service = Service::new("ClaudeCodeProxy gateway".to_owned(), guarded);
-    service.add_tcp(&config.gateway_addr.to_string());
+    match listen.socket_options() {
+        Some(options) => service.add_tcp_with_settings(&listen.addr().to_string(), options),
+        None => service.add_tcp(&listen.addr().to_string()),
+    }
     server.add_service(service);
-    tracing::info!(addr = %config.gateway_addr, plan = %config.plan_base_url.host, "gateway listening");
+    tracing::info!(addr = %listen.addr(), plan = %config.plan_base_url.host, "gateway listening");
     server.run(RunArgs {
         shutdown_signal: Box::new(DrainingSignal {
             state: Arc::clone(&prepared.state),
@@ -335,73 +290,9 @@ pub fn serve(config: &Config, prepared: Prepared, trigger: StopTrigger) -> anyho
 
 /// Prepares and serves until SIGTERM or SIGINT: what the `ccp-gateway` binary runs.
 pub fn run(config: Config) -> anyhow::Result<()> {
+    let listen = ListenAddr::bind(config.gateway_addr)?;
     let prepared = prepare(&config)?;
-    serve(&config, prepared, StopTrigger::OsSignals)
-}
-
-/// A gateway running on its own thread, for tests and embedding.
-#[derive(Debug)]
-pub struct RunningGateway {
-    pub addr: SocketAddr,
-    pub state: Arc<GatewayState>,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
-}
-
-impl RunningGateway {
-    /// Starts the gateway and waits (bounded) until it accepts connections.
-    pub fn start(config: Config) -> anyhow::Result<Self> {
-        let prepared = prepare(&config)?;
-        let state = Arc::clone(&prepared.state);
-        let (stop, rx) = oneshot::channel();
-        let addr = config.gateway_addr;
-        let thread = std::thread::Builder::new()
-            .name("ccp-gateway".into())
-            .spawn(move || {
-                serve(
-                    &config,
-                    prepared,
-                    StopTrigger::Channel(Mutex::new(Some(rx))),
-                )
-            })?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
-            if thread.is_finished() || Instant::now() > deadline {
-                let outcome = thread.join();
-                anyhow::bail!("gateway did not start: {outcome:?}");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Ok(Self {
-            addr,
-            state,
-            stop: Some(stop),
-            thread: Some(thread),
-        })
-    }
-
-    /// Drains (as on SIGTERM) and waits for the server thread to end.
-    pub fn shutdown(mut self) -> anyhow::Result<()> {
-        self.stop_and_join()
-    }
-
-    fn stop_and_join(&mut self) -> anyhow::Result<()> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        match self.thread.take() {
-            Some(thread) => thread
-                .join()
-                .map_err(|_| anyhow::anyhow!("gateway thread panicked"))?,
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for RunningGateway {
-    fn drop(&mut self) {
-        let _ = self.stop_and_join();
-    }
+    serve(&config, prepared, listen, StopTrigger::OsSignals)
 }
 
 /// Third-party crates whose debug output prints request headers or URIs (Pingora logs

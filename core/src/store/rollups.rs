@@ -1,0 +1,241 @@
+//! Hourly usage rollups (`usage_hourly`): what the usage reports and budget checks read
+//! instead of every request row.
+//!
+//! The metering writer adds each batch's sums in the transaction that inserts the batch, and
+//! only for rows that were really inserted (a retried batch adds nothing twice). Upserts go in
+//! key order, so two gateways writing the same hours take their row locks in the same order.
+//! [`Store::rebuild_rollups`] recomputes them from the raw rows.
+
+use super::{Store, StoreResult, on_pool};
+use crate::metering::record::RequestRecord;
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// One rollup row's identity.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct RollupKey {
+    pub hour: DateTime<Utc>,
+    pub user_id: Uuid,
+    pub access_key_id: Uuid,
+    /// `""` when the request named no model.
+    pub model: String,
+    pub provider: &'static str,
+    pub path: &'static str,
+}
+
+/// What a rollup row counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct RollupSums {
+    pub requests: i64,
+    pub failovers: i64,
+    pub errors: i64,
+    pub requests_with_usage: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub cost_micro_usd: i64,
+}
+
+/// One stored rollup row.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, sqlx::FromRow)]
+pub struct RollupRow {
+    pub hour: DateTime<Utc>,
+    pub user_id: Uuid,
+    pub access_key_id: Uuid,
+    pub model: String,
+    pub provider: String,
+    pub path: String,
+    pub requests: i64,
+    pub failovers: i64,
+    pub errors: i64,
+    pub requests_with_usage: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub cost_micro_usd: i64,
+}
+
+/// The start of the UTC hour holding `at`.
+pub fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.duration_trunc(TimeDelta::hours(1)).unwrap_or(at)
+}
+
+fn count(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Sums `records` by rollup key, in key order.
+pub(crate) fn rollup_deltas<'a>(
+    records: impl IntoIterator<Item = &'a RequestRecord>,
+) -> BTreeMap<RollupKey, RollupSums> {
+    let mut deltas: BTreeMap<RollupKey, RollupSums> = BTreeMap::new();
+    for r in records {
+        let key = RollupKey {
+            hour: hour_of(r.started_at),
+            user_id: r.user_id,
+            access_key_id: r.access_key_id,
+            model: r.model.clone().unwrap_or_default(),
+            provider: r.upstream.as_str(),
+            path: r.route.as_str(),
+        };
+        let sums = deltas.entry(key).or_default();
+        sums.requests += 1;
+        sums.failovers += i64::from(r.route.as_str() == "plan_bedrock");
+        sums.errors += i64::from(r.status >= 400);
+        if let Some(u) = &r.usage {
+            sums.requests_with_usage += 1;
+            sums.input_tokens = sums.input_tokens.saturating_add(count(u.tokens.input));
+            sums.output_tokens = sums.output_tokens.saturating_add(count(u.tokens.output));
+            sums.cache_read_tokens = sums
+                .cache_read_tokens
+                .saturating_add(count(u.tokens.cache_read));
+            sums.cache_write_tokens = sums.cache_write_tokens.saturating_add(count(
+                u.tokens
+                    .cache_write_5m
+                    .saturating_add(u.tokens.cache_write_1h),
+            ));
+            sums.cost_micro_usd = sums.cost_micro_usd.saturating_add(u.cost_micro_usd);
+        }
+    }
+    deltas
+}
+
+/// Upserts rows of sums: the columns and the conflict clause that adds to what is there.
+pub(crate) const UPSERT_HEAD: &str = "INSERT INTO usage_hourly (hour, user_id, access_key_id, model, provider, path, \
+     requests, failovers, errors, requests_with_usage, input_tokens, output_tokens, \
+     cache_read_tokens, cache_write_tokens, cost_micro_usd) ";
+pub(crate) const UPSERT_TAIL: &str = " ON CONFLICT (hour, user_id, access_key_id, model, provider, path) DO UPDATE SET \
+     requests = usage_hourly.requests + excluded.requests, \
+     failovers = usage_hourly.failovers + excluded.failovers, \
+     errors = usage_hourly.errors + excluded.errors, \
+     requests_with_usage = usage_hourly.requests_with_usage + excluded.requests_with_usage, \
+     input_tokens = usage_hourly.input_tokens + excluded.input_tokens, \
+     output_tokens = usage_hourly.output_tokens + excluded.output_tokens, \
+     cache_read_tokens = usage_hourly.cache_read_tokens + excluded.cache_read_tokens, \
+     cache_write_tokens = usage_hourly.cache_write_tokens + excluded.cache_write_tokens, \
+     cost_micro_usd = usage_hourly.cost_micro_usd + excluded.cost_micro_usd";
+
+/// Rollup rows per upsert statement (15 placeholders a row).
+pub(crate) const ROLLUP_ROWS_PER_STATEMENT: usize = 1_000;
+
+/// The raw rows of `[$1, ∞)` summed per hour: the same sums the writer keeps, from scratch.
+/// Each engine truncates to the hour its own way; SQLite's text matches what the driver
+/// writes for a `DateTime<Utc>` (`2026-11-28T13:00:00+00:00`).
+fn rebuild_sql(postgres: bool) -> String {
+    let hour = if postgres {
+        "date_trunc('hour', r.started_at)"
+    } else {
+        "strftime('%Y-%m-%dT%H:00:00+00:00', r.started_at)"
+    };
+    format!(
+        "INSERT INTO usage_hourly (hour, user_id, access_key_id, model, provider, path, \
+         requests, failovers, errors, requests_with_usage, input_tokens, output_tokens, \
+         cache_read_tokens, cache_write_tokens, cost_micro_usd)
+         SELECT {hour}, r.user_id, r.access_key_id, COALESCE(r.model, ''), COALESCE(r.upstream, ''), r.route,
+                COUNT(*),
+                SUM(CASE WHEN r.route = 'plan_bedrock' THEN 1 ELSE 0 END),
+                SUM(CASE WHEN r.status >= 400 THEN 1 ELSE 0 END),
+                COUNT(t.request_id),
+                COALESCE(SUM(t.input_tokens), 0), COALESCE(SUM(t.output_tokens), 0),
+                COALESCE(SUM(t.cache_read_tokens), 0), COALESCE(SUM(t.cache_write_tokens), 0),
+                COALESCE(SUM(t.cost_micro_usd), 0)
+         FROM request_logs r LEFT JOIN token_usage t ON t.request_id = r.request_id
+         WHERE r.started_at >= $1
+         GROUP BY 1, 2, 3, 4, 5, 6"
+    )
+}
+
+impl Store {
+    /// Recomputes the rollups of every hour from the one holding `from` on, from the raw rows,
+    /// in one transaction. Returns the number of rollup rows written. On PostgreSQL the table
+    /// is locked for the duration, so a metering batch committing meanwhile is counted once:
+    /// either in the raw rows read here or by its own upsert after this commits.
+    ///
+    /// Hours whose raw rows retention has deleted would come back empty: callers keep `from`
+    /// inside the retention window.
+    pub async fn rebuild_rollups(&self, from: DateTime<Utc>) -> StoreResult<u64> {
+        let from = hour_of(from);
+        let postgres = matches!(self.pool, super::Pool::Postgres(_));
+        let sql = rebuild_sql(postgres);
+        let written = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            if postgres {
+                sqlx::query("LOCK TABLE usage_hourly IN EXCLUSIVE MODE")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query("DELETE FROM usage_hourly WHERE hour >= $1")
+                .bind(from)
+                .execute(&mut *tx)
+                .await?;
+            let written = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(from)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            Ok::<u64, sqlx::Error>(written)
+        })?;
+        Ok(written)
+    }
+
+    /// Every rollup row from the hour holding `from` on, in no particular order (checks and
+    /// tests).
+    pub async fn rollup_rows(&self, from: DateTime<Utc>) -> StoreResult<Vec<RollupRow>> {
+        let rows = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT hour, user_id, access_key_id, model, provider, path, requests, failovers,
+                        errors, requests_with_usage, input_tokens, output_tokens,
+                        cache_read_tokens, cache_write_tokens, cost_micro_usd
+                 FROM usage_hourly WHERE hour >= $1",
+            )
+            .bind(hour_of(from))
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows)
+    }
+
+    /// Estimated Bedrock cost of `user_id` in the hours of `[from, to)`, in micro-USD, from
+    /// the rollups (both ends are rounded down to their hour).
+    pub async fn bedrock_spend_between(
+        &self,
+        user_id: Uuid,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<i64> {
+        let (spend,): (i64,) = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT CAST(COALESCE(SUM(cost_micro_usd), 0) AS BIGINT) FROM usage_hourly
+                 WHERE user_id = $1 AND hour >= $2 AND hour < $3 AND provider = 'bedrock'",
+            )
+            .bind(user_id)
+            .bind(hour_of(from))
+            .bind(hour_of(to))
+            .fetch_one(pool)
+            .await
+        })?;
+        Ok(spend)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn hours_are_utc_hour_starts() {
+        let at =
+            Utc.with_ymd_and_hms(2026, 11, 28, 13, 59, 59).unwrap() + TimeDelta::milliseconds(999);
+        assert_eq!(
+            hour_of(at),
+            Utc.with_ymd_and_hms(2026, 11, 28, 13, 0, 0).unwrap()
+        );
+        let exact = Utc.with_ymd_and_hms(2026, 11, 28, 14, 0, 0).unwrap();
+        assert_eq!(hour_of(exact), exact);
+    }
+}

@@ -1,0 +1,459 @@
+//! Usage reports: totals, series by time bucket (optionally split by user, key or model) and
+//! top lists, for the admin API and console. Whole hours are read from the hourly rollups,
+//! the partial hours at a range's edges from the raw rows, so the answer is exact for any
+//! range and costs about the same for a year as for a day.
+
+use super::rollups::hour_of;
+use super::{Store, StoreResult, on_pool};
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+
+/// Totals over a time range (the admin usage endpoint's summary line).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct UsageTotals {
+    pub requests: i64,
+    /// Requests Plan failed and Bedrock answered or was tried for.
+    pub failovers: i64,
+    pub bedrock_direct: i64,
+    pub requests_with_usage: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub cost_micro_usd: i64,
+}
+
+impl Store {
+    /// Requests started in `[from, to)` and their tokens and cost, from the rollups (and the
+    /// raw rows of partial hours at the edges).
+    pub async fn usage_totals(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<UsageTotals> {
+        let filter = UsageFilter {
+            from: Some(from),
+            to: Some(to),
+            ..UsageFilter::default()
+        };
+        let shape = UsageShape {
+            granularity: None,
+            group: None,
+            top: None,
+        };
+        let rows = self.usage_query(&filter, shape).await?;
+        let mut totals = UsageTotals::default();
+        for b in rows {
+            totals.requests += b.requests;
+            totals.failovers += b.failovers;
+            totals.bedrock_direct += b.bedrock_direct;
+            totals.requests_with_usage += b.requests_with_usage;
+            totals.input_tokens += b.input_tokens;
+            totals.output_tokens += b.output_tokens;
+            totals.cache_read_tokens += b.cache_read_tokens;
+            totals.cache_write_tokens += b.cache_write_tokens;
+            totals.cost_micro_usd += b.cost_micro_usd;
+        }
+        Ok(totals)
+    }
+}
+
+/// How usage is bucketed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Granularity {
+    Hour,
+    Day,
+    Month,
+}
+
+/// Which requests a usage report covers; `None` fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct UsageFilter {
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+    pub user_id: Option<uuid::Uuid>,
+    pub access_key_id: Option<uuid::Uuid>,
+    /// The model the client asked for.
+    pub model: Option<String>,
+    /// `plan` or `bedrock`: who answered.
+    pub provider: Option<String>,
+}
+
+/// What a grouped usage report is broken down by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageGroup {
+    User,
+    Key,
+    /// The model the client asked for.
+    Model,
+}
+
+/// One bucket of a usage series (or, for [`Store::usage_top`], one group's totals).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct UsageBucket {
+    /// Bucket start, RFC 3339 in UTC (`2026-11-26T13:00:00Z`); empty in a top list.
+    pub bucket: String,
+    /// The user or access key of a grouped row.
+    pub group_id: Option<uuid::Uuid>,
+    /// The model of a row grouped by model (`None`: requests that named none).
+    pub group_name: Option<String>,
+    pub requests: i64,
+    /// Requests Plan failed and Bedrock was tried for (`plan_bedrock`).
+    pub failovers: i64,
+    /// Requests sent straight to Bedrock (open circuit): `bedrock`.
+    pub bedrock_direct: i64,
+    /// Requests answered with a status of 400 or more.
+    pub errors: i64,
+    pub requests_with_usage: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub cost_micro_usd: i64,
+}
+
+impl UsageBucket {
+    fn add(&mut self, other: &Self) {
+        self.requests += other.requests;
+        self.failovers += other.failovers;
+        self.bedrock_direct += other.bedrock_direct;
+        self.errors += other.errors;
+        self.requests_with_usage += other.requests_with_usage;
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cache_read_tokens += other.cache_read_tokens;
+        self.cache_write_tokens += other.cache_write_tokens;
+        self.cost_micro_usd += other.cost_micro_usd;
+    }
+}
+
+/// Where a usage query reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// `request_logs` joined with `token_usage`: exact to the instant.
+    Raw,
+    /// `usage_hourly`: whole hours only.
+    Rollups,
+}
+
+/// The aggregate columns, shared by both engines' queries.
+const RAW_COLUMNS: &str = "COUNT(*) AS requests,
+     CAST(COALESCE(SUM(CASE WHEN r.route = 'plan_bedrock' THEN 1 ELSE 0 END), 0) AS BIGINT) AS failovers,
+     CAST(COALESCE(SUM(CASE WHEN r.route = 'bedrock' THEN 1 ELSE 0 END), 0) AS BIGINT) AS bedrock_direct,
+     CAST(COALESCE(SUM(CASE WHEN r.status >= 400 THEN 1 ELSE 0 END), 0) AS BIGINT) AS errors,
+     COUNT(t.request_id) AS requests_with_usage,
+     CAST(COALESCE(SUM(t.input_tokens), 0) AS BIGINT) AS input_tokens,
+     CAST(COALESCE(SUM(t.output_tokens), 0) AS BIGINT) AS output_tokens,
+     CAST(COALESCE(SUM(t.cache_read_tokens), 0) AS BIGINT) AS cache_read_tokens,
+     CAST(COALESCE(SUM(t.cache_write_tokens), 0) AS BIGINT) AS cache_write_tokens,
+     CAST(COALESCE(SUM(t.cost_micro_usd), 0) AS BIGINT) AS cost_micro_usd";
+
+/// The same columns summed from the rollups.
+const ROLLUP_COLUMNS: &str = "CAST(COALESCE(SUM(u.requests), 0) AS BIGINT) AS requests,
+     CAST(COALESCE(SUM(u.failovers), 0) AS BIGINT) AS failovers,
+     CAST(COALESCE(SUM(CASE WHEN u.path = 'bedrock' THEN u.requests ELSE 0 END), 0) AS BIGINT) AS bedrock_direct,
+     CAST(COALESCE(SUM(u.errors), 0) AS BIGINT) AS errors,
+     CAST(COALESCE(SUM(u.requests_with_usage), 0) AS BIGINT) AS requests_with_usage,
+     CAST(COALESCE(SUM(u.input_tokens), 0) AS BIGINT) AS input_tokens,
+     CAST(COALESCE(SUM(u.output_tokens), 0) AS BIGINT) AS output_tokens,
+     CAST(COALESCE(SUM(u.cache_read_tokens), 0) AS BIGINT) AS cache_read_tokens,
+     CAST(COALESCE(SUM(u.cache_write_tokens), 0) AS BIGINT) AS cache_write_tokens,
+     CAST(COALESCE(SUM(u.cost_micro_usd), 0) AS BIGINT) AS cost_micro_usd";
+
+/// The shape of a usage query: bucketed over time or not, grouped or not.
+#[derive(Debug, Clone, Copy)]
+struct UsageShape {
+    granularity: Option<Granularity>,
+    group: Option<UsageGroup>,
+    /// Largest groups first, at most this many (a top list).
+    top: Option<i64>,
+}
+
+impl UsageShape {
+    /// The query text for `postgres` or SQLite over `source`. Built only from the fixed
+    /// pieces below: every value is a bind parameter. Unordered: [`Store::usage_query`]
+    /// merges and orders the rows.
+    fn sql(self, postgres: bool, source: Source) -> String {
+        let (time, uid, kid, model, provider, columns, from) = match source {
+            Source::Raw => (
+                "r.started_at",
+                "r.user_id",
+                "r.access_key_id",
+                "r.model",
+                "r.upstream",
+                RAW_COLUMNS,
+                "request_logs r LEFT JOIN token_usage t ON t.request_id = r.request_id",
+            ),
+            Source::Rollups => (
+                "u.hour",
+                "u.user_id",
+                "u.access_key_id",
+                "NULLIF(u.model, '')",
+                "u.provider",
+                ROLLUP_COLUMNS,
+                "usage_hourly u",
+            ),
+        };
+        // Each engine buckets its own way: PostgreSQL truncates the timestamp; SQLite stores
+        // RFC 3339 text, so a bucket is a strftime prefix of it. `$1` is the unit or format.
+        let bucket = match (self.granularity, postgres) {
+            (None, _) => "CAST($1 AS TEXT)".to_owned(),
+            (Some(_), true) => format!(
+                "to_char(date_trunc($1, {time} AT TIME ZONE 'UTC'), 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+            ),
+            (Some(_), false) => format!("strftime($1, {time})"),
+        };
+        let no_id = if postgres {
+            "CAST(NULL AS uuid)"
+        } else {
+            "NULL"
+        };
+        let (group_id, group_name) = match self.group {
+            None => (no_id, "CAST(NULL AS TEXT)"),
+            Some(UsageGroup::User) => (uid, "CAST(NULL AS TEXT)"),
+            Some(UsageGroup::Key) => (kid, "CAST(NULL AS TEXT)"),
+            Some(UsageGroup::Model) => (no_id, model),
+        };
+        let (uuid, text) = if postgres {
+            ("::uuid", "::text")
+        } else {
+            ("", "")
+        };
+        format!(
+            "SELECT {bucket} AS bucket, {group_id} AS group_id, {group_name} AS group_name, {columns}
+             FROM {from}
+             WHERE {time} >= $2 AND {time} < $3
+               AND ($4{uuid} IS NULL OR {uid} = $4)
+               AND ($5{uuid} IS NULL OR {kid} = $5)
+               AND ($6{text} IS NULL OR {model} = $6)
+               AND ($7{text} IS NULL OR {provider} = $7)
+             GROUP BY 1, 2, 3"
+        )
+    }
+
+    fn bucket_param(self, postgres: bool) -> &'static str {
+        match (self.granularity, postgres) {
+            (None, _) => "",
+            (Some(Granularity::Hour), true) => "hour",
+            (Some(Granularity::Day), true) => "day",
+            (Some(Granularity::Month), true) => "month",
+            (Some(Granularity::Hour), false) => "%Y-%m-%dT%H:00:00Z",
+            (Some(Granularity::Day), false) => "%Y-%m-%dT00:00:00Z",
+            (Some(Granularity::Month), false) => "%Y-%m-01T00:00:00Z",
+        }
+    }
+}
+
+impl Store {
+    /// Requests, failovers, tokens and cost per bucket over the filter's range, oldest first.
+    /// Served by the rollups' `(hour, …)` key and `(user_id, hour)`, `(access_key_id, hour)`
+    /// indexes, and at the edges by the matching `request_logs` indexes.
+    pub async fn usage_series(
+        &self,
+        filter: &UsageFilter,
+        granularity: Granularity,
+    ) -> StoreResult<Vec<UsageBucket>> {
+        let shape = UsageShape {
+            granularity: Some(granularity),
+            group: None,
+            top: None,
+        };
+        self.usage_query(filter, shape).await
+    }
+
+    /// The series with one row per bucket and group (e.g. per access key of one user), oldest
+    /// bucket first. Unbounded in the number of groups: callers narrow the filter.
+    pub async fn usage_series_by(
+        &self,
+        filter: &UsageFilter,
+        granularity: Granularity,
+        group: UsageGroup,
+    ) -> StoreResult<Vec<UsageBucket>> {
+        let shape = UsageShape {
+            granularity: Some(granularity),
+            group: Some(group),
+            top: None,
+        };
+        self.usage_query(filter, shape).await
+    }
+
+    /// The `limit` groups with the most requests in the filter's range, largest first.
+    pub async fn usage_top(
+        &self,
+        filter: &UsageFilter,
+        group: UsageGroup,
+        limit: i64,
+    ) -> StoreResult<Vec<UsageBucket>> {
+        let shape = UsageShape {
+            granularity: None,
+            group: Some(group),
+            top: Some(limit),
+        };
+        self.usage_query(filter, shape).await
+    }
+
+    /// Whole hours of the range come from the rollups, the partial hours at its edges from
+    /// the raw rows; the pieces are merged per bucket and group, ordered (oldest bucket first,
+    /// or most requests first for a top list) and cut to the limit.
+    async fn usage_query(
+        &self,
+        filter: &UsageFilter,
+        shape: UsageShape,
+    ) -> StoreResult<Vec<UsageBucket>> {
+        let from = filter.from.unwrap_or(chrono::DateTime::UNIX_EPOCH);
+        let to = filter
+            .to
+            .unwrap_or_else(|| chrono::Utc::now() + chrono::Duration::days(1));
+        self.usage_from(filter, shape, plan_sources(from, to)).await
+    }
+
+    /// The report a usage series (grouped by `group`, or not) would give, computed from the
+    /// raw rows alone: exact to the instant but slow on a large table. For checking the
+    /// rollups (`ccp-admin usage rebuild-rollups --check`, tests).
+    pub async fn usage_series_from_raw(
+        &self,
+        filter: &UsageFilter,
+        granularity: Granularity,
+        group: Option<UsageGroup>,
+    ) -> StoreResult<Vec<UsageBucket>> {
+        let from = filter.from.unwrap_or(chrono::DateTime::UNIX_EPOCH);
+        let to = filter
+            .to
+            .unwrap_or_else(|| chrono::Utc::now() + chrono::Duration::days(1));
+        let shape = UsageShape {
+            granularity: Some(granularity),
+            group,
+            top: None,
+        };
+        self.usage_from(filter, shape, vec![(Source::Raw, from, to)])
+            .await
+    }
+
+    async fn usage_from(
+        &self,
+        filter: &UsageFilter,
+        shape: UsageShape,
+        pieces: Vec<(
+            Source,
+            chrono::DateTime<chrono::Utc>,
+            chrono::DateTime<chrono::Utc>,
+        )>,
+    ) -> StoreResult<Vec<UsageBucket>> {
+        let mut merged: BTreeMap<(String, Option<uuid::Uuid>, Option<String>), UsageBucket> =
+            BTreeMap::new();
+        for (source, from, to) in pieces {
+            for row in self.usage_piece(filter, shape, source, from, to).await? {
+                let key = (row.bucket.clone(), row.group_id, row.group_name.clone());
+                match merged.entry(key) {
+                    Entry::Occupied(mut seen) => seen.get_mut().add(&row),
+                    Entry::Vacant(slot) => {
+                        slot.insert(row);
+                    }
+                }
+            }
+        }
+        let mut rows: Vec<UsageBucket> = merged.into_values().collect();
+        if let Some(limit) = shape.top {
+            // Stable: ties keep the group order of the map.
+            rows.sort_by_key(|b| std::cmp::Reverse(b.requests));
+            rows.truncate(usize::try_from(limit).unwrap_or(0));
+        }
+        Ok(rows)
+    }
+
+    /// One source's rows for `[from, to)`.
+    async fn usage_piece(
+        &self,
+        filter: &UsageFilter,
+        shape: UsageShape,
+        source: Source,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<UsageBucket>> {
+        let postgres = matches!(self.pool, super::Pool::Postgres(_));
+        let sql = shape.sql(postgres, source);
+        let rows = on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(shape.bucket_param(postgres))
+                .bind(from)
+                .bind(to)
+                .bind(filter.user_id)
+                .bind(filter.access_key_id)
+                .bind(filter.model.as_deref())
+                .bind(filter.provider.as_deref())
+                .fetch_all(pool)
+                .await
+        })?;
+        Ok(rows)
+    }
+}
+
+/// Which source answers which part of `[from, to)`: the whole hours from the rollups, the
+/// partial hours before and after them from the raw rows.
+fn plan_sources(
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> Vec<(
+    Source,
+    chrono::DateTime<chrono::Utc>,
+    chrono::DateTime<chrono::Utc>,
+)> {
+    let first_whole = match hour_of(from) {
+        h if h == from => h,
+        h => h + chrono::Duration::hours(1),
+    };
+    let end_whole = hour_of(to);
+    if first_whole >= end_whole {
+        return if from < to {
+            vec![(Source::Raw, from, to)]
+        } else {
+            Vec::new()
+        };
+    }
+    let mut pieces = vec![(Source::Rollups, first_whole, end_whole)];
+    if from < first_whole {
+        pieces.push((Source::Raw, from, first_whole));
+    }
+    if end_whole < to {
+        pieces.push((Source::Raw, end_whole, to));
+    }
+    pieces
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(h: u32, m: u32) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc.with_ymd_and_hms(2026, 11, 28, h, m, 0).unwrap()
+    }
+
+    #[test]
+    fn whole_hours_come_from_rollups_and_edges_from_raw_rows() {
+        assert_eq!(
+            plan_sources(at(9, 30), at(12, 15)),
+            vec![
+                (Source::Rollups, at(10, 0), at(12, 0)),
+                (Source::Raw, at(9, 30), at(10, 0)),
+                (Source::Raw, at(12, 0), at(12, 15)),
+            ]
+        );
+        assert_eq!(
+            plan_sources(at(9, 0), at(12, 0)),
+            vec![(Source::Rollups, at(9, 0), at(12, 0))]
+        );
+        // Inside one hour, or across one boundary with no whole hour: raw rows only.
+        assert_eq!(
+            plan_sources(at(9, 10), at(9, 50)),
+            vec![(Source::Raw, at(9, 10), at(9, 50))]
+        );
+        assert_eq!(
+            plan_sources(at(9, 10), at(10, 50)),
+            vec![(Source::Raw, at(9, 10), at(10, 50))]
+        );
+        assert!(plan_sources(at(9, 0), at(9, 0)).is_empty());
+        assert!(plan_sources(at(10, 0), at(9, 0)).is_empty());
+    }
+}

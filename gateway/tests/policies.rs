@@ -1,0 +1,309 @@
+#![allow(clippy::unwrap_used)]
+//! Usage policies end to end through the real gateway: per-user routing (plan_first,
+//! bedrock_only, plan_only) and the monthly Bedrock budget, with a fake Plan answering 429
+//! and a fake Bedrock runtime. Changes are made in the database, as the admin API does, and
+//! are honoured within the key-cache TTL (1 s here).
+
+mod common;
+
+use ccp_core::domain::Routing;
+use ccp_core::store::UserPatch;
+use ccp_testkit::bedrock as fake;
+use ccp_testkit::{RecordedRequest, Reply};
+use common::{Harness, anthropic_error};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+fn plan_429(_: &RecordedRequest) -> Reply {
+    Reply::json(
+        429,
+        r#"{"type":"error","error":{"type":"rate_limit_error","message":"Number of requests has exceeded your rate limit"}}"#,
+    )
+    .with_header("retry-after", "17")
+}
+
+/// Non-streaming answers: 11 input and 5 output tokens each.
+fn bedrock_ok(_: &RecordedRequest) -> Reply {
+    fake::converse_reply("Hello from Bedrock")
+}
+
+fn body() -> Value {
+    json!({
+        "model": "claude-sonnet-4-5-20250929",
+        "max_tokens": 1024,
+        "messages": [{"role": "user", "content": "say hi"}],
+    })
+}
+
+async fn post(h: &Harness) -> reqwest::Response {
+    h.client
+        .post(h.url("/v1/messages"))
+        .header("authorization", "Bearer sk-ant-oat01-policytest")
+        .header("anthropic-version", "2023-06-01")
+        .json(&body())
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn set(h: &Harness, patch: UserPatch) {
+    h.store.update_user(h.user_id, patch).await.unwrap();
+}
+
+async fn logged(h: &Harness, resp: &reqwest::Response) -> ccp_core::store::RequestLogView {
+    let id = resp.headers()["x-ccp-request-id"].to_str().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(row) = h.store.request_log(id).await.unwrap() {
+            return row;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "request {id} never logged"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Posts until an answer passes `done` (a change reaching the gateway's caches); returns it.
+async fn post_until(
+    h: &Harness,
+    what: &str,
+    done: impl Fn(&reqwest::Response) -> bool,
+) -> reqwest::Response {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let resp = post(h).await;
+        if done(&resp) {
+            return resp;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up waiting: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Each Bedrock answer costs exactly $0.05: 5 output tokens at $10 000 per million.
+fn price_file(dir: &std::path::Path) -> String {
+    let path = dir.join("prices.toml");
+    std::fs::write(
+        &path,
+        r#"[[price]]
+model = "anthropic.claude-sonnet-4-5*"
+effective_from = "2026-01-01"
+input = 0.0
+output = 10000.0
+cache_write_5m = 0.0
+cache_read = 0.0
+"#,
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routing_sends_each_user_where_their_policy_says() {
+    let h = Harness::start_failover(plan_429, bedrock_ok, &[("key_cache_ttl_secs", "1")]).await;
+
+    // plan_first (the default): Plan's 429 fails over.
+    let resp = post(&h).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-ccp-upstream"], "bedrock");
+    let row = logged(&h, &resp).await;
+    assert_eq!(row.routing.as_deref(), Some("plan_first"));
+    assert_eq!(row.route, "plan_bedrock");
+
+    // plan_only: the 429 is relayed as Plan sent it, even with a Bedrock key.
+    set(
+        &h,
+        UserPatch {
+            routing: Some(Routing::PlanOnly),
+            ..UserPatch::default()
+        },
+    )
+    .await;
+    let resp = post_until(&h, "plan_only is honoured", |r| r.status() == 429).await;
+    assert_eq!(resp.headers()["retry-after"], "17");
+    let row = logged(&h, &resp).await;
+    assert_eq!(row.routing.as_deref(), Some("plan_only"));
+    assert_eq!(row.route, "plan");
+    assert_eq!(row.failover_skip.as_deref(), Some("plan_only"));
+    let (kind, message) = anthropic_error(&resp.bytes().await.unwrap());
+    assert_eq!(kind, "rate_limit_error");
+    assert!(message.contains("Number of requests"), "{message}");
+
+    // bedrock_only: straight to Bedrock; Plan never sees the request.
+    set(
+        &h,
+        UserPatch {
+            routing: Some(Routing::BedrockOnly),
+            ..UserPatch::default()
+        },
+    )
+    .await;
+    post_until(&h, "bedrock_only is honoured", |r| r.status() == 200).await;
+    let plan_seen = h.upstream.requests().len();
+    for _ in 0..3 {
+        let resp = post(&h).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["x-ccp-upstream"], "bedrock");
+        let row = logged(&h, &resp).await;
+        assert_eq!(row.routing.as_deref(), Some("bedrock_only"));
+        assert_eq!(row.route, "bedrock");
+    }
+    assert_eq!(
+        h.upstream.requests().len(),
+        plan_seen,
+        "Plan was not called"
+    );
+
+    // bedrock_only without a Bedrock key: a 403 the SDKs do not retry, never a 500.
+    h.store.delete_bedrock_key(h.key_id).await.unwrap();
+    let resp = post_until(&h, "the missing Bedrock key is noticed", |r| {
+        r.status() == 403
+    })
+    .await;
+    assert_eq!(resp.headers()["x-should-retry"], "false");
+    let row = logged(&h, &resp).await;
+    assert_eq!(row.error_type.as_deref(), Some("permission_error"));
+    let (kind, message) = anthropic_error(&resp.bytes().await.unwrap());
+    assert_eq!(kind, "permission_error");
+    assert!(message.contains("no Bedrock API key"), "{message}");
+    assert_eq!(
+        h.upstream.requests().len(),
+        plan_seen,
+        "Plan was not called"
+    );
+}
+
+/// The stated bound: requests run one at a time, so the budget is never overshot; with c at
+/// once, by less than c requests' cost (each request is checked when it starts).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monthly_budget_ends_failover_at_the_budget_and_bedrock_only_gets_a_429() {
+    let dir = tempfile::tempdir().unwrap();
+    let prices = price_file(dir.path());
+    let h = Harness::start_failover(
+        plan_429,
+        bedrock_ok,
+        &[("key_cache_ttl_secs", "1"), ("pricing_file", &prices)],
+    )
+    .await;
+    set(
+        &h,
+        UserPatch {
+            monthly_budget_micro_usd: Some(Some(1_000_000)),
+            ..UserPatch::default()
+        },
+    )
+    .await;
+    // The budget is cached with the key for up to 1 s: start once it is seen.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+
+    // $1 at $0.05 a request: 20 requests fail over, then Plan's 429 is relayed.
+    let mut served = 0;
+    let last = loop {
+        let resp = post(&h).await;
+        if resp.status() != 200 {
+            break resp;
+        }
+        assert_eq!(resp.headers()["x-ccp-upstream"], "bedrock");
+        served += 1;
+        assert!(served <= 20, "the budget was overshot");
+    };
+    assert_eq!(served, 20, "every cent of the budget is usable");
+    assert_eq!(last.status(), 429);
+    assert_eq!(last.headers()["retry-after"], "17", "Plan's own answer");
+    let row = logged(&h, &last).await;
+    assert_eq!(row.failover_skip.as_deref(), Some("over_budget"));
+    assert_eq!(row.route, "plan");
+    let (_, message) = anthropic_error(&last.bytes().await.unwrap());
+    assert!(message.contains("Number of requests"), "{message}");
+
+    // Everything served is written and priced: nothing lost, nothing counted twice.
+    let month = ccp_core::routing::budget::month_start(chrono::Utc::now());
+    common::eventually("the spend is written", || async {
+        let next = ccp_core::routing::budget::next_month_start(month);
+        h.store
+            .bedrock_spend_between(h.user_id, month, next)
+            .await
+            .unwrap()
+            == 1_000_000
+    })
+    .await;
+
+    // Raising the budget opens Bedrock again; four at a time overshoot by less than four
+    // requests' cost.
+    set(
+        &h,
+        UserPatch {
+            monthly_budget_micro_usd: Some(Some(2_000_000)),
+            ..UserPatch::default()
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    loop {
+        let (a, b, c, d) = tokio::join!(post(&h), post(&h), post(&h), post(&h));
+        if [a, b, c, d].iter().all(|r| r.status() == 429) {
+            break;
+        }
+    }
+    let served_total = h.bedrock().requests().len() as i64;
+    let spend = served_total * 50_000;
+    assert!(spend >= 2_000_000, "the budget was usable: {spend}");
+    assert!(
+        spend < 2_000_000 + 4 * 50_000,
+        "overshoot past the bound: {spend}"
+    );
+
+    // bedrock_only over budget: an Anthropic-shaped 429 that names the budget and tells the
+    // SDKs not to retry.
+    set(
+        &h,
+        UserPatch {
+            routing: Some(Routing::BedrockOnly),
+            ..UserPatch::default()
+        },
+    )
+    .await;
+    let resp = post_until(&h, "bedrock_only is honoured", |r| {
+        r.headers().contains_key("x-should-retry")
+    })
+    .await;
+    assert_eq!(resp.status(), 429);
+    assert_eq!(resp.headers()["x-should-retry"], "false");
+    let retry_after: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=31 * 24 * 3600).contains(&retry_after), "{retry_after}");
+    let (kind, message) = anthropic_error(&resp.bytes().await.unwrap());
+    assert_eq!(kind, "rate_limit_error");
+    assert!(message.contains("budget of $2.00"), "{message}");
+    assert!(message.contains("UTC"), "{message}");
+    assert_eq!(h.bedrock().requests().len() as i64, served_total);
+    let plan_seen = h.upstream.requests().len();
+    assert_eq!(post(&h).await.status(), 429);
+    assert_eq!(
+        h.upstream.requests().len(),
+        plan_seen,
+        "Plan was not called"
+    );
+
+    // Removing the budget lifts it.
+    set(
+        &h,
+        UserPatch {
+            monthly_budget_micro_usd: Some(None),
+            ..UserPatch::default()
+        },
+    )
+    .await;
+    common::eventually("the budget is lifted", || async {
+        post(&h).await.status() == 200
+    })
+    .await;
+}
