@@ -156,7 +156,9 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "benches" / "results"))
     ap.add_argument("--scenarios", default="json_30k,json_150k,stream_50ev", help="comma-separated subset")
     ap.add_argument("--targets", default="direct,nginx,pingora,gateway,failover,bedrock", help="comma-separated subset "
-                    "(also: gateway_nometer, the gateway with CCP_METERING=off)")
+                    "(also: gateway_nometer, the gateway with CCP_METERING=off; gateway_base, see --baseline)")
+    ap.add_argument("--baseline", help="a directory with another build's ccp-gateway and ccp-admin (e.g. the "
+                    "previous commit's target/release): measured as the target gateway_base in the same run")
     args = ap.parse_args()
 
     for tool in ("oha", "nginx"):
@@ -213,7 +215,7 @@ http {{
             procs.append(fake)
             wait_port(port)
 
-        def start_gateway(name, plan_port, extra_env=(), bedrock=False):
+        def start_gateway(name, plan_port, extra_env=(), bedrock=False, bin_dir=RELEASE):
             port = free_port()
             env = {"PATH": os.environ["PATH"], "CCP_DATA_DIR": str(work / name), "CCP_GATEWAY_ADDR": f"127.0.0.1:{port}",
                    "CCP_PLAN_BASE_URL": f"http://127.0.0.1:{plan_port}", "CCP_THREADS": str(args.threads),
@@ -221,7 +223,7 @@ http {{
                    "CCP_BEDROCK_ENDPOINT": f"http://127.0.0.1:{bedrock_port}", **dict(extra_env)}
 
             def admin(*a, stdin=None):
-                out = subprocess.run([str(RELEASE / "ccp-admin"), "--json", *a], env=env, check=True, capture_output=True, input=stdin)
+                out = subprocess.run([str(bin_dir / "ccp-admin"), "--json", *a], env=env, check=True, capture_output=True, input=stdin)
                 return json.loads(out.stdout)
 
             admin("user", "create", "--name", "Bench", "--email", "bench@example.com")
@@ -230,12 +232,14 @@ http {{
                 admin("bedrock-key", "set", "--access-key", issued["id"], "--region", "us-east-1", stdin=b"ABSK-bench-bedrock-key\n")
                 admin("model-map", "set", "--anthropic", "claude-sonnet-5-5", "--bedrock", "us.anthropic.claude-sonnet-5-5-v1:0")
             log = open(work / f"{name}.log", "wb")
-            proc = subprocess.Popen([str(RELEASE / "ccp-gateway")], env=env, stderr=log)
+            proc = subprocess.Popen([str(bin_dir / "ccp-gateway")], env=env, stderr=log)
             procs.append(proc)
             wait_port(port)
             return proc, f"http://127.0.0.1:{port}/ak/{issued['key']}/v1/messages?beta=true"
 
         gw, gw_url = start_gateway("gw", up_port)
+        if args.baseline:
+            base, base_url = start_gateway("gw_base", up_port, bin_dir=Path(args.baseline))
         nm, nm_url = start_gateway("nometer", up_port, {"CCP_METERING": "off"})
         fo, fo_url = start_gateway("failover", limited_port, {"CCP_CIRCUIT_FAILURE_THRESHOLD": "1000000000"}, bedrock=True)
         bd, bd_url = start_gateway("bedrock", limited_port, {"CCP_CIRCUIT_FAILURE_THRESHOLD": "1",
@@ -248,6 +252,7 @@ http {{
             "pingora": (f"http://127.0.0.1:{bare_port}/v1/messages?beta=true", lambda: [bare.pid]),
             "gateway": (gw_url, lambda: [gw.pid]),
             "gateway_nometer": (nm_url, lambda: [nm.pid]),
+            **({"gateway_base": (base_url, lambda: [base.pid])} if args.baseline else {}),
             "failover": (fo_url, lambda: [fo.pid]),
             "bedrock": (bd_url, lambda: [bd.pid]),
         }

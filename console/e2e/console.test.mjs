@@ -168,6 +168,23 @@ test("the admin's whole round, through the real API and gateway", async () => {
   await page.getByRole("button", { name: "Save" }).click();
   await page.getByText("us-west-2, key …WXYZ").waitFor();
   assert.ok(!(await page.content()).includes(BEDROCK_KEY));
+
+  // The usage policy: a bad budget is refused next to the field, a good one is saved and
+  // shown against this month's spend.
+  await page.getByText("Estimated Bedrock spend this calendar month (UTC").waitFor();
+  await page.getByLabel("Monthly Bedrock budget, USD").fill("twelve");
+  await page.getByRole("button", { name: "Save policy" }).click();
+  await page.locator("#f-monthly_budget_usd-error").waitFor();
+  await page.getByLabel("Routing").selectOption("plan_only");
+  await page.getByLabel("Monthly Bedrock budget, USD").fill("25");
+  await page.getByLabel("Warn at, %").fill("90");
+  await page.getByRole("button", { name: "Save policy" }).click();
+  await page.getByText("Saved. Gateways apply it").waitFor();
+  await page.reload();
+  await page.getByText("of $25.00 (0 %)").waitFor();
+  assert.equal(await page.getByLabel("Routing").inputValue(), "plan_only");
+  assert.equal(await page.getByLabel("Warn at, %").inputValue(), "90");
+  assert.equal(await page.getByRole("meter").getAttribute("aria-valuenow"), "0");
   await look("user");
 
   // Rotate without grace: the old key is refused, the new one works.

@@ -319,6 +319,21 @@ async fn rollups_agree_with_the_raw_rows_for_random_rows_and_queries(store: &Sto
         .await
         .unwrap();
     assert_eq!(stored_rollups(store).await, kept);
+    // The all-users rollup was rebuilt too: reports over everyone still match the raw rows.
+    let everyone = UsageFilter::default();
+    for group in [None, Some(UsageGroup::Model)] {
+        assert_eq!(
+            match group {
+                None => store.usage_series(&everyone, Granularity::Hour).await,
+                Some(g) => store.usage_series_by(&everyone, Granularity::Hour, g).await,
+            }
+            .unwrap(),
+            store
+                .usage_series_from_raw(&everyone, Granularity::Hour, group)
+                .await
+                .unwrap()
+        );
+    }
 }
 
 async fn retention_deletes_raw_rows_in_batches_and_keeps_the_rollups(store: &Store) {

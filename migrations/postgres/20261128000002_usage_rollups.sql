@@ -34,3 +34,29 @@ SELECT date_trunc('hour', r.started_at), r.user_id, r.access_key_id, COALESCE(r.
        COALESCE(SUM(t.cost_micro_usd), 0)
 FROM request_logs r LEFT JOIN token_usage t ON t.request_id = r.request_id
 GROUP BY 1, 2, 3, 4, 5, 6;
+
+-- The same sums without the user and the key: what reports over all users read (a few
+-- thousand rows a month however many people there are).
+CREATE TABLE usage_hourly_all (
+    hour                 TIMESTAMPTZ NOT NULL,
+    model                TEXT NOT NULL,
+    provider             TEXT NOT NULL,
+    path                 TEXT NOT NULL,
+    requests             BIGINT NOT NULL,
+    failovers            BIGINT NOT NULL,
+    errors               BIGINT NOT NULL,
+    requests_with_usage  BIGINT NOT NULL,
+    input_tokens         BIGINT NOT NULL,
+    output_tokens        BIGINT NOT NULL,
+    cache_read_tokens    BIGINT NOT NULL,
+    cache_write_tokens   BIGINT NOT NULL,
+    cost_micro_usd       BIGINT NOT NULL,
+    PRIMARY KEY (hour, model, provider, path)
+);
+
+INSERT INTO usage_hourly_all
+SELECT hour, model, provider, path, SUM(requests), SUM(failovers), SUM(errors),
+       SUM(requests_with_usage), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens),
+       SUM(cache_write_tokens), SUM(cost_micro_usd)
+FROM usage_hourly
+GROUP BY 1, 2, 3, 4;

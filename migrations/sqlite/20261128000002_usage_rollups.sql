@@ -35,3 +35,29 @@ SELECT strftime('%Y-%m-%dT%H:00:00+00:00', r.started_at), r.user_id, r.access_ke
        COALESCE(SUM(t.cost_micro_usd), 0)
 FROM request_logs r LEFT JOIN token_usage t ON t.request_id = r.request_id
 GROUP BY 1, 2, 3, 4, 5, 6;
+
+-- The same sums without the user and the key: what reports over all users read (a few
+-- thousand rows a month however many people there are).
+CREATE TABLE usage_hourly_all (
+    hour                 TEXT NOT NULL,
+    model                TEXT NOT NULL,
+    provider             TEXT NOT NULL,
+    path                 TEXT NOT NULL,
+    requests             INTEGER NOT NULL,
+    failovers            INTEGER NOT NULL,
+    errors               INTEGER NOT NULL,
+    requests_with_usage  INTEGER NOT NULL,
+    input_tokens         INTEGER NOT NULL,
+    output_tokens        INTEGER NOT NULL,
+    cache_read_tokens    INTEGER NOT NULL,
+    cache_write_tokens   INTEGER NOT NULL,
+    cost_micro_usd       INTEGER NOT NULL,
+    PRIMARY KEY (hour, model, provider, path)
+) WITHOUT ROWID;
+
+INSERT INTO usage_hourly_all
+SELECT hour, model, provider, path, SUM(requests), SUM(failovers), SUM(errors),
+       SUM(requests_with_usage), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens),
+       SUM(cache_write_tokens), SUM(cost_micro_usd)
+FROM usage_hourly
+GROUP BY 1, 2, 3, 4;

@@ -340,6 +340,36 @@ export type components = {
             id: string;
             username: string;
         };
+        /** @enum {string} */
+        BudgetStateView: "no_budget" | "within" | "warning" | "over";
+        /**
+         * @description A user's estimated Bedrock spend in the current calendar month (UTC), as written by the
+         *     gateways so far, against the monthly budget.
+         */
+        BudgetView: {
+            /**
+             * Format: date-time
+             * @description Start of the month, UTC.
+             */
+            month_start: string;
+            /** @description USD, exact decimal string; null: no budget. */
+            monthly_budget_usd?: string | null;
+            /**
+             * Format: date-time
+             * @description When the spend starts again from zero (the next month, UTC).
+             */
+            resets_at: string;
+            /** @description USD, exact decimal string. */
+            spend_usd: string;
+            state: components["schemas"]["BudgetStateView"];
+            /**
+             * Format: int64
+             * @description Whole percent of the budget spent (null without a budget).
+             */
+            used_percent?: number | null;
+            /** Format: int32 */
+            warning_percent: number;
+        };
         CreateMapping: {
             /**
              * @description The model name clients send, e.g. `claude-sonnet-4-5`; or `family:opus`,
@@ -427,6 +457,11 @@ export type components = {
             key: string;
             previous: components["schemas"]["AccessKeyView"];
         };
+        /**
+         * @description Where a user's Messages requests go.
+         * @enum {string}
+         */
+        RoutingView: "plan_first" | "bedrock_only" | "plan_only";
         SetBedrockKey: {
             /** @description The Bedrock API key. Write-only: stored encrypted, shown as its last 4 characters. */
             api_key: string;
@@ -464,8 +499,16 @@ export type components = {
             max_output_tokens?: number | null;
         };
         UpdateUser: {
+            /** Format: int32 */
+            budget_warning_percent?: number | null;
             email?: string | null;
+            /**
+             * @description USD as an exact decimal string (`"25"`, `"12.50"`) over the estimated Bedrock cost of
+             *     a calendar month (UTC); null removes the budget.
+             */
+            monthly_budget_usd?: string | null;
             name?: string | null;
+            routing?: null | components["schemas"]["RoutingView"];
             status?: null | components["schemas"]["UserStatusView"];
         };
         UsageNumbers: {
@@ -541,6 +584,7 @@ export type components = {
         UserDetail: {
             /** @description Newest first. */
             access_keys: components["schemas"]["AccessKeyView"][];
+            budget: components["schemas"]["BudgetView"];
             user: components["schemas"]["UserView"];
         };
         UserPage: {
@@ -558,12 +602,23 @@ export type components = {
         /** @enum {string} */
         UserStatusView: "active" | "disabled";
         UserView: {
+            /**
+             * Format: int32
+             * @description At this share of the budget the user shows as near it.
+             */
+            budget_warning_percent: number;
             /** Format: date-time */
             created_at: string;
             email: string;
             /** Format: uuid */
             id: string;
+            /**
+             * @description The estimated Bedrock cost a calendar month (UTC) may reach, in USD as an exact
+             *     decimal string (`"25.00"`); null: no budget.
+             */
+            monthly_budget_usd?: string | null;
             name: string;
+            routing: components["schemas"]["RoutingView"];
             status: components["schemas"]["UserStatusView"];
             /** Format: date-time */
             updated_at: string;

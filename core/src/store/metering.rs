@@ -3,7 +3,10 @@
 //! idempotent on the request id, so a retried batch never duplicates a row or a sum.
 //! (`QueryBuilder` adds one placeholder per value; no value is ever spliced into the SQL text.)
 
-use super::rollups::{ROLLUP_ROWS_PER_STATEMENT, UPSERT_HEAD, UPSERT_TAIL, rollup_deltas};
+use super::rollups::{
+    ROLLUP_ROWS_PER_STATEMENT, UPSERT_ALL_HEAD, UPSERT_ALL_TAIL, UPSERT_HEAD, UPSERT_TAIL,
+    all_users, rollup_deltas,
+};
 use super::{Store, StoreResult, on_pool};
 use crate::metering::record::RequestRecord;
 use std::collections::HashSet;
@@ -98,7 +101,9 @@ impl Store {
                 usage.push(" ON CONFLICT (request_id) DO NOTHING");
                 usage.build().execute(&mut *tx).await?;
             }
-            let deltas: Vec<_> = rollup_deltas(inserted).into_iter().collect();
+            let deltas = rollup_deltas(inserted);
+            let all: Vec<_> = all_users(&deltas).into_iter().collect();
+            let deltas: Vec<_> = deltas.into_iter().collect();
             for chunk in deltas.chunks(ROLLUP_ROWS_PER_STATEMENT) {
                 let mut upsert = sqlx::QueryBuilder::new(UPSERT_HEAD);
                 upsert.push_values(chunk, |mut row, (k, s)| {
@@ -119,6 +124,26 @@ impl Store {
                         .push_bind(s.cost_micro_usd);
                 });
                 upsert.push(UPSERT_TAIL);
+                upsert.build().execute(&mut *tx).await?;
+            }
+            for chunk in all.chunks(ROLLUP_ROWS_PER_STATEMENT) {
+                let mut upsert = sqlx::QueryBuilder::new(UPSERT_ALL_HEAD);
+                upsert.push_values(chunk, |mut row, ((hour, model, provider, path), s)| {
+                    row.push_bind(*hour)
+                        .push_bind(model.as_str())
+                        .push_bind(*provider)
+                        .push_bind(*path)
+                        .push_bind(s.requests)
+                        .push_bind(s.failovers)
+                        .push_bind(s.errors)
+                        .push_bind(s.requests_with_usage)
+                        .push_bind(s.input_tokens)
+                        .push_bind(s.output_tokens)
+                        .push_bind(s.cache_read_tokens)
+                        .push_bind(s.cache_write_tokens)
+                        .push_bind(s.cost_micro_usd);
+                });
+                upsert.push(UPSERT_ALL_TAIL);
                 upsert.build().execute(&mut *tx).await?;
             }
             tx.commit().await

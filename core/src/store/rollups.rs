@@ -103,20 +103,81 @@ pub(crate) fn rollup_deltas<'a>(
     deltas
 }
 
+/// The all-users rollup's key: the fine key without user and access key.
+pub(crate) type AllKey = (DateTime<Utc>, String, &'static str, &'static str);
+
+/// The fine deltas summed over users and keys, in key order.
+pub(crate) fn all_users(deltas: &BTreeMap<RollupKey, RollupSums>) -> BTreeMap<AllKey, RollupSums> {
+    let mut all: BTreeMap<AllKey, RollupSums> = BTreeMap::new();
+    for (k, s) in deltas {
+        let sum = all
+            .entry((k.hour, k.model.clone(), k.provider, k.path))
+            .or_default();
+        sum.requests += s.requests;
+        sum.failovers += s.failovers;
+        sum.errors += s.errors;
+        sum.requests_with_usage += s.requests_with_usage;
+        sum.input_tokens = sum.input_tokens.saturating_add(s.input_tokens);
+        sum.output_tokens = sum.output_tokens.saturating_add(s.output_tokens);
+        sum.cache_read_tokens = sum.cache_read_tokens.saturating_add(s.cache_read_tokens);
+        sum.cache_write_tokens = sum.cache_write_tokens.saturating_add(s.cache_write_tokens);
+        sum.cost_micro_usd = sum.cost_micro_usd.saturating_add(s.cost_micro_usd);
+    }
+    all
+}
+
+/// The sum columns' conflict clause for `table`: add the new sums to what is there.
+macro_rules! add_on_conflict {
+    ($table:literal, $key:literal) => {
+        concat!(
+            " ON CONFLICT (",
+            $key,
+            ") DO UPDATE SET \
+             requests = ",
+            $table,
+            ".requests + excluded.requests, \
+             failovers = ",
+            $table,
+            ".failovers + excluded.failovers, \
+             errors = ",
+            $table,
+            ".errors + excluded.errors, \
+             requests_with_usage = ",
+            $table,
+            ".requests_with_usage + excluded.requests_with_usage, \
+             input_tokens = ",
+            $table,
+            ".input_tokens + excluded.input_tokens, \
+             output_tokens = ",
+            $table,
+            ".output_tokens + excluded.output_tokens, \
+             cache_read_tokens = ",
+            $table,
+            ".cache_read_tokens + excluded.cache_read_tokens, \
+             cache_write_tokens = ",
+            $table,
+            ".cache_write_tokens + excluded.cache_write_tokens, \
+             cost_micro_usd = ",
+            $table,
+            ".cost_micro_usd + excluded.cost_micro_usd"
+        )
+    };
+}
+
+pub(crate) const UPSERT_ALL_HEAD: &str = "INSERT INTO usage_hourly_all (hour, model, provider, path, \
+     requests, failovers, errors, requests_with_usage, input_tokens, output_tokens, \
+     cache_read_tokens, cache_write_tokens, cost_micro_usd) ";
+pub(crate) const UPSERT_ALL_TAIL: &str =
+    add_on_conflict!("usage_hourly_all", "hour, model, provider, path");
+
 /// Upserts rows of sums: the columns and the conflict clause that adds to what is there.
 pub(crate) const UPSERT_HEAD: &str = "INSERT INTO usage_hourly (hour, user_id, access_key_id, model, provider, path, \
      requests, failovers, errors, requests_with_usage, input_tokens, output_tokens, \
      cache_read_tokens, cache_write_tokens, cost_micro_usd) ";
-pub(crate) const UPSERT_TAIL: &str = " ON CONFLICT (hour, user_id, access_key_id, model, provider, path) DO UPDATE SET \
-     requests = usage_hourly.requests + excluded.requests, \
-     failovers = usage_hourly.failovers + excluded.failovers, \
-     errors = usage_hourly.errors + excluded.errors, \
-     requests_with_usage = usage_hourly.requests_with_usage + excluded.requests_with_usage, \
-     input_tokens = usage_hourly.input_tokens + excluded.input_tokens, \
-     output_tokens = usage_hourly.output_tokens + excluded.output_tokens, \
-     cache_read_tokens = usage_hourly.cache_read_tokens + excluded.cache_read_tokens, \
-     cache_write_tokens = usage_hourly.cache_write_tokens + excluded.cache_write_tokens, \
-     cost_micro_usd = usage_hourly.cost_micro_usd + excluded.cost_micro_usd";
+pub(crate) const UPSERT_TAIL: &str = add_on_conflict!(
+    "usage_hourly",
+    "hour, user_id, access_key_id, model, provider, path"
+);
 
 /// Rollup rows per upsert statement (15 placeholders a row).
 pub(crate) const ROLLUP_ROWS_PER_STATEMENT: usize = 1_000;
@@ -148,6 +209,16 @@ fn rebuild_sql(postgres: bool) -> String {
     )
 }
 
+/// The all-users rollup of `[$1, ∞)` from the fine one.
+const REBUILD_ALL: &str = "INSERT INTO usage_hourly_all (hour, model, provider, path, requests, \
+     failovers, errors, requests_with_usage, input_tokens, output_tokens, cache_read_tokens, \
+     cache_write_tokens, cost_micro_usd)
+     SELECT hour, model, provider, path, SUM(requests), SUM(failovers), SUM(errors),
+            SUM(requests_with_usage), SUM(input_tokens), SUM(output_tokens),
+            SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cost_micro_usd)
+     FROM usage_hourly WHERE hour >= $1
+     GROUP BY 1, 2, 3, 4";
+
 impl Store {
     /// Recomputes the rollups of every hour from the one holding `from` on, from the raw rows,
     /// in one transaction. Returns the number of rollup rows written. On PostgreSQL the table
@@ -163,19 +234,22 @@ impl Store {
         let written = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             if postgres {
-                sqlx::query("LOCK TABLE usage_hourly IN EXCLUSIVE MODE")
+                sqlx::query("LOCK TABLE usage_hourly, usage_hourly_all IN EXCLUSIVE MODE")
                     .execute(&mut *tx)
                     .await?;
             }
-            sqlx::query("DELETE FROM usage_hourly WHERE hour >= $1")
-                .bind(from)
-                .execute(&mut *tx)
-                .await?;
+            for delete in [
+                "DELETE FROM usage_hourly WHERE hour >= $1",
+                "DELETE FROM usage_hourly_all WHERE hour >= $1",
+            ] {
+                sqlx::query(delete).bind(from).execute(&mut *tx).await?;
+            }
             let written = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
                 .bind(from)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+            sqlx::query(REBUILD_ALL).bind(from).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok::<u64, sqlx::Error>(written)
         })?;

@@ -135,6 +135,9 @@ enum Source {
     Raw,
     /// `usage_hourly`: whole hours only.
     Rollups,
+    /// `usage_hourly_all`: whole hours, all users and keys together (reports that neither
+    /// filter nor group by user or key).
+    RollupsAll,
 }
 
 /// The aggregate columns, shared by both engines' queries.
@@ -193,6 +196,17 @@ impl UsageShape {
                 "u.provider",
                 ROLLUP_COLUMNS,
                 "usage_hourly u",
+            ),
+            // No user or key columns: the filters on them compare the parameter with itself
+            // (both are NULL whenever this source is chosen).
+            Source::RollupsAll => (
+                "u.hour",
+                "$4",
+                "$5",
+                "NULLIF(u.model, '')",
+                "u.provider",
+                ROLLUP_COLUMNS,
+                "usage_hourly_all u",
             ),
         };
         // Each engine buckets its own way: PostgreSQL truncates the timestamp; SQLite stores
@@ -305,7 +319,18 @@ impl Store {
         let to = filter
             .to
             .unwrap_or_else(|| chrono::Utc::now() + chrono::Duration::days(1));
-        self.usage_from(filter, shape, plan_sources(from, to)).await
+        // Without a user or key in the filter or the grouping, the all-users rollup answers.
+        let by_person = filter.user_id.is_some()
+            || filter.access_key_id.is_some()
+            || matches!(shape.group, Some(UsageGroup::User | UsageGroup::Key));
+        let pieces = plan_sources(from, to)
+            .into_iter()
+            .map(|(source, from, to)| match source {
+                Source::Rollups if !by_person => (Source::RollupsAll, from, to),
+                other => (other, from, to),
+            })
+            .collect();
+        self.usage_from(filter, shape, pieces).await
     }
 
     /// The report a usage series (grouped by `group`, or not) would give, computed from the

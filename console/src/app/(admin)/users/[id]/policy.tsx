@@ -68,7 +68,7 @@ export function PolicyForm({
         ) : null}
         <p className="text-xs text-slate-500">The month&apos;s spend starts again from zero on {resetsAt}.</p>
       </div>
-      <form action={action} noValidate className="grid gap-3 sm:grid-cols-[1fr_12rem_8rem_auto] sm:items-start" key={state.at}>
+      <form action={action} noValidate className="grid gap-3 sm:grid-cols-[1fr_15rem_7rem_auto] sm:items-start" key={state.at}>
         <input type="hidden" name="user_id" value={userId} />
         <Select label="Routing" name="routing" options={ROUTINGS} defaultValue={values?.routing ?? routing} />
         <Field
