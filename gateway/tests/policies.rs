@@ -88,19 +88,19 @@ async fn post_until(
 /// Each Bedrock answer costs exactly $0.05: 5 output tokens at $10 000 per million.
 fn price_file(dir: &std::path::Path) -> String {
     let path = dir.join("prices.toml");
+    write_prices(&path, "10000.0");
+    path.display().to_string()
+}
+
+fn write_prices(path: &std::path::Path, output_per_million: &str) {
     std::fs::write(
-        &path,
-        r#"[[price]]
-model = "anthropic.claude-sonnet-4-5*"
-effective_from = "2026-01-01"
-input = 0.0
-output = 10000.0
-cache_write_5m = 0.0
-cache_read = 0.0
-"#,
+        path,
+        format!(
+            "[[price]]\nmodel = \"anthropic.claude-sonnet-4-5*\"\neffective_from = \"2026-01-01\"\n\
+             input = 0.0\noutput = {output_per_million}\ncache_write_5m = 0.0\ncache_read = 0.0\n"
+        ),
     )
     .unwrap();
-    path.display().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -306,4 +306,63 @@ async fn a_monthly_budget_ends_failover_at_the_budget_and_bedrock_only_gets_a_42
         post(&h).await.status() == 200
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prices_are_read_again_on_sighup_and_a_broken_file_keeps_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let prices = price_file(dir.path());
+    let mut h = Harness::start_failover(plan_429, bedrock_ok, &[]).await;
+    h.stop_gateway().await;
+    let log_path = dir.path().join("gateway.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let child = h
+        .spawn_binary(
+            &[("CCP_PRICING_FILE", prices.as_str())],
+            std::process::Stdio::from(log),
+        )
+        .await;
+    let cost = |resp: reqwest::Response| {
+        let h = &h;
+        async move { logged(h, &resp).await.cost_micro_usd }
+    };
+    let hangup = |marker: &'static str, seen: usize| {
+        let log_path = log_path.clone();
+        let pid = child.id().to_string();
+        async move {
+            std::process::Command::new("kill")
+                .args(["-HUP", &pid])
+                .status()
+                .unwrap();
+            common::eventually(marker, || {
+                let log_path = log_path.clone();
+                async move {
+                    std::fs::read_to_string(&log_path)
+                        .unwrap_or_default()
+                        .matches(marker)
+                        .count()
+                        > seen
+                }
+            })
+            .await;
+        }
+    };
+
+    assert_eq!(cost(post(&h).await).await, Some(50_000));
+    write_prices(std::path::Path::new(&prices), "20000.0");
+    hangup("prices reloaded", 0).await;
+    assert_eq!(cost(post(&h).await).await, Some(100_000));
+
+    // A broken file: the reason is logged, the prices in force stay, the gateway serves on.
+    std::fs::write(&prices, "[[price]]\nmodel = 3\n").unwrap();
+    hangup("the price file did not load", 0).await;
+    assert_eq!(cost(post(&h).await).await, Some(100_000));
+
+    common::sigterm(&child);
+    let mut child = child;
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
 }

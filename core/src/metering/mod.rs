@@ -12,6 +12,7 @@
 //! writes them, and the writer ([`writer`]) feeds the store.
 
 pub mod pending;
+pub mod prices;
 pub mod pricing;
 pub mod record;
 pub mod tap;

@@ -378,7 +378,7 @@ impl ProxyHttp for Gateway {
             self.state.metrics.gateway_error(error.label());
         }
         if let Some(record) =
-            record::request_record(ctx, status, response_bytes, e, &self.state.prices)
+            record::request_record(ctx, status, response_bytes, e, &self.state.prices.get())
         {
             self.state.metrics.observe(&record);
             if self.state.metering {

@@ -4,7 +4,6 @@ use crate::bedrock::Bedrock;
 use crate::plan::PlanUpstream;
 use ccp_core::auth::KeyAuthenticator;
 use ccp_core::metering::Meter;
-use ccp_core::metering::pricing::PriceTable;
 use ccp_core::routing::circuit::CircuitBreaker;
 use ccp_core::secret::SecretString;
 use ccp_core::store::Store;
@@ -28,7 +27,8 @@ pub struct GatewayState {
     pub meter: Meter,
     /// Monthly Bedrock budgets; reads the rollups and `meter`'s pending spend.
     pub budgets: ccp_core::routing::budget::BudgetTracker,
-    pub prices: PriceTable,
+    /// The price table in force (reloaded on SIGHUP or when the file changes).
+    pub prices: ccp_core::metering::prices::Prices,
     pub metrics: crate::metrics::Metrics,
     /// `CCP_METERING`: off only to measure what metering costs.
     pub metering: bool,

@@ -23,7 +23,7 @@ use crate::proxy::{Gateway, GatewayState, Lifecycle};
 use anyhow::Context;
 use ccp_core::auth::{AuthCacheSettings, KeyAuthenticator};
 use ccp_core::config::{Config, LogFormat};
-use ccp_core::metering::pricing::PriceTable;
+use ccp_core::metering::prices::{self, Prices, Reload};
 use ccp_core::metering::{Meter, MeterSettings, MeterWriter};
 use ccp_core::routing::budget::{BudgetSettings, BudgetTracker};
 use ccp_core::routing::circuit::CircuitBreaker;
@@ -73,6 +73,7 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
         .context("cannot start the background runtime")?;
     let (state, writer) = background.block_on(build_state(config))?;
     state.plan.spawn_refresher(background.handle());
+    background.spawn(watch_prices(Arc::clone(&state)));
     let (meter_stop, stopped) = oneshot::channel();
     let meter_task = background.spawn(writer.run(stopped, METER_DRAIN_BUDGET));
     let metrics_addr = config
@@ -171,12 +172,44 @@ async fn build_state(config: &Config) -> anyhow::Result<(Arc<GatewayState>, Mete
         breaker: CircuitBreaker::new(config.circuit),
         budgets,
         meter,
-        prices: PriceTable::load(config.pricing_file.as_deref())
+        prices: Prices::load(config.pricing_file.clone())
             .context("cannot load the price file (CCP_PRICING_FILE)")?,
         metrics: crate::metrics::Metrics::new(),
         metering: config.metering,
     });
     Ok((state, writer))
+}
+
+/// Reloads the price file on SIGHUP and when its modification time changes; a file that
+/// does not load leaves the prices in force, and says why.
+async fn watch_prices(state: Arc<GatewayState>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup()).ok();
+    let mut tick = tokio::time::interval(prices::CHECK_EVERY);
+    tick.tick().await;
+    loop {
+        let asked = tokio::select! {
+            _ = tick.tick() => false,
+            Some(()) = async {
+                match hangup.as_mut() {
+                    Some(h) => h.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => true,
+        };
+        let reloaded = if asked {
+            state.prices.reload()
+        } else {
+            state.prices.reload_if_changed()
+        };
+        match reloaded {
+            Ok(Reload::Reloaded) => tracing::info!(on_sighup = asked, "prices reloaded"),
+            Ok(Reload::Unchanged) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "the price file did not load; the prices in force stay")
+            }
+        }
+    }
 }
 
 /// Serves Prometheus metrics on `addr` and returns the bound address. A busy port is logged,
