@@ -512,3 +512,90 @@ mod postgres {
         assert_eq!(users, 1);
     }
 }
+
+#[test]
+fn routing_and_budget_are_set_from_a_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    create_user(data, "Ada", "ada@example.com");
+    let set = json(&admin(
+        data,
+        &[
+            "--json",
+            "user",
+            "set",
+            "ada@example.com",
+            "--routing",
+            "bedrock_only",
+            "--budget-usd",
+            "12.5",
+        ],
+    ));
+    assert_eq!(set["user"]["routing"], "bedrock_only");
+    assert_eq!(set["monthly_budget_usd"], "12.50");
+    assert_eq!(set["spend_usd"], "0.00");
+    assert_eq!(set["budget"]["state"], "within");
+
+    let text = admin(data, &["user", "show", "ada@example.com"]);
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("routing: bedrock_only"), "{text}");
+    assert!(
+        text.contains("monthly Bedrock budget: $12.50 (warning at 80 %)"),
+        "{text}"
+    );
+
+    let removed = json(&admin(
+        data,
+        &[
+            "--json",
+            "user",
+            "set",
+            "ada@example.com",
+            "--budget-usd",
+            "none",
+        ],
+    ));
+    assert_eq!(removed["monthly_budget_usd"], serde_json::Value::Null);
+    assert_eq!(removed["budget"]["state"], "no_budget");
+
+    for (bad, says) in [
+        (
+            &["user", "set", "ada@example.com", "--budget-usd", "12,50"][..],
+            "not a dollar amount",
+        ),
+        (&["user", "set", "ada@example.com"], "nothing to change"),
+        (
+            &["user", "set", "nobody@example.com", "--budget-usd", "1"],
+            "no user",
+        ),
+    ] {
+        let out = admin(data, bad);
+        assert!(!out.status.success(), "{bad:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(says), "{err}");
+    }
+    // An unknown routing is refused by the argument parser, naming the choices.
+    let out = admin(
+        data,
+        &["user", "set", "ada@example.com", "--routing", "sideways"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("plan_first"));
+}
+
+#[test]
+fn rollups_are_rebuilt_from_a_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    assert!(admin(data, &["migrate"]).status.success());
+    let rebuilt = json(&admin(
+        data,
+        &["--json", "usage", "rebuild-rollups", "--from", "2026-11-01"],
+    ));
+    assert_eq!(rebuilt["rollup_rows"], 0);
+    assert_eq!(rebuilt["from"], "2026-11-01T00:00:00Z");
+    let bad = admin(data, &["usage", "rebuild-rollups", "--from", "last week"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("expected a date"));
+}
