@@ -62,10 +62,12 @@ const SQLITE_FILL: &[&str] = &[
      FROM request_logs",
 ];
 
-/// Creates and fills `bench_keys` (index, key id, user id) on a connection of either engine.
-macro_rules! fill_keys {
-    ($db:expr, $keys:expr, $table:expr) => {{
-        sqlx::query($table).execute(&mut *$db).await?;
+/// On a connection of either engine: creates and fills `bench_keys` (index, key id, user
+/// id), generates the rows with `fill` (`$1` rows, `$2` start in epoch ms, `$3` step in ms)
+/// and analyses the tables.
+macro_rules! fill {
+    ($db:expr, $keys_table:expr, $keys:expr, $fill:expr, $rows:expr, $start:expr, $step:expr) => {{
+        sqlx::query($keys_table).execute(&mut *$db).await?;
         for (idx, (id, user)) in $keys.iter().enumerate() {
             sqlx::query("INSERT INTO bench_keys (idx, id, user_id) VALUES ($1, $2, $3)")
                 .bind(idx as i64)
@@ -74,6 +76,15 @@ macro_rules! fill_keys {
                 .execute(&mut *$db)
                 .await?;
         }
+        for &sql in $fill {
+            sqlx::query(sql)
+                .bind($rows)
+                .bind($start.timestamp_millis())
+                .bind($step)
+                .execute(&mut *$db)
+                .await?;
+        }
+        sqlx::query("ANALYZE").execute(&mut *$db).await?;
     }};
 }
 
@@ -110,20 +121,8 @@ async fn main() -> anyhow::Result<()> {
         let store = Store::connect_postgres(options.clone(), &OPTIONS).await?;
         store.migrate().await?;
         let mut db = options.connect().await?;
-        fill_keys!(
-            &mut db,
-            keys,
-            "CREATE TABLE bench_keys (idx BIGINT PRIMARY KEY, id UUID, user_id UUID)"
-        );
-        for sql in PG_FILL {
-            sqlx::query(sql)
-                .bind(rows)
-                .bind(start.timestamp_millis())
-                .bind(step_ms)
-                .execute(&mut db)
-                .await?;
-        }
-        sqlx::query("ANALYZE").execute(&mut db).await?;
+        let table = "CREATE TABLE bench_keys (idx BIGINT PRIMARY KEY, id UUID, user_id UUID)";
+        fill!(&mut db, table, keys, PG_FILL, rows, start, step_ms);
         (store, Some(conn))
     } else {
         let path = dir.path().join("bench.db");
@@ -133,20 +132,8 @@ async fn main() -> anyhow::Result<()> {
         let mut db = sqlx::sqlite::SqliteConnectOptions::from_str(&url)?
             .connect()
             .await?;
-        fill_keys!(
-            &mut db,
-            keys,
-            "CREATE TABLE bench_keys (idx INTEGER PRIMARY KEY, id BLOB, user_id BLOB)"
-        );
-        for sql in SQLITE_FILL {
-            sqlx::query(sql)
-                .bind(rows)
-                .bind(start.timestamp_millis())
-                .bind(step_ms)
-                .execute(&mut db)
-                .await?;
-        }
-        sqlx::query("ANALYZE").execute(&mut db).await?;
+        let table = "CREATE TABLE bench_keys (idx INTEGER PRIMARY KEY, id BLOB, user_id BLOB)";
+        fill!(&mut db, table, keys, SQLITE_FILL, rows, start, step_ms);
         (store, None)
     };
     println!(

@@ -769,20 +769,6 @@ async fn the_connection_after_a_cut_plan_stream_still_works() {
 }
 
 /// The metering row of a request, once the writer has stored it.
-async fn logged(h: &Harness, resp: &reqwest::Response) -> ccp_core::store::RequestLogView {
-    let id = resp.headers()["x-ccp-request-id"].to_str().unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(row) = h.store.request_log(id).await.unwrap() {
-            return row;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "request {id} never logged"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[tokio::test]
 async fn claude_codes_default_model_is_a_visible_missed_failover_until_its_family_has_a_default() {
@@ -800,7 +786,7 @@ async fn claude_codes_default_model_is_a_visible_missed_failover_until_its_famil
 
     let resp = post(&h, "/v1/messages", &body).await;
     assert_eq!(resp.status(), 429, "no mapping: Plan's answer is relayed");
-    let row = logged(&h, &resp).await;
+    let row = common::logged(&h, &resp).await;
     assert_eq!(row.failover_skip.as_deref(), Some("unmapped_model"));
     assert_eq!(row.model.as_deref(), Some("claude-opus-5-5"));
     let metrics = common::scrape(&h.client, &h.metrics_addr()).await;
@@ -853,7 +839,7 @@ async fn claude_codes_default_model_is_a_visible_missed_failover_until_its_famil
         h.bedrock().last_request().unwrap().target,
         "/model/global.anthropic.claude-opus-4-7/converse"
     );
-    let row = logged(&h, &resp).await;
+    let row = common::logged(&h, &resp).await;
     assert_eq!(row.failover_skip, None);
     assert_eq!(
         row.model.as_deref(),

@@ -46,23 +46,21 @@ async fn post(h: &Harness) -> reqwest::Response {
         .unwrap()
 }
 
-async fn set(h: &Harness, patch: UserPatch) {
+async fn set_routing(h: &Harness, routing: Routing) {
+    let patch = UserPatch {
+        routing: Some(routing),
+        ..UserPatch::default()
+    };
     h.store.update_user(h.user_id, patch).await.unwrap();
 }
 
-async fn logged(h: &Harness, resp: &reqwest::Response) -> ccp_core::store::RequestLogView {
-    let id = resp.headers()["x-ccp-request-id"].to_str().unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(row) = h.store.request_log(id).await.unwrap() {
-            return row;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "request {id} never logged"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// `None` removes the budget.
+async fn set_budget(h: &Harness, micro_usd: Option<i64>) {
+    let patch = UserPatch {
+        monthly_budget_micro_usd: Some(micro_usd),
+        ..UserPatch::default()
+    };
+    h.store.update_user(h.user_id, patch).await.unwrap();
 }
 
 /// Posts until an answer passes `done` (a change reaching the gateway's caches); returns it.
@@ -111,22 +109,15 @@ async fn routing_sends_each_user_where_their_policy_says() {
     let resp = post(&h).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-ccp-upstream"], "bedrock");
-    let row = logged(&h, &resp).await;
+    let row = common::logged(&h, &resp).await;
     assert_eq!(row.routing.as_deref(), Some("plan_first"));
     assert_eq!(row.route, "plan_bedrock");
 
     // plan_only: the 429 is relayed as Plan sent it, even with a Bedrock key.
-    set(
-        &h,
-        UserPatch {
-            routing: Some(Routing::PlanOnly),
-            ..UserPatch::default()
-        },
-    )
-    .await;
+    set_routing(&h, Routing::PlanOnly).await;
     let resp = post_until(&h, "plan_only is honoured", |r| r.status() == 429).await;
     assert_eq!(resp.headers()["retry-after"], "17");
-    let row = logged(&h, &resp).await;
+    let row = common::logged(&h, &resp).await;
     assert_eq!(row.routing.as_deref(), Some("plan_only"));
     assert_eq!(row.route, "plan");
     assert_eq!(row.failover_skip.as_deref(), Some("plan_only"));
@@ -135,21 +126,14 @@ async fn routing_sends_each_user_where_their_policy_says() {
     assert!(message.contains("Number of requests"), "{message}");
 
     // bedrock_only: straight to Bedrock; Plan never sees the request.
-    set(
-        &h,
-        UserPatch {
-            routing: Some(Routing::BedrockOnly),
-            ..UserPatch::default()
-        },
-    )
-    .await;
+    set_routing(&h, Routing::BedrockOnly).await;
     post_until(&h, "bedrock_only is honoured", |r| r.status() == 200).await;
     let plan_seen = h.upstream.requests().len();
     for _ in 0..3 {
         let resp = post(&h).await;
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.headers()["x-ccp-upstream"], "bedrock");
-        let row = logged(&h, &resp).await;
+        let row = common::logged(&h, &resp).await;
         assert_eq!(row.routing.as_deref(), Some("bedrock_only"));
         assert_eq!(row.route, "bedrock");
     }
@@ -166,7 +150,7 @@ async fn routing_sends_each_user_where_their_policy_says() {
     })
     .await;
     assert_eq!(resp.headers()["x-should-retry"], "false");
-    let row = logged(&h, &resp).await;
+    let row = common::logged(&h, &resp).await;
     assert_eq!(row.error_type.as_deref(), Some("permission_error"));
     let (kind, message) = anthropic_error(&resp.bytes().await.unwrap());
     assert_eq!(kind, "permission_error");
@@ -190,14 +174,7 @@ async fn a_monthly_budget_ends_failover_at_the_budget_and_bedrock_only_gets_a_42
         &[("key_cache_ttl_secs", "1"), ("pricing_file", &prices)],
     )
     .await;
-    set(
-        &h,
-        UserPatch {
-            monthly_budget_micro_usd: Some(Some(1_000_000)),
-            ..UserPatch::default()
-        },
-    )
-    .await;
+    set_budget(&h, Some(1_000_000)).await;
     // The budget is cached with the key for up to 1 s: start once it is seen.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
 
@@ -215,7 +192,7 @@ async fn a_monthly_budget_ends_failover_at_the_budget_and_bedrock_only_gets_a_42
     assert_eq!(served, 20, "every cent of the budget is usable");
     assert_eq!(last.status(), 429);
     assert_eq!(last.headers()["retry-after"], "17", "Plan's own answer");
-    let row = logged(&h, &last).await;
+    let row = common::logged(&h, &last).await;
     assert_eq!(row.failover_skip.as_deref(), Some("over_budget"));
     assert_eq!(row.route, "plan");
     let (_, message) = anthropic_error(&last.bytes().await.unwrap());
@@ -235,14 +212,7 @@ async fn a_monthly_budget_ends_failover_at_the_budget_and_bedrock_only_gets_a_42
 
     // Raising the budget opens Bedrock again; four at a time overshoot by less than four
     // requests' cost.
-    set(
-        &h,
-        UserPatch {
-            monthly_budget_micro_usd: Some(Some(2_000_000)),
-            ..UserPatch::default()
-        },
-    )
-    .await;
+    set_budget(&h, Some(2_000_000)).await;
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     loop {
         let (a, b, c, d) = tokio::join!(post(&h), post(&h), post(&h), post(&h));
@@ -260,14 +230,7 @@ async fn a_monthly_budget_ends_failover_at_the_budget_and_bedrock_only_gets_a_42
 
     // bedrock_only over budget: an Anthropic-shaped 429 that names the budget and tells the
     // SDKs not to retry.
-    set(
-        &h,
-        UserPatch {
-            routing: Some(Routing::BedrockOnly),
-            ..UserPatch::default()
-        },
-    )
-    .await;
+    set_routing(&h, Routing::BedrockOnly).await;
     let resp = post_until(&h, "bedrock_only is honoured", |r| {
         r.headers().contains_key("x-should-retry")
     })
@@ -294,14 +257,7 @@ async fn a_monthly_budget_ends_failover_at_the_budget_and_bedrock_only_gets_a_42
     );
 
     // Removing the budget lifts it.
-    set(
-        &h,
-        UserPatch {
-            monthly_budget_micro_usd: Some(None),
-            ..UserPatch::default()
-        },
-    )
-    .await;
+    set_budget(&h, None).await;
     common::eventually("the budget is lifted", || async {
         post(&h).await.status() == 200
     })
@@ -324,7 +280,7 @@ async fn prices_are_read_again_on_sighup_and_a_broken_file_keeps_them() {
         .await;
     let cost = |resp: reqwest::Response| {
         let h = &h;
-        async move { logged(h, &resp).await.cost_micro_usd }
+        async move { common::logged(h, &resp).await.cost_micro_usd }
     };
     let hangup = |marker: &'static str, seen: usize| {
         let log_path = log_path.clone();

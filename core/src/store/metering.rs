@@ -11,6 +11,21 @@ use super::{Store, StoreResult, on_pool};
 use crate::metering::record::RequestRecord;
 use std::collections::HashSet;
 
+/// Binds a rollup row's sums, in the column order of the rollup upserts.
+macro_rules! push_sums {
+    ($row:expr, $s:expr) => {
+        $row.push_bind($s.requests)
+            .push_bind($s.failovers)
+            .push_bind($s.errors)
+            .push_bind($s.requests_with_usage)
+            .push_bind($s.input_tokens)
+            .push_bind($s.output_tokens)
+            .push_bind($s.cache_read_tokens)
+            .push_bind($s.cache_write_tokens)
+            .push_bind($s.cost_micro_usd)
+    };
+}
+
 /// The model column: `None` for a request that named none (an empty name counts as none, so
 /// the raw rows and the rollups' `''` agree).
 fn model_of(r: &RequestRecord) -> Option<&str> {
@@ -112,16 +127,8 @@ impl Store {
                         .push_bind(k.access_key_id)
                         .push_bind(k.model.as_str())
                         .push_bind(k.provider)
-                        .push_bind(k.path)
-                        .push_bind(s.requests)
-                        .push_bind(s.failovers)
-                        .push_bind(s.errors)
-                        .push_bind(s.requests_with_usage)
-                        .push_bind(s.input_tokens)
-                        .push_bind(s.output_tokens)
-                        .push_bind(s.cache_read_tokens)
-                        .push_bind(s.cache_write_tokens)
-                        .push_bind(s.cost_micro_usd);
+                        .push_bind(k.path);
+                    push_sums!(row, s);
                 });
                 upsert.push(UPSERT_TAIL);
                 upsert.build().execute(&mut *tx).await?;
@@ -132,16 +139,8 @@ impl Store {
                     row.push_bind(*hour)
                         .push_bind(model.as_str())
                         .push_bind(*provider)
-                        .push_bind(*path)
-                        .push_bind(s.requests)
-                        .push_bind(s.failovers)
-                        .push_bind(s.errors)
-                        .push_bind(s.requests_with_usage)
-                        .push_bind(s.input_tokens)
-                        .push_bind(s.output_tokens)
-                        .push_bind(s.cache_read_tokens)
-                        .push_bind(s.cache_write_tokens)
-                        .push_bind(s.cost_micro_usd);
+                        .push_bind(*path);
+                    push_sums!(row, s);
                 });
                 upsert.push(UPSERT_ALL_TAIL);
                 upsert.build().execute(&mut *tx).await?;

@@ -7,7 +7,7 @@
 //! [`Store::rebuild_rollups`] recomputes them from the raw rows.
 
 use super::{Store, StoreResult, on_pool};
-use crate::metering::record::RequestRecord;
+use crate::metering::record::{PathTaken, RequestRecord};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -58,6 +58,45 @@ pub struct RollupRow {
     pub cost_micro_usd: i64,
 }
 
+impl RollupSums {
+    /// What one request adds.
+    fn of(r: &RequestRecord) -> Self {
+        let usage = r.usage.as_ref();
+        let tokens = |f: fn(&crate::metering::UsageRecord) -> u64| usage.map_or(0, |u| count(f(u)));
+        Self {
+            requests: 1,
+            failovers: i64::from(r.route == PathTaken::PlanThenBedrock),
+            errors: i64::from(r.status >= 400),
+            requests_with_usage: i64::from(usage.is_some()),
+            input_tokens: tokens(|u| u.tokens.input),
+            output_tokens: tokens(|u| u.tokens.output),
+            cache_read_tokens: tokens(|u| u.tokens.cache_read),
+            cache_write_tokens: tokens(|u| {
+                u.tokens
+                    .cache_write_5m
+                    .saturating_add(u.tokens.cache_write_1h)
+            }),
+            cost_micro_usd: usage.map_or(0, |u| u.cost_micro_usd),
+        }
+    }
+
+    fn add(&mut self, other: &Self) {
+        self.requests += other.requests;
+        self.failovers += other.failovers;
+        self.errors += other.errors;
+        self.requests_with_usage += other.requests_with_usage;
+        self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
+        self.cache_read_tokens = self
+            .cache_read_tokens
+            .saturating_add(other.cache_read_tokens);
+        self.cache_write_tokens = self
+            .cache_write_tokens
+            .saturating_add(other.cache_write_tokens);
+        self.cost_micro_usd = self.cost_micro_usd.saturating_add(other.cost_micro_usd);
+    }
+}
+
 /// The start of the UTC hour holding `at`.
 pub fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
     at.duration_trunc(TimeDelta::hours(1)).unwrap_or(at)
@@ -81,24 +120,7 @@ pub(crate) fn rollup_deltas<'a>(
             provider: r.upstream.as_str(),
             path: r.route.as_str(),
         };
-        let sums = deltas.entry(key).or_default();
-        sums.requests += 1;
-        sums.failovers += i64::from(r.route.as_str() == "plan_bedrock");
-        sums.errors += i64::from(r.status >= 400);
-        if let Some(u) = &r.usage {
-            sums.requests_with_usage += 1;
-            sums.input_tokens = sums.input_tokens.saturating_add(count(u.tokens.input));
-            sums.output_tokens = sums.output_tokens.saturating_add(count(u.tokens.output));
-            sums.cache_read_tokens = sums
-                .cache_read_tokens
-                .saturating_add(count(u.tokens.cache_read));
-            sums.cache_write_tokens = sums.cache_write_tokens.saturating_add(count(
-                u.tokens
-                    .cache_write_5m
-                    .saturating_add(u.tokens.cache_write_1h),
-            ));
-            sums.cost_micro_usd = sums.cost_micro_usd.saturating_add(u.cost_micro_usd);
-        }
+        deltas.entry(key).or_default().add(&RollupSums::of(r));
     }
     deltas
 }
@@ -110,73 +132,41 @@ pub(crate) type AllKey = (DateTime<Utc>, String, &'static str, &'static str);
 pub(crate) fn all_users(deltas: &BTreeMap<RollupKey, RollupSums>) -> BTreeMap<AllKey, RollupSums> {
     let mut all: BTreeMap<AllKey, RollupSums> = BTreeMap::new();
     for (k, s) in deltas {
-        let sum = all
-            .entry((k.hour, k.model.clone(), k.provider, k.path))
-            .or_default();
-        sum.requests += s.requests;
-        sum.failovers += s.failovers;
-        sum.errors += s.errors;
-        sum.requests_with_usage += s.requests_with_usage;
-        sum.input_tokens = sum.input_tokens.saturating_add(s.input_tokens);
-        sum.output_tokens = sum.output_tokens.saturating_add(s.output_tokens);
-        sum.cache_read_tokens = sum.cache_read_tokens.saturating_add(s.cache_read_tokens);
-        sum.cache_write_tokens = sum.cache_write_tokens.saturating_add(s.cache_write_tokens);
-        sum.cost_micro_usd = sum.cost_micro_usd.saturating_add(s.cost_micro_usd);
+        all.entry((k.hour, k.model.clone(), k.provider, k.path))
+            .or_default()
+            .add(s);
     }
     all
 }
 
-/// The sum columns' conflict clause for `table`: add the new sums to what is there.
-macro_rules! add_on_conflict {
-    ($table:literal, $key:literal) => {
-        concat!(
-            " ON CONFLICT (",
-            $key,
-            ") DO UPDATE SET \
-             requests = ",
-            $table,
-            ".requests + excluded.requests, \
-             failovers = ",
-            $table,
-            ".failovers + excluded.failovers, \
-             errors = ",
-            $table,
-            ".errors + excluded.errors, \
-             requests_with_usage = ",
-            $table,
-            ".requests_with_usage + excluded.requests_with_usage, \
-             input_tokens = ",
-            $table,
-            ".input_tokens + excluded.input_tokens, \
-             output_tokens = ",
-            $table,
-            ".output_tokens + excluded.output_tokens, \
-             cache_read_tokens = ",
-            $table,
-            ".cache_read_tokens + excluded.cache_read_tokens, \
-             cache_write_tokens = ",
-            $table,
-            ".cache_write_tokens + excluded.cache_write_tokens, \
-             cost_micro_usd = ",
-            $table,
-            ".cost_micro_usd + excluded.cost_micro_usd"
-        )
+/// The conflict action of both rollup upserts (the target table is aliased `t`): add the new
+/// sums to the stored ones.
+macro_rules! add_sums {
+    () => {
+        " DO UPDATE SET requests = t.requests + excluded.requests, \
+         failovers = t.failovers + excluded.failovers, errors = t.errors + excluded.errors, \
+         requests_with_usage = t.requests_with_usage + excluded.requests_with_usage, \
+         input_tokens = t.input_tokens + excluded.input_tokens, \
+         output_tokens = t.output_tokens + excluded.output_tokens, \
+         cache_read_tokens = t.cache_read_tokens + excluded.cache_read_tokens, \
+         cache_write_tokens = t.cache_write_tokens + excluded.cache_write_tokens, \
+         cost_micro_usd = t.cost_micro_usd + excluded.cost_micro_usd"
     };
 }
 
-pub(crate) const UPSERT_ALL_HEAD: &str = "INSERT INTO usage_hourly_all (hour, model, provider, path, \
+pub(crate) const UPSERT_ALL_HEAD: &str = "INSERT INTO usage_hourly_all AS t (hour, model, provider, path, \
      requests, failovers, errors, requests_with_usage, input_tokens, output_tokens, \
      cache_read_tokens, cache_write_tokens, cost_micro_usd) ";
 pub(crate) const UPSERT_ALL_TAIL: &str =
-    add_on_conflict!("usage_hourly_all", "hour, model, provider, path");
+    concat!(" ON CONFLICT (hour, model, provider, path)", add_sums!());
 
 /// Upserts rows of sums: the columns and the conflict clause that adds to what is there.
-pub(crate) const UPSERT_HEAD: &str = "INSERT INTO usage_hourly (hour, user_id, access_key_id, model, provider, path, \
+pub(crate) const UPSERT_HEAD: &str = "INSERT INTO usage_hourly AS t (hour, user_id, access_key_id, model, provider, path, \
      requests, failovers, errors, requests_with_usage, input_tokens, output_tokens, \
      cache_read_tokens, cache_write_tokens, cost_micro_usd) ";
-pub(crate) const UPSERT_TAIL: &str = add_on_conflict!(
-    "usage_hourly",
-    "hour, user_id, access_key_id, model, provider, path"
+pub(crate) const UPSERT_TAIL: &str = concat!(
+    " ON CONFLICT (hour, user_id, access_key_id, model, provider, path)",
+    add_sums!()
 );
 
 /// Rollup rows per upsert statement (15 placeholders a row).

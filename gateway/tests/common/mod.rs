@@ -315,6 +315,24 @@ where
     }
 }
 
+/// The request-log row of an answer (waiting for the metering writer to write it).
+pub async fn logged(h: &Harness, resp: &reqwest::Response) -> ccp_core::store::RequestLogView {
+    let id = resp.headers()["x-ccp-request-id"]
+        .to_str()
+        .unwrap_or_default();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(row) = h.store.request_log(id).await.expect("request log") {
+            return row;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "request {id} never logged"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Sends SIGTERM to a gateway process, as ECS does at a deployment.
 pub fn sigterm(child: &std::process::Child) {
     let status = std::process::Command::new("kill")
