@@ -174,9 +174,8 @@ async fn a_monthly_budget_ends_failover_at_the_budget_and_bedrock_only_gets_a_42
         &[("key_cache_ttl_secs", "1"), ("pricing_file", &prices)],
     )
     .await;
+    // Set before the first request, so no gateway cache holds the key without it.
     set_budget(&h, Some(1_000_000)).await;
-    // The budget is cached with the key for up to 1 s: start once it is seen.
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
 
     // $1 at $0.05 a request: 20 requests fail over, then Plan's 429 is relayed.
     let mut served = 0;
@@ -213,7 +212,7 @@ async fn a_monthly_budget_ends_failover_at_the_budget_and_bedrock_only_gets_a_42
     // Raising the budget opens Bedrock again; four at a time overshoot by less than four
     // requests' cost.
     set_budget(&h, Some(2_000_000)).await;
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    post_until(&h, "the raised budget is seen", |r| r.status() == 200).await;
     loop {
         let (a, b, c, d) = tokio::join!(post(&h), post(&h), post(&h), post(&h));
         if [a, b, c, d].iter().all(|r| r.status() == 429) {
