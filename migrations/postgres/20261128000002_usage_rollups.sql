@@ -20,7 +20,8 @@ CREATE TABLE usage_hourly (
     cost_micro_usd       BIGINT NOT NULL,
     PRIMARY KEY (hour, user_id, access_key_id, model, provider, path)
 );
-CREATE INDEX usage_hourly_user_hour_idx ON usage_hourly (user_id, hour);
+-- Also covers the budget check (a user's Bedrock cost of a month) without a table lookup.
+CREATE INDEX usage_hourly_user_hour_idx ON usage_hourly (user_id, hour, provider, cost_micro_usd);
 CREATE INDEX usage_hourly_key_hour_idx ON usage_hourly (access_key_id, hour);
 
 INSERT INTO usage_hourly

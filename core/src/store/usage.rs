@@ -177,7 +177,7 @@ impl UsageShape {
     /// The query text for `postgres` or SQLite over `source`. Built only from the fixed
     /// pieces below: every value is a bind parameter. Unordered: [`Store::usage_query`]
     /// merges and orders the rows.
-    fn sql(self, postgres: bool, source: Source) -> String {
+    fn sql(self, postgres: bool, source: Source, filter: &UsageFilter) -> String {
         let (time, uid, kid, model, provider, columns, from) = match source {
             Source::Raw => (
                 "r.started_at",
@@ -234,14 +234,25 @@ impl UsageShape {
         } else {
             ("", "")
         };
+        // A filter that is set is a plain comparison, so the planner can use the index that
+        // starts with its column (`x = $n OR $n IS NULL` hides it); one that is not set still
+        // names its parameter, so the bind positions stay the same.
+        let on = |set: bool, column: &str, n: u8, cast: &str| {
+            if set {
+                format!("{column} = ${n}")
+            } else {
+                format!("${n}{cast} IS NULL")
+            }
+        };
+        let by_user = on(filter.user_id.is_some(), uid, 4, uuid);
+        let by_key = on(filter.access_key_id.is_some(), kid, 5, uuid);
+        let by_model = on(filter.model.is_some(), model, 6, text);
+        let by_provider = on(filter.provider.is_some(), provider, 7, text);
         format!(
             "SELECT {bucket} AS bucket, {group_id} AS group_id, {group_name} AS group_name, {columns}
              FROM {from}
              WHERE {time} >= $2 AND {time} < $3
-               AND ($4{uuid} IS NULL OR {uid} = $4)
-               AND ($5{uuid} IS NULL OR {kid} = $5)
-               AND ($6{text} IS NULL OR {model} = $6)
-               AND ($7{text} IS NULL OR {provider} = $7)
+               AND {by_user} AND {by_key} AND {by_model} AND {by_provider}
              GROUP BY 1, 2, 3"
         )
     }
@@ -397,7 +408,7 @@ impl Store {
         to: chrono::DateTime<chrono::Utc>,
     ) -> StoreResult<Vec<UsageBucket>> {
         let postgres = matches!(self.pool, super::Pool::Postgres(_));
-        let sql = shape.sql(postgres, source);
+        let sql = shape.sql(postgres, source, filter);
         let rows = on_pool!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                 .bind(shape.bucket_param(postgres))
