@@ -768,8 +768,6 @@ async fn the_connection_after_a_cut_plan_stream_still_works() {
     }
 }
 
-/// The metering row of a request, once the writer has stored it.
-
 #[tokio::test]
 async fn claude_codes_default_model_is_a_visible_missed_failover_until_its_family_has_a_default() {
     let h = Harness::start_failover(
@@ -936,10 +934,12 @@ async fn a_history_bedrock_would_refuse_is_repaired_and_counted() {
             .is_none(),
         "{sent}"
     );
-    let metrics = common::scrape(&h.client, &h.metrics_addr()).await;
-    assert!(
-        metrics
-            .contains(r#"ccp_conversation_repairs_total{repair="thinking_off_for_tool_turn"} 1"#),
-        "{metrics}"
-    );
+    // Counted when the request is logged, which may come after the client has the answer.
+    let addr = h.metrics_addr();
+    common::eventually("the repair is counted", || async {
+        common::scrape(&h.client, &addr)
+            .await
+            .contains(r#"ccp_conversation_repairs_total{repair="thinking_off_for_tool_turn"} 1"#)
+    })
+    .await;
 }

@@ -163,7 +163,7 @@ async fn routing_sends_each_user_where_their_policy_says() {
 }
 
 /// The stated bound: requests run one at a time, so the budget is never overshot; with c at
-/// once, by less than c requests' cost (each request is checked when it starts).
+/// once, by less than c requests' cost (each is checked just before its Bedrock call).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_monthly_budget_ends_failover_at_the_budget_and_bedrock_only_gets_a_429() {
     let dir = tempfile::tempdir().unwrap();

@@ -66,7 +66,16 @@ pub enum Verdict {
 impl Verdict {
     /// Whether Bedrock may be used.
     pub fn allows_bedrock(self) -> bool {
-        matches!(self, Self::NoBudget | Self::Within { .. })
+        self.refusal().is_none()
+    }
+
+    /// Why Bedrock is refused (a missed-failover label), or `None` when it is allowed.
+    pub fn refusal(self) -> Option<&'static str> {
+        match self {
+            Self::NoBudget | Self::Within { .. } => None,
+            Self::Over { .. } => Some("over_budget"),
+            Self::Unknown => Some("budget_unknown"),
+        }
     }
 }
 

@@ -114,23 +114,30 @@ impl Gateway {
             }
             Routing::PlanFirst if !has_bedrock => Decision::Proxy,
             Routing::PlanFirst => {
-                let verdict = self.budget(grant).await;
-                if !verdict.allows_bedrock() {
-                    // Plan stays open (their plan is not the admin's spend); no failover.
-                    ctx.bedrock_withheld = Some(match verdict {
-                        Verdict::Unknown => "budget_unknown",
-                        _ => "over_budget",
-                    });
-                    return Decision::Proxy;
-                }
                 let route = self.state.breaker.route(&grant.key_id);
-                ctx.failover = Some(Failover::new(operation, route));
                 if route == circuit::Route::BedrockDirect {
+                    // This request would go to Bedrock now: the budget decides.
+                    if let Some(refusal) = self.budget(grant).await.refusal() {
+                        // Plan stays open (their plan is not the admin's spend).
+                        ctx.bedrock_withheld = Some(refusal);
+                        return Decision::Proxy;
+                    }
+                    ctx.failover = Some(Failover::new(operation, route));
                     return Decision::BedrockDirect;
                 }
+                // Plan first: the budget is asked only when Plan fails (`budget_refusal`), so
+                // a request Plan answers never waits for it.
+                ctx.failover = Some(Failover::new(operation, route));
                 Decision::Proxy
             }
         }
+    }
+
+    /// After a Plan failure: why the user's budget refuses the failover, if it does.
+    pub(super) async fn budget_refusal(&self, ctx: &RequestCtx) -> Option<&'static str> {
+        let grant = ctx.grant.as_ref()?;
+        grant.monthly_budget_micro_usd?;
+        self.budget(grant).await.refusal()
     }
 
     async fn budget(&self, grant: &KeyGrant) -> Verdict {

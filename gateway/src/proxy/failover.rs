@@ -336,6 +336,12 @@ impl Gateway {
         ctx: &mut RequestCtx,
     ) -> Option<u16> {
         let key_id = ctx.grant.as_ref()?.key_id;
+        if ctx.failover_skip.is_none()
+            && let Some(refusal) = self.budget_refusal(ctx).await
+        {
+            self.skip_failover(ctx, refusal, None);
+            return None;
+        }
         let credential = match self.state.bedrock.credentials.get(key_id).await {
             Ok(credential) => credential,
             Err(why) => {

@@ -203,6 +203,12 @@ impl ProxyHttp for Gateway {
         let probing = failover.route == circuit::Route::Probe;
         if status == 429 || status >= 500 {
             self.record_plan(ctx, PlanOutcome::Failure);
+            if let Some(refusal) = self.budget_refusal(ctx).await {
+                // No failover: Plan's answer goes to the client as Plan sent it.
+                self.skip_failover(ctx, refusal, None);
+                ctx.failover = None;
+                return Ok(());
+            }
             ctx.plan_failure = Some(PlanFailure::from_response(upstream_response));
             return Err(Error::explain(
                 ErrorType::HTTPStatus(status),
