@@ -41,20 +41,23 @@ impl Store {
             group: None,
             top: None,
         };
-        let rows = self.usage_query(&filter, shape).await?;
-        let mut totals = UsageTotals::default();
-        for b in rows {
-            totals.requests += b.requests;
-            totals.failovers += b.failovers;
-            totals.bedrock_direct += b.bedrock_direct;
-            totals.requests_with_usage += b.requests_with_usage;
-            totals.input_tokens += b.input_tokens;
-            totals.output_tokens += b.output_tokens;
-            totals.cache_read_tokens += b.cache_read_tokens;
-            totals.cache_write_tokens += b.cache_write_tokens;
-            totals.cost_micro_usd += b.cost_micro_usd;
-        }
-        Ok(totals)
+        // Not bucketed and not grouped: one merged row at most.
+        let b = self
+            .usage_query(&filter, shape)
+            .await?
+            .pop()
+            .unwrap_or_default();
+        Ok(UsageTotals {
+            requests: b.requests,
+            failovers: b.failovers,
+            bedrock_direct: b.bedrock_direct,
+            requests_with_usage: b.requests_with_usage,
+            input_tokens: b.input_tokens,
+            output_tokens: b.output_tokens,
+            cache_read_tokens: b.cache_read_tokens,
+            cache_write_tokens: b.cache_write_tokens,
+            cost_micro_usd: b.cost_micro_usd,
+        })
     }
 }
 
@@ -90,7 +93,7 @@ pub enum UsageGroup {
 }
 
 /// One bucket of a usage series (or, for [`Store::usage_top`], one group's totals).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
 pub struct UsageBucket {
     /// Bucket start, RFC 3339 in UTC (`2026-11-26T13:00:00Z`); empty in a top list.
     pub bucket: String,

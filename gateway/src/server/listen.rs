@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 #[derive(Debug)]
 pub struct ListenAddr {
     addr: SocketAddr,
-    _reservation: Option<socket2::Socket>,
+    reservation: Option<socket2::Socket>,
 }
 
 impl ListenAddr {
@@ -25,7 +25,7 @@ impl ListenAddr {
             std::net::TcpListener::bind(requested).with_context(context)?;
             return Ok(Self {
                 addr: requested,
-                _reservation: None,
+                reservation: None,
             });
         }
         let socket = socket2::Socket::new(
@@ -43,7 +43,7 @@ impl ListenAddr {
             .with_context(context)?;
         Ok(Self {
             addr,
-            _reservation: Some(socket),
+            reservation: Some(socket),
         })
     }
 
@@ -52,7 +52,7 @@ impl ListenAddr {
     }
 
     pub(super) fn socket_options(&self) -> Option<TcpSocketOptions> {
-        self._reservation.as_ref().map(|_| {
+        self.reservation.as_ref().map(|_| {
             let mut options = TcpSocketOptions::default();
             options.so_reuseport = Some(true);
             options

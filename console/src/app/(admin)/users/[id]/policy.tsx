@@ -35,7 +35,7 @@ export function PolicyForm({
 }) {
   const [state, action, pending] = useActionState<FormState, FormData>(setUserPolicy, {});
   const values = state.ok ? undefined : state.values;
-  const state_ = STATE[budget.state];
+  const badge = STATE[budget.state];
   const used = Math.min(budget.used_percent ?? 0, 100);
   return (
     <div className="flex flex-col gap-4">
@@ -49,7 +49,7 @@ export function PolicyForm({
               of <span className="font-semibold tabular-nums">${budget.monthly_budget_usd}</span> ({budget.used_percent} %)
             </>
           ) : null}{" "}
-          <Badge tone={state_.tone}>{state_.text}</Badge>
+          <Badge tone={badge.tone}>{badge.text}</Badge>
         </p>
         {budget.monthly_budget_usd ? (
           <div
