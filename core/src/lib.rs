@@ -21,6 +21,7 @@
 
 pub mod api_error;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod domain;

@@ -6,6 +6,7 @@
 
 use ccp_testkit::on_both_engines;
 
+use ccp_core::clock::WallClock;
 use ccp_core::metering::pending::PendingSpend;
 use ccp_core::metering::pricing::TokenCounts;
 use ccp_core::metering::{Provider, RequestRecord, UsageRecord};
@@ -48,13 +49,11 @@ fn spend(
 }
 
 /// A clock the test moves.
-fn clock(start: DateTime<Utc>) -> (Arc<Mutex<DateTime<Utc>>>, BudgetTrackerClock) {
+fn clock(start: DateTime<Utc>) -> (Arc<Mutex<DateTime<Utc>>>, WallClock) {
     let now = Arc::new(Mutex::new(start));
     let read = Arc::clone(&now);
-    (now, Arc::new(move || *read.lock().unwrap()))
+    (now, WallClock::new(move || *read.lock().unwrap()))
 }
-
-type BudgetTrackerClock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 const FRESH: BudgetSettings = BudgetSettings {
     fresh_for: Duration::ZERO,

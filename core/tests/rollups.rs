@@ -319,19 +319,26 @@ async fn rollups_agree_with_the_raw_rows_for_random_rows_and_queries(store: &Sto
         .await
         .unwrap();
     assert_eq!(stored_rollups(store).await, kept);
-    // The all-users rollup was rebuilt too: reports over everyone still match the raw rows.
+    // The all-users and the daily per-key rollups were rebuilt too (the daily ones from the
+    // first rebuilt day's midnight): reports over everyone still match the raw rows.
     let everyone = UsageFilter::default();
-    for group in [None, Some(UsageGroup::Model)] {
+    for (group, granularity) in [
+        (None, Granularity::Hour),
+        (Some(UsageGroup::Model), Granularity::Hour),
+        (Some(UsageGroup::User), Granularity::Day),
+        (Some(UsageGroup::Key), Granularity::Month),
+    ] {
         assert_eq!(
             match group {
-                None => store.usage_series(&everyone, Granularity::Hour).await,
-                Some(g) => store.usage_series_by(&everyone, Granularity::Hour, g).await,
+                None => store.usage_series(&everyone, granularity).await,
+                Some(g) => store.usage_series_by(&everyone, granularity, g).await,
             }
             .unwrap(),
             store
-                .usage_series_from_raw(&everyone, Granularity::Hour, group)
+                .usage_series_from_raw(&everyone, granularity, group)
                 .await
-                .unwrap()
+                .unwrap(),
+            "{group:?} {granularity:?}"
         );
     }
 }

@@ -95,6 +95,8 @@ pub enum GatewayError {
         budget_micro_usd: i64,
         spend_micro_usd: i64,
         resets_at: chrono::DateTime<chrono::Utc>,
+        /// Seconds from the refusal to `resets_at` (the gateway's clock; at least 1).
+        resets_in_secs: u32,
     },
     /// A `bedrock_only` user's budget could not be checked (database unavailable).
     BudgetUnknown,
@@ -103,6 +105,22 @@ pub enum GatewayError {
 const PLAN_HELP: &str = "Retry shortly; if it persists, the gateway's administrator can check its network and CCP_PLAN_BASE_URL.";
 
 impl GatewayError {
+    /// The refusal of a `bedrock_only` request over its budget, at `now`.
+    pub fn over_budget(
+        budget_micro_usd: i64,
+        spend_micro_usd: i64,
+        resets_at: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        let left = (resets_at - now).num_seconds().max(1);
+        Self::OverBudget {
+            budget_micro_usd,
+            spend_micro_usd,
+            resets_at,
+            resets_in_secs: u32::try_from(left).unwrap_or(u32::MAX),
+        }
+    }
+
     /// The status, Anthropic error type and message sent to the client.
     pub fn api_error(&self) -> ApiError {
         use ApiErrorKind::*;
@@ -181,6 +199,7 @@ impl GatewayError {
                 budget_micro_usd,
                 spend_micro_usd,
                 resets_at,
+                ..
             } => ApiError {
                 status: 429,
                 kind: RateLimit,
@@ -207,10 +226,7 @@ impl GatewayError {
     /// wait out a retry-after of 60 s or less), and Claude Code shows the message.
     pub fn retry_advice(&self) -> (Option<u32>, Option<bool>) {
         match self {
-            Self::OverBudget { resets_at, .. } => {
-                let left = (*resets_at - chrono::Utc::now()).num_seconds().max(1);
-                (Some(u32::try_from(left).unwrap_or(u32::MAX)), Some(false))
-            }
+            Self::OverBudget { resets_in_secs, .. } => (Some(*resets_in_secs), Some(false)),
             Self::NoBedrockKey => (None, Some(false)),
             _ if self.api_error().status == 503 => (Some(5), None),
             _ => (None, None),
@@ -384,6 +400,7 @@ mod tests {
                 budget_micro_usd: 1_000_000,
                 spend_micro_usd: 1_050_000,
                 resets_at: chrono::Utc::now() + chrono::Duration::days(3),
+                resets_in_secs: 3 * 86_400,
             },
             GatewayError::BudgetUnknown,
         ];
@@ -396,12 +413,9 @@ mod tests {
 
     #[test]
     fn an_exhausted_budget_says_when_and_not_to_retry() {
-        let resets_at = chrono::Utc::now() + chrono::Duration::hours(2);
-        let over = GatewayError::OverBudget {
-            budget_micro_usd: 25_000_000,
-            spend_micro_usd: 25_012_500,
-            resets_at,
-        };
+        let now = chrono::Utc::now();
+        let resets_at = now + chrono::Duration::hours(2);
+        let over = GatewayError::over_budget(25_000_000, 25_012_500, resets_at, now);
         let error = over.api_error();
         assert_eq!((error.status, error.kind), (429, ApiErrorKind::RateLimit));
         assert!(
@@ -412,7 +426,9 @@ mod tests {
         assert!(error.message.contains("$25.0125"), "{}", error.message);
         let (retry_after, should_retry) = over.retry_advice();
         assert_eq!(should_retry, Some(false));
-        assert!((7_000..=7_200).contains(&retry_after.unwrap()));
+        assert_eq!(retry_after, Some(7_200));
+        let late = GatewayError::over_budget(1, 2, resets_at, resets_at);
+        assert_eq!(late.retry_advice().0, Some(1), "never 0: not a tight loop");
         assert_eq!(
             GatewayError::NoBedrockKey.retry_advice(),
             (None, Some(false))

@@ -2,16 +2,21 @@
 //! Usage policies end to end through the real gateway: per-user routing (plan_first,
 //! bedrock_only, plan_only) and the monthly Bedrock budget, with a fake Plan answering 429
 //! and a fake Bedrock runtime. Changes are made in the database, as the admin API does, and
-//! are honoured within the key-cache TTL (1 s here).
+//! are honoured within the key-cache TTL (1 s here). Routing and budgets run on SQLite and on
+//! PostgreSQL; a moved gateway clock takes a budget across a month boundary.
 
 mod common;
 
+use ccp_core::clock::WallClock;
 use ccp_core::domain::Routing;
+use ccp_core::routing::budget::{month_start, next_month_start};
 use ccp_core::store::UserPatch;
 use ccp_testkit::bedrock as fake;
 use ccp_testkit::{RecordedRequest, Reply};
-use common::{Harness, anthropic_error};
+use chrono::{DateTime, Utc};
+use common::{Engine, Harness, Setup, anthropic_error};
 use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 fn plan_429(_: &RecordedRequest) -> Reply {
@@ -101,9 +106,81 @@ fn write_prices(path: &std::path::Path, output_per_million: &str) {
     .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn routing_sends_each_user_where_their_policy_says() {
-    let h = Harness::start_failover(plan_429, bedrock_ok, &[("key_cache_ttl_secs", "1")]).await;
+/// A harness whose budget answers cost $0.05 each, on `engine`, with `clock`.
+async fn budget_harness(engine: Engine, clock: Option<WallClock>) -> (Harness, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let prices = price_file(dir.path());
+    let h = Harness::start_failover_with(
+        plan_429,
+        bedrock_ok,
+        &[("key_cache_ttl_secs", "1"), ("pricing_file", &prices)],
+        Setup { engine, clock },
+    )
+    .await;
+    (h, dir)
+}
+
+/// Posts until one answer is not a 200 (the budget reached) and returns it, asserting that
+/// exactly `expected` were served by Bedrock before it.
+async fn serve_until_refused(h: &Harness, expected: usize) -> reqwest::Response {
+    let mut served = 0;
+    loop {
+        let resp = post(h).await;
+        if resp.status() != 200 {
+            assert_eq!(served, expected, "every cent of the budget is usable");
+            return resp;
+        }
+        assert_eq!(resp.headers()["x-ccp-upstream"], "bedrock");
+        served += 1;
+        assert!(served <= expected, "the budget was overshot");
+    }
+}
+
+async fn spend_in_month_of(h: &Harness, at: DateTime<Utc>) -> i64 {
+    h.store
+        .bedrock_spend_between(h.user_id, month_start(at), next_month_start(at))
+        .await
+        .unwrap()
+}
+
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Engine::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Engine::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_engines!(
+    routing_sends_each_user_where_their_policy_says,
+    a_monthly_budget_ends_failover_at_the_budget_and_bedrock_only_gets_a_429,
+    a_used_up_budget_opens_again_when_the_gateway_clock_enters_the_next_month,
+);
+
+async fn routing_sends_each_user_where_their_policy_says(engine: Engine) {
+    let h = Harness::start_failover_with(
+        plan_429,
+        bedrock_ok,
+        &[("key_cache_ttl_secs", "1")],
+        Setup {
+            engine,
+            clock: None,
+        },
+    )
+    .await;
 
     // plan_first (the default): Plan's 429 fails over.
     let resp = post(&h).await;
@@ -164,31 +241,13 @@ async fn routing_sends_each_user_where_their_policy_says() {
 
 /// The stated bound: requests run one at a time, so the budget is never overshot; with c at
 /// once, by less than c requests' cost (each is checked just before its Bedrock call).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_monthly_budget_ends_failover_at_the_budget_and_bedrock_only_gets_a_429() {
-    let dir = tempfile::tempdir().unwrap();
-    let prices = price_file(dir.path());
-    let h = Harness::start_failover(
-        plan_429,
-        bedrock_ok,
-        &[("key_cache_ttl_secs", "1"), ("pricing_file", &prices)],
-    )
-    .await;
+async fn a_monthly_budget_ends_failover_at_the_budget_and_bedrock_only_gets_a_429(engine: Engine) {
+    let (h, _dir) = budget_harness(engine, None).await;
     // Set before the first request, so no gateway cache holds the key without it.
     set_budget(&h, Some(1_000_000)).await;
 
     // $1 at $0.05 a request: 20 requests fail over, then Plan's 429 is relayed.
-    let mut served = 0;
-    let last = loop {
-        let resp = post(&h).await;
-        if resp.status() != 200 {
-            break resp;
-        }
-        assert_eq!(resp.headers()["x-ccp-upstream"], "bedrock");
-        served += 1;
-        assert!(served <= 20, "the budget was overshot");
-    };
-    assert_eq!(served, 20, "every cent of the budget is usable");
+    let last = serve_until_refused(&h, 20).await;
     assert_eq!(last.status(), 429);
     assert_eq!(last.headers()["retry-after"], "17", "Plan's own answer");
     let row = common::logged(&h, &last).await;
@@ -198,14 +257,8 @@ async fn a_monthly_budget_ends_failover_at_the_budget_and_bedrock_only_gets_a_42
     assert!(message.contains("Number of requests"), "{message}");
 
     // Everything served is written and priced: nothing lost, nothing counted twice.
-    let month = ccp_core::routing::budget::month_start(chrono::Utc::now());
     common::eventually("the spend is written", || async {
-        let next = ccp_core::routing::budget::next_month_start(month);
-        h.store
-            .bedrock_spend_between(h.user_id, month, next)
-            .await
-            .unwrap()
-            == 1_000_000
+        spend_in_month_of(&h, Utc::now()).await == 1_000_000
     })
     .await;
 
@@ -261,6 +314,53 @@ async fn a_monthly_budget_ends_failover_at_the_budget_and_bedrock_only_gets_a_42
         post(&h).await.status() == 200
     })
     .await;
+}
+
+/// The gateway's clock stands 10 s before the end of a month, then moves into the next one:
+/// the used-up budget opens again, the new month's spend is counted from zero and stamped
+/// with the new month, and the refusals' `retry-after` counts down to the right month end.
+async fn a_used_up_budget_opens_again_when_the_gateway_clock_enters_the_next_month(engine: Engine) {
+    let end_of_month = next_month_start(Utc::now());
+    let now = Arc::new(Mutex::new(end_of_month - chrono::Duration::seconds(10)));
+    let read = Arc::clone(&now);
+    let clock = WallClock::new(move || *read.lock().unwrap());
+    let (h, _dir) = budget_harness(engine, Some(clock)).await;
+    set_budget(&h, Some(1_000_000)).await;
+    set_routing(&h, Routing::BedrockOnly).await;
+
+    let refused = serve_until_refused(&h, 20).await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(
+        refused.headers()["retry-after"],
+        "10",
+        "seconds to the month's end"
+    );
+    let (_, message) = anthropic_error(&refused.bytes().await.unwrap());
+    let reopens = end_of_month.format("%Y-%m-%d 00:00 UTC").to_string();
+    assert!(message.contains(&reopens), "{message}");
+    let last_month = end_of_month - chrono::Duration::days(1);
+    common::eventually("the old month's spend is written", || async {
+        spend_in_month_of(&h, last_month).await == 1_000_000
+    })
+    .await;
+
+    // Five seconds into the next month: the budget is whole again, and used up again after
+    // exactly 20 more answers.
+    let new_month = end_of_month + chrono::Duration::seconds(5);
+    *now.lock().unwrap() = new_month;
+    let refused = serve_until_refused(&h, 20).await;
+    assert_eq!(refused.status(), 429);
+    let to_next_end = next_month_start(new_month) - new_month;
+    assert_eq!(
+        refused.headers()["retry-after"],
+        to_next_end.num_seconds().to_string().as_str()
+    );
+    // Only rows stamped by the gateway's clock can land in the new month.
+    common::eventually("the new month's spend is written", || async {
+        spend_in_month_of(&h, new_month).await == 1_000_000
+    })
+    .await;
+    assert_eq!(spend_in_month_of(&h, last_month).await, 1_000_000);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -89,8 +89,30 @@ pub fn pg_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
-/// A fresh, migrated schema in the test PostgreSQL; panics when none answers.
-pub async fn postgres() -> TestStore {
+/// A fresh, empty schema in the test PostgreSQL for a process that opens its own store
+/// from a URL (a gateway); the schema is dropped with this value.
+#[derive(Debug)]
+pub struct PgSchema {
+    /// The test database's URL with the schema as `search_path`.
+    pub url: String,
+    _guard: SchemaGuard,
+}
+
+pub async fn pg_schema() -> PgSchema {
+    let (_, guard) = create_schema().await;
+    let separator = if pg_url().contains('?') { '&' } else { '?' };
+    PgSchema {
+        url: format!(
+            "{}{separator}options=-c%20search_path%3D{}",
+            pg_url(),
+            guard.schema
+        ),
+        _guard: guard,
+    }
+}
+
+/// Creates a uniquely named schema; panics when no PostgreSQL answers.
+async fn create_schema() -> (PgConnectOptions, SchemaGuard) {
     let admin = PgConnectOptions::from_str(&pg_url()).expect("CCP_TEST_DATABASE_URL");
     let mut conn = match sqlx::ConnectOptions::connect(&admin).await {
         Ok(conn) => conn,
@@ -108,9 +130,15 @@ pub async fn postgres() -> TestStore {
         .expect("create schema");
     let guard = SchemaGuard {
         admin: admin.clone(),
-        schema: schema.clone(),
+        schema,
     };
-    let options = admin.options([("search_path", schema.as_str())]);
+    (admin, guard)
+}
+
+/// A fresh, migrated schema in the test PostgreSQL; panics when none answers.
+pub async fn postgres() -> TestStore {
+    let (admin, guard) = create_schema().await;
+    let options = admin.options([("search_path", guard.schema.as_str())]);
     let store = Store::connect_postgres(
         options,
         &StoreOptions {

@@ -13,11 +13,15 @@
 //!   user spends through the other gateways in about 3 s;
 //! - nothing from this gateway's own finished requests: they count the moment they finish.
 //!
+//! At a month's turn, cost still queued from the old month's last second counts against the
+//! new month until it is written (about a second): an error toward refusing, never overshoot.
+//!
 //! When the database cannot answer, the last figure read in the past
 //! [`BudgetSettings::stale_for`] is used; without one the check fails closed for Bedrock
 //! ([`Verdict::Unknown`]): a budget caps spend in the admin's AWS account, and a database
 //! outage must not lift the cap. The Plan path never waits for a budget.
 
+use crate::clock::WallClock;
 use crate::metering::pending::PendingSpend;
 use crate::store::Store;
 use chrono::{DateTime, Datelike, TimeZone, Utc};
@@ -105,15 +109,13 @@ struct Reading {
     read_at: Instant,
 }
 
-type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
-
 /// Budget checks for one process; cheap to share.
 pub struct BudgetTracker {
     store: Store,
     pending: Arc<PendingSpend>,
     readings: Mutex<HashMap<Uuid, Reading>>,
     settings: BudgetSettings,
-    clock: Clock,
+    clock: WallClock,
     /// Checks that could not read the database (a stale figure or `Unknown` answered).
     pub db_failures: AtomicU64,
 }
@@ -128,7 +130,7 @@ impl std::fmt::Debug for BudgetTracker {
 
 impl BudgetTracker {
     pub fn new(store: Store, pending: Arc<PendingSpend>, settings: BudgetSettings) -> Self {
-        Self::with_clock(store, pending, settings, Arc::new(Utc::now))
+        Self::with_clock(store, pending, settings, WallClock::system())
     }
 
     /// With another clock (tests cross a month boundary with it).
@@ -136,7 +138,7 @@ impl BudgetTracker {
         store: Store,
         pending: Arc<PendingSpend>,
         settings: BudgetSettings,
-        clock: Clock,
+        clock: WallClock,
     ) -> Self {
         Self {
             store,
@@ -161,7 +163,7 @@ impl BudgetTracker {
         let Some(budget) = budget else {
             return Verdict::NoBudget;
         };
-        let now = (self.clock)();
+        let now = self.clock.now();
         let month = month_start(now);
         let cached = self.cached(user_id).filter(|r| r.month == month);
         let reading = match cached {

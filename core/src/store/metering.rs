@@ -4,8 +4,8 @@
 //! (`QueryBuilder` adds one placeholder per value; no value is ever spliced into the SQL text.)
 
 use super::rollups::{
-    ROLLUP_ROWS_PER_STATEMENT, UPSERT_ALL_HEAD, UPSERT_ALL_TAIL, UPSERT_HEAD, UPSERT_TAIL,
-    all_users, rollup_deltas,
+    ROLLUP_ROWS_PER_STATEMENT, UPSERT_ALL_HEAD, UPSERT_ALL_TAIL, UPSERT_DAILY_HEAD,
+    UPSERT_DAILY_TAIL, UPSERT_HEAD, UPSERT_TAIL, all_users, daily_keys, rollup_deltas,
 };
 use super::{Store, StoreResult, on_pool};
 use crate::metering::record::RequestRecord;
@@ -118,6 +118,7 @@ impl Store {
             }
             let deltas = rollup_deltas(inserted);
             let all: Vec<_> = all_users(&deltas).into_iter().collect();
+            let daily: Vec<_> = daily_keys(&deltas).into_iter().collect();
             let deltas: Vec<_> = deltas.into_iter().collect();
             for chunk in deltas.chunks(ROLLUP_ROWS_PER_STATEMENT) {
                 let mut upsert = sqlx::QueryBuilder::new(UPSERT_HEAD);
@@ -143,6 +144,15 @@ impl Store {
                     push_sums!(row, s);
                 });
                 upsert.push(UPSERT_ALL_TAIL);
+                upsert.build().execute(&mut *tx).await?;
+            }
+            for chunk in daily.chunks(ROLLUP_ROWS_PER_STATEMENT) {
+                let mut upsert = sqlx::QueryBuilder::new(UPSERT_DAILY_HEAD);
+                upsert.push_values(chunk, |mut row, ((day, user_id, key_id), d)| {
+                    row.push_bind(*day).push_bind(*user_id).push_bind(*key_id);
+                    push_sums!(row, d.sums).push_bind(d.bedrock_direct);
+                });
+                upsert.push(UPSERT_DAILY_TAIL);
                 upsert.build().execute(&mut *tx).await?;
             }
             tx.commit().await

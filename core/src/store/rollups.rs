@@ -1,5 +1,6 @@
-//! Hourly usage rollups (`usage_hourly`): what the usage reports and budget checks read
-//! instead of every request row.
+//! Usage rollups: what the usage reports and budget checks read instead of every request
+//! row. `usage_hourly` (per hour, user, key, model, provider, path), `usage_hourly_all` (the
+//! same without user and key) and `usage_daily_keys` (per day, user and key: the top lists).
 //!
 //! The metering writer adds each batch's sums in the transaction that inserts the batch, and
 //! only for rows that were really inserted (a retried batch adds nothing twice). Upserts go in
@@ -97,6 +98,11 @@ impl RollupSums {
     }
 }
 
+/// The start of the UTC day holding `at`.
+pub fn day_of(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.duration_trunc(TimeDelta::days(1)).unwrap_or(at)
+}
+
 /// The start of the UTC hour holding `at`.
 pub fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
     at.duration_trunc(TimeDelta::hours(1)).unwrap_or(at)
@@ -139,7 +145,35 @@ pub(crate) fn all_users(deltas: &BTreeMap<RollupKey, RollupSums>) -> BTreeMap<Al
     all
 }
 
-/// The conflict action of both rollup upserts (the target table is aliased `t`): add the new
+/// The daily per-key rollup's key: day, user, access key.
+pub(crate) type DailyKey = (DateTime<Utc>, Uuid, Uuid);
+
+/// A daily per-key row's sums: the hourly sums, and the requests sent straight to Bedrock
+/// (the hourly rows tell them by their path; these rows have none).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct DailySums {
+    pub sums: RollupSums,
+    pub bedrock_direct: i64,
+}
+
+/// The fine deltas summed per day, user and key, in key order.
+pub(crate) fn daily_keys(
+    deltas: &BTreeMap<RollupKey, RollupSums>,
+) -> BTreeMap<DailyKey, DailySums> {
+    let mut daily: BTreeMap<DailyKey, DailySums> = BTreeMap::new();
+    for (k, s) in deltas {
+        let day = daily
+            .entry((day_of(k.hour), k.user_id, k.access_key_id))
+            .or_default();
+        day.sums.add(s);
+        if k.path == PathTaken::BedrockDirect.as_str() {
+            day.bedrock_direct += s.requests;
+        }
+    }
+    daily
+}
+
+/// The conflict action of the rollup upserts (the target table is aliased `t`): add the new
 /// sums to the stored ones.
 macro_rules! add_sums {
     () => {
@@ -167,6 +201,15 @@ pub(crate) const UPSERT_HEAD: &str = "INSERT INTO usage_hourly AS t (hour, user_
 pub(crate) const UPSERT_TAIL: &str = concat!(
     " ON CONFLICT (hour, user_id, access_key_id, model, provider, path)",
     add_sums!()
+);
+
+pub(crate) const UPSERT_DAILY_HEAD: &str = "INSERT INTO usage_daily_keys AS t (day, user_id, access_key_id, \
+     requests, failovers, errors, requests_with_usage, input_tokens, output_tokens, \
+     cache_read_tokens, cache_write_tokens, cost_micro_usd, bedrock_direct) ";
+pub(crate) const UPSERT_DAILY_TAIL: &str = concat!(
+    " ON CONFLICT (day, user_id, access_key_id)",
+    add_sums!(),
+    ", bedrock_direct = t.bedrock_direct + excluded.bedrock_direct"
 );
 
 /// Rollup rows per upsert statement (15 placeholders a row).
@@ -209,6 +252,27 @@ const REBUILD_ALL: &str = "INSERT INTO usage_hourly_all (hour, model, provider, 
      FROM usage_hourly WHERE hour >= $1
      GROUP BY 1, 2, 3, 4";
 
+/// The daily per-key rollup of the days from `$1` (a day start) on, from the hourly one
+/// (complete for every hour, also those before the rebuild's first hour).
+fn rebuild_daily_sql(postgres: bool) -> String {
+    let day = if postgres {
+        "date_trunc('day', hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+    } else {
+        "strftime('%Y-%m-%dT00:00:00+00:00', hour)"
+    };
+    format!(
+        "INSERT INTO usage_daily_keys (day, user_id, access_key_id, requests, failovers, \
+         bedrock_direct, errors, requests_with_usage, input_tokens, output_tokens, \
+         cache_read_tokens, cache_write_tokens, cost_micro_usd)
+         SELECT {day}, user_id, access_key_id, SUM(requests), SUM(failovers),
+                SUM(CASE WHEN path = 'bedrock' THEN requests ELSE 0 END), SUM(errors),
+                SUM(requests_with_usage), SUM(input_tokens), SUM(output_tokens),
+                SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cost_micro_usd)
+         FROM usage_hourly WHERE hour >= $1
+         GROUP BY 1, 2, 3"
+    )
+}
+
 impl Store {
     /// Recomputes the rollups of every hour from the one holding `from` on, from the raw rows,
     /// in one transaction. Returns the number of rollup rows written. On PostgreSQL the table
@@ -221,10 +285,13 @@ impl Store {
         let from = hour_of(from);
         let postgres = matches!(self.pool, super::Pool::Postgres(_));
         let sql = rebuild_sql(postgres);
+        let daily = rebuild_daily_sql(postgres);
         let written = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             if postgres {
-                sqlx::query("LOCK TABLE usage_hourly, usage_hourly_all IN EXCLUSIVE MODE")
+                sqlx::query(
+                    "LOCK TABLE usage_hourly, usage_hourly_all, usage_daily_keys IN EXCLUSIVE MODE",
+                )
                     .execute(&mut *tx)
                     .await?;
             }
@@ -240,6 +307,15 @@ impl Store {
                 .await?
                 .rows_affected();
             sqlx::query(REBUILD_ALL).bind(from).execute(&mut *tx).await?;
+            // The first day is rebuilt whole from the hourly rows, which hold its early hours.
+            sqlx::query("DELETE FROM usage_daily_keys WHERE day >= $1")
+                .bind(day_of(from))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(sqlx::AssertSqlSafe(daily.clone()))
+                .bind(day_of(from))
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok::<u64, sqlx::Error>(written)
         })?;
@@ -290,6 +366,15 @@ impl Store {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn days_are_utc_day_starts() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 30, 23, 59, 59).unwrap();
+        assert_eq!(
+            day_of(at),
+            Utc.with_ymd_and_hms(2026, 11, 30, 0, 0, 0).unwrap()
+        );
+    }
 
     #[test]
     fn hours_are_utc_hour_starts() {

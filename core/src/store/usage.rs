@@ -1,9 +1,11 @@
 //! Usage reports: totals, series by time bucket (optionally split by user, key or model) and
 //! top lists, for the admin API and console. Whole hours are read from the hourly rollups,
 //! the partial hours at a range's edges from the raw rows, so the answer is exact for any
-//! range and costs about the same for a year as for a day.
+//! range and costs about the same for a year as for a day. Reports per user or key that
+//! need neither model nor provider (the top lists) read whole days from the daily per-key
+//! rollup.
 
-use super::rollups::hour_of;
+use super::rollups::{day_of, hour_of};
 use super::{Store, StoreResult, on_pool};
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
@@ -141,7 +143,16 @@ enum Source {
     /// `usage_hourly_all`: whole hours, all users and keys together (reports that neither
     /// filter nor group by user or key).
     RollupsAll,
+    /// `usage_daily_keys`: whole days per user and key (no model, provider or path).
+    DailyKeys,
 }
+
+/// One piece of a report's range and where it is read.
+type Piece = (
+    Source,
+    chrono::DateTime<chrono::Utc>,
+    chrono::DateTime<chrono::Utc>,
+);
 
 /// The aggregate columns, shared by both engines' queries.
 const RAW_COLUMNS: &str = "COUNT(*) AS requests,
@@ -159,6 +170,19 @@ const RAW_COLUMNS: &str = "COUNT(*) AS requests,
 const ROLLUP_COLUMNS: &str = "CAST(COALESCE(SUM(u.requests), 0) AS BIGINT) AS requests,
      CAST(COALESCE(SUM(u.failovers), 0) AS BIGINT) AS failovers,
      CAST(COALESCE(SUM(CASE WHEN u.path = 'bedrock' THEN u.requests ELSE 0 END), 0) AS BIGINT) AS bedrock_direct,
+     CAST(COALESCE(SUM(u.errors), 0) AS BIGINT) AS errors,
+     CAST(COALESCE(SUM(u.requests_with_usage), 0) AS BIGINT) AS requests_with_usage,
+     CAST(COALESCE(SUM(u.input_tokens), 0) AS BIGINT) AS input_tokens,
+     CAST(COALESCE(SUM(u.output_tokens), 0) AS BIGINT) AS output_tokens,
+     CAST(COALESCE(SUM(u.cache_read_tokens), 0) AS BIGINT) AS cache_read_tokens,
+     CAST(COALESCE(SUM(u.cache_write_tokens), 0) AS BIGINT) AS cache_write_tokens,
+     CAST(COALESCE(SUM(u.cost_micro_usd), 0) AS BIGINT) AS cost_micro_usd";
+
+/// The same columns from the daily per-key rollup, which counts direct Bedrock requests
+/// itself (it has no path).
+const DAILY_COLUMNS: &str = "CAST(COALESCE(SUM(u.requests), 0) AS BIGINT) AS requests,
+     CAST(COALESCE(SUM(u.failovers), 0) AS BIGINT) AS failovers,
+     CAST(COALESCE(SUM(u.bedrock_direct), 0) AS BIGINT) AS bedrock_direct,
      CAST(COALESCE(SUM(u.errors), 0) AS BIGINT) AS errors,
      CAST(COALESCE(SUM(u.requests_with_usage), 0) AS BIGINT) AS requests_with_usage,
      CAST(COALESCE(SUM(u.input_tokens), 0) AS BIGINT) AS input_tokens,
@@ -210,6 +234,17 @@ impl UsageShape {
                 "u.provider",
                 ROLLUP_COLUMNS,
                 "usage_hourly_all u",
+            ),
+            // Chosen only when neither model nor provider is filtered or grouped on: their
+            // filters then compare the parameter with itself.
+            Source::DailyKeys => (
+                "u.day",
+                "u.user_id",
+                "u.access_key_id",
+                "CAST(NULL AS TEXT)",
+                "CAST(NULL AS TEXT)",
+                DAILY_COLUMNS,
+                "usage_daily_keys u",
             ),
         };
         // Each engine buckets its own way: PostgreSQL truncates the timestamp; SQLite stores
@@ -337,7 +372,14 @@ impl Store {
         let by_person = filter.user_id.is_some()
             || filter.access_key_id.is_some()
             || matches!(shape.group, Some(UsageGroup::User | UsageGroup::Key));
-        let pieces = plan_sources(from, to)
+        // Whole days from the daily per-key rollup when the report needs no hour, model or
+        // provider.
+        let by_day = by_person
+            && filter.model.is_none()
+            && filter.provider.is_none()
+            && !matches!(shape.group, Some(UsageGroup::Model))
+            && !matches!(shape.granularity, Some(Granularity::Hour));
+        let pieces = plan_sources(from, to, by_day)
             .into_iter()
             .map(|(source, from, to)| match source {
                 Source::Rollups if !by_person => (Source::RollupsAll, from, to),
@@ -373,11 +415,7 @@ impl Store {
         &self,
         filter: &UsageFilter,
         shape: UsageShape,
-        pieces: Vec<(
-            Source,
-            chrono::DateTime<chrono::Utc>,
-            chrono::DateTime<chrono::Utc>,
-        )>,
+        pieces: Vec<Piece>,
     ) -> StoreResult<Vec<UsageBucket>> {
         let mut merged: BTreeMap<(String, Option<uuid::Uuid>, Option<String>), UsageBucket> =
             BTreeMap::new();
@@ -428,16 +466,27 @@ impl Store {
     }
 }
 
-/// Which source answers which part of `[from, to)`: the whole hours from the rollups, the
-/// partial hours before and after them from the raw rows.
+/// Which source answers which part of `[from, to)`: with `days`, the whole days from the
+/// daily per-key rollup; the whole hours (of the rest) from the hourly rollups; the partial
+/// hours at the edges from the raw rows.
 fn plan_sources(
     from: chrono::DateTime<chrono::Utc>,
     to: chrono::DateTime<chrono::Utc>,
-) -> Vec<(
-    Source,
-    chrono::DateTime<chrono::Utc>,
-    chrono::DateTime<chrono::Utc>,
-)> {
+    days: bool,
+) -> Vec<Piece> {
+    if days {
+        let first_day = match day_of(from) {
+            d if d == from => d,
+            d => d + chrono::Duration::days(1),
+        };
+        let end_day = day_of(to);
+        if first_day < end_day {
+            let mut pieces = vec![(Source::DailyKeys, first_day, end_day)];
+            pieces.extend(plan_sources(from, first_day, false));
+            pieces.extend(plan_sources(end_day, to, false));
+            return pieces;
+        }
+    }
     let first_whole = match hour_of(from) {
         h if h == from => h,
         h => h + chrono::Duration::hours(1),
@@ -472,7 +521,7 @@ mod tests {
     #[test]
     fn whole_hours_come_from_rollups_and_edges_from_raw_rows() {
         assert_eq!(
-            plan_sources(at(9, 30), at(12, 15)),
+            plan_sources(at(9, 30), at(12, 15), false),
             vec![
                 (Source::Rollups, at(10, 0), at(12, 0)),
                 (Source::Raw, at(9, 30), at(10, 0)),
@@ -480,19 +529,45 @@ mod tests {
             ]
         );
         assert_eq!(
-            plan_sources(at(9, 0), at(12, 0)),
+            plan_sources(at(9, 0), at(12, 0), false),
             vec![(Source::Rollups, at(9, 0), at(12, 0))]
         );
         // Inside one hour, or across one boundary with no whole hour: raw rows only.
         assert_eq!(
-            plan_sources(at(9, 10), at(9, 50)),
+            plan_sources(at(9, 10), at(9, 50), true),
             vec![(Source::Raw, at(9, 10), at(9, 50))]
         );
         assert_eq!(
-            plan_sources(at(9, 10), at(10, 50)),
+            plan_sources(at(9, 10), at(10, 50), false),
             vec![(Source::Raw, at(9, 10), at(10, 50))]
         );
-        assert!(plan_sources(at(9, 0), at(9, 0)).is_empty());
-        assert!(plan_sources(at(10, 0), at(9, 0)).is_empty());
+        assert!(plan_sources(at(9, 0), at(9, 0), true).is_empty());
+        assert!(plan_sources(at(10, 0), at(9, 0), false).is_empty());
+    }
+
+    #[test]
+    fn whole_days_come_from_the_daily_rollup_when_asked() {
+        let day =
+            |d: u32, h: u32, m: u32| chrono::Utc.with_ymd_and_hms(2026, 11, d, h, m, 0).unwrap();
+        assert_eq!(
+            plan_sources(day(26, 9, 30), day(28, 12, 15), true),
+            vec![
+                (Source::DailyKeys, day(27, 0, 0), day(28, 0, 0)),
+                (Source::Rollups, day(26, 10, 0), day(27, 0, 0)),
+                (Source::Raw, day(26, 9, 30), day(26, 10, 0)),
+                (Source::Rollups, day(28, 0, 0), day(28, 12, 0)),
+                (Source::Raw, day(28, 12, 0), day(28, 12, 15)),
+            ]
+        );
+        // Midnight to midnight: the daily rows alone.
+        assert_eq!(
+            plan_sources(day(1, 0, 0), day(28, 0, 0), true),
+            vec![(Source::DailyKeys, day(1, 0, 0), day(28, 0, 0))]
+        );
+        // No whole day: as without days.
+        assert_eq!(
+            plan_sources(day(27, 9, 30), day(28, 12, 15), true),
+            plan_sources(day(27, 9, 30), day(28, 12, 15), false)
+        );
     }
 }

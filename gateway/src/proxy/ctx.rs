@@ -55,7 +55,7 @@ pub struct RequestCtx {
 
 impl RequestCtx {
     /// A new request's context, counted in flight until it drops.
-    pub fn new(lifecycle: &Arc<Lifecycle>) -> Self {
+    pub fn new(lifecycle: &Arc<Lifecycle>, started_at: chrono::DateTime<chrono::Utc>) -> Self {
         RequestCtx {
             request_id: uuid::Uuid::now_v7().simple().to_string(),
             started: Instant::now(),
@@ -79,7 +79,7 @@ impl RequestCtx {
             usage_tap: None,
             reported: None,
             plan_stream_cut: false,
-            started_at: chrono::Utc::now(),
+            started_at,
             _in_flight: lifecycle.enter(),
         }
     }

@@ -99,11 +99,12 @@ impl Gateway {
                         spend,
                         budget,
                         resets_at,
-                    } => Decision::Answer(GatewayError::OverBudget {
-                        budget_micro_usd: budget,
-                        spend_micro_usd: spend,
+                    } => Decision::Answer(GatewayError::over_budget(
+                        budget,
+                        spend,
                         resets_at,
-                    }),
+                        self.state.clock.now(),
+                    )),
                     Verdict::Unknown => Decision::Answer(GatewayError::BudgetUnknown),
                     Verdict::NoBudget | Verdict::Within { .. } => {
                         ctx.failover =

@@ -66,7 +66,7 @@ impl ProxyHttp for Gateway {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> RequestCtx {
-        RequestCtx::new(&self.state.lifecycle)
+        RequestCtx::new(&self.state.lifecycle, self.state.clock.now())
     }
 
     async fn early_request_filter(
@@ -383,9 +383,14 @@ impl ProxyHttp for Gateway {
         if let Some(error) = &ctx.local_error {
             self.state.metrics.gateway_error(error.label());
         }
-        if let Some(record) =
-            record::request_record(ctx, status, response_bytes, e, &self.state.prices.get())
-        {
+        if let Some(record) = record::request_record(
+            ctx,
+            status,
+            response_bytes,
+            e,
+            &self.state.prices.get(),
+            self.state.clock.now(),
+        ) {
             self.state.metrics.observe(&record);
             if self.state.metering {
                 self.state.meter.record(record);

@@ -32,9 +32,9 @@ pub fn request_record(
     response_bytes: u64,
     error: Option<&Error>,
     prices: &PriceTable,
+    finished_at: chrono::DateTime<chrono::Utc>,
 ) -> Option<RequestRecord> {
     let grant = ctx.grant.as_ref()?;
-    let finished_at = chrono::Utc::now();
     let reported = match (ctx.reported.take(), ctx.usage_tap.take()) {
         (Some(r), _) => Some(r),
         (None, Some(tap)) => tap.finish(),

@@ -30,6 +30,8 @@ pub struct GatewayState {
     /// The price table in force (reloaded on SIGHUP or when the file changes).
     pub prices: ccp_core::metering::prices::Prices,
     pub metrics: crate::metrics::Metrics,
+    /// Request timestamps and the budget month (the system clock but in tests).
+    pub clock: ccp_core::clock::WallClock,
     /// `CCP_METERING`: off only to measure what metering costs.
     pub metering: bool,
 }

@@ -2,6 +2,7 @@
 
 use super::{ListenAddr, StopTrigger, prepare, serve};
 use crate::proxy::GatewayState;
+use ccp_core::clock::WallClock;
 use ccp_core::config::Config;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -23,9 +24,15 @@ impl RunningGateway {
     /// Starts the gateway and waits (bounded) until it accepts connections. With port 0 in
     /// `gateway_addr`, [`RunningGateway::addr`] is the port the kernel chose.
     pub fn start(config: Config) -> anyhow::Result<Self> {
+        Self::start_with_clock(config, WallClock::system())
+    }
+
+    /// [`RunningGateway::start`] with another clock for request timestamps and the budget
+    /// month (tests cross a month boundary with it).
+    pub fn start_with_clock(config: Config, clock: WallClock) -> anyhow::Result<Self> {
         let listen = ListenAddr::bind(config.gateway_addr)?;
         let addr = listen.addr();
-        let prepared = prepare(&config)?;
+        let prepared = prepare(&config, clock)?;
         let state = Arc::clone(&prepared.state);
         let metrics_addr = prepared.metrics_addr;
         let (stop, rx) = oneshot::channel();

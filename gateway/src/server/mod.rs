@@ -22,6 +22,7 @@ use crate::plan::PlanUpstream;
 use crate::proxy::{Gateway, GatewayState, Lifecycle};
 use anyhow::Context;
 use ccp_core::auth::{AuthCacheSettings, KeyAuthenticator};
+use ccp_core::clock::WallClock;
 use ccp_core::config::{Config, LogFormat};
 use ccp_core::metering::prices::{self, Prices, Reload};
 use ccp_core::metering::{Meter, MeterSettings, MeterWriter};
@@ -60,8 +61,9 @@ pub const METER_DRAIN_BUDGET: Duration = Duration::from_secs(15);
 /// How long the last interval-metrics push may take at shutdown.
 const SINK_DRAIN_BUDGET: Duration = Duration::from_secs(12);
 
-/// Connects and migrates the store, loads the pepper and resolves the Plan host.
-pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
+/// Connects and migrates the store, loads the pepper and resolves the Plan host. `clock`
+/// stamps requests and tells the budget month (tests move it; the binary uses the system's).
+pub fn prepare(config: &Config, clock: WallClock) -> anyhow::Result<Prepared> {
     // Two TLS stacks share rustls (Pingora's and the AWS SDK's pull in different crypto
     // back ends), so the process default must be chosen explicitly. Already set: fine.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -71,7 +73,7 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
         .enable_all()
         .build()
         .context("cannot start the background runtime")?;
-    let (state, writer) = background.block_on(build_state(config))?;
+    let (state, writer) = background.block_on(build_state(config, clock))?;
     state.plan.spawn_refresher(background.handle());
     background.spawn(watch_prices(Arc::clone(&state)));
     let (meter_stop, stopped) = oneshot::channel();
@@ -106,7 +108,10 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     })
 }
 
-async fn build_state(config: &Config) -> anyhow::Result<(Arc<GatewayState>, MeterWriter)> {
+async fn build_state(
+    config: &Config,
+    clock: WallClock,
+) -> anyhow::Result<(Arc<GatewayState>, MeterWriter)> {
     let store = Store::open(
         config,
         &StoreOptions {
@@ -155,10 +160,11 @@ async fn build_state(config: &Config) -> anyhow::Result<(Arc<GatewayState>, Mete
             tracing::warn!(host = %config.plan_base_url.host, error = %err, "Plan upstream not resolved yet; retrying in the background")
         }
     }
-    let budgets = BudgetTracker::new(
+    let budgets = BudgetTracker::with_clock(
         store.clone(),
         Arc::clone(meter.pending()),
         BudgetSettings::default(),
+        clock.clone(),
     );
     let state = Arc::new(GatewayState {
         auth,
@@ -175,6 +181,7 @@ async fn build_state(config: &Config) -> anyhow::Result<(Arc<GatewayState>, Mete
         prices: Prices::load(config.pricing_file.clone())
             .context("cannot load the price file (CCP_PRICING_FILE)")?,
         metrics: crate::metrics::Metrics::new(),
+        clock,
         metering: config.metering,
     });
     Ok((state, writer))
@@ -324,7 +331,7 @@ pub fn serve(
 /// Prepares and serves until SIGTERM or SIGINT: what the `ccp-gateway` binary runs.
 pub fn run(config: Config) -> anyhow::Result<()> {
     let listen = ListenAddr::bind(config.gateway_addr)?;
-    let prepared = prepare(&config)?;
+    let prepared = prepare(&config, WallClock::system())?;
     serve(&config, prepared, listen, StopTrigger::OsSignals)
 }
 

@@ -1,5 +1,6 @@
 //! The end-to-end harness: a real gateway (in-process, own threads) on a fresh SQLite
-//! database, in front of a scriptable fake Anthropic upstream on 127.0.0.1:0.
+//! database (or a fresh PostgreSQL schema, see [`Setup`]), in front of a scriptable fake
+//! Anthropic upstream on 127.0.0.1:0.
 
 #![allow(dead_code)]
 
@@ -26,6 +27,25 @@ pub struct Harness {
     pub config: Config,
     pub client: reqwest::Client,
     _dir: tempfile::TempDir,
+    // Last: the schema is dropped once the gateway and the store are gone.
+    _pg: Option<ccp_testkit::stores::PgSchema>,
+}
+
+/// Which database the harness's gateway runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Engine {
+    #[default]
+    Sqlite,
+    /// A fresh schema in the test PostgreSQL (`CCP_TEST_DATABASE_URL`).
+    Postgres,
+}
+
+/// How a harness starts beyond its upstreams and settings.
+#[derive(Debug, Clone, Default)]
+pub struct Setup {
+    pub engine: Engine,
+    /// The gateway's clock (request timestamps, the budget month); the system's by default.
+    pub clock: Option<ccp_core::clock::WallClock>,
 }
 
 async fn issue_key(
@@ -129,7 +149,13 @@ impl Harness {
         responder: impl Fn(&RecordedRequest) -> Reply + Send + Sync + 'static,
         settings: &[(&str, &str)],
     ) -> Self {
-        Self::build(FakeUpstream::start(responder).await, None, settings).await
+        Self::build(
+            FakeUpstream::start(responder).await,
+            None,
+            settings,
+            Setup::default(),
+        )
+        .await
     }
 
     /// A harness whose key has a Bedrock key (region us-east-1, value [`BEDROCK_KEY`]) and a
@@ -139,18 +165,37 @@ impl Harness {
         bedrock: impl Fn(&RecordedRequest) -> Reply + Send + Sync + 'static,
         settings: &[(&str, &str)],
     ) -> Self {
+        Self::start_failover_with(plan, bedrock, settings, Setup::default()).await
+    }
+
+    /// [`Harness::start_failover`] on another engine or with another clock.
+    pub async fn start_failover_with(
+        plan: impl Fn(&RecordedRequest) -> Reply + Send + Sync + 'static,
+        bedrock: impl Fn(&RecordedRequest) -> Reply + Send + Sync + 'static,
+        settings: &[(&str, &str)],
+        setup: Setup,
+    ) -> Self {
         let plan = FakeUpstream::start(plan).await;
         let bedrock = FakeUpstream::start(bedrock).await;
-        Self::build(plan, Some(bedrock), settings).await
+        Self::build(plan, Some(bedrock), settings, setup).await
     }
 
     async fn build(
         upstream: FakeUpstream,
         bedrock: Option<FakeUpstream>,
         settings: &[(&str, &str)],
+        setup: Setup,
     ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let data_dir = dir.path().display().to_string();
+        // PostgreSQL needs what SQLite generates in the data dir: a pepper and a wrapping key.
+        let pg = match setup.engine {
+            Engine::Sqlite => None,
+            Engine::Postgres => Some(ccp_testkit::stores::pg_schema().await),
+        };
+        let wrap_key = dir.path().join("wrap.key");
+        let wrap_key_file = wrap_key.display().to_string();
+        let pepper = "harness-pepper-".repeat(3);
         let plan = upstream.url();
         let bedrock_url = bedrock.as_ref().map(FakeUpstream::url);
         let mut pairs: Vec<(&str, &str)> = vec![
@@ -165,6 +210,15 @@ impl Harness {
         ];
         if let Some(url) = &bedrock_url {
             pairs.push(("bedrock_endpoint", url));
+        }
+        if let Some(pg) = &pg {
+            ccp_core::crypto::LocalWrapper::load_or_create(&wrap_key, true).expect("wrapping key");
+            pairs.extend([
+                ("database_url", pg.url.as_str()),
+                ("pepper", pepper.as_str()),
+                ("key_wrapper", "local"),
+                ("wrap_key_file", wrap_key_file.as_str()),
+            ]);
         }
         // Later pairs win, so a test can point Plan elsewhere (e.g. a closed port).
         pairs.extend_from_slice(settings);
@@ -189,10 +243,13 @@ impl Harness {
         }
 
         let gateway_config = config.clone();
-        let gateway = tokio::task::spawn_blocking(move || RunningGateway::start(gateway_config))
-            .await
-            .expect("join")
-            .expect("gateway starts");
+        let clock = setup.clock.unwrap_or_default();
+        let gateway = tokio::task::spawn_blocking(move || {
+            RunningGateway::start_with_clock(gateway_config, clock)
+        })
+        .await
+        .expect("join")
+        .expect("gateway starts");
         Self {
             addr: gateway.addr,
             gateway: Some(gateway),
@@ -208,6 +265,7 @@ impl Harness {
                 .build()
                 .expect("client"),
             _dir: dir,
+            _pg: pg,
         }
     }
 
