@@ -42,6 +42,8 @@ impl Store {
             granularity: None,
             group: None,
             top: None,
+            counts_only: false,
+            only: 0,
         };
         // Not bucketed and not grouped: one merged row at most.
         let b = self
@@ -198,6 +200,10 @@ struct UsageShape {
     group: Option<UsageGroup>,
     /// Largest groups first, at most this many (a top list).
     top: Option<i64>,
+    /// Only the request count (the other sums read as 0): ranking a top list.
+    counts_only: bool,
+    /// Only these groups (user or key ids, bound from `$8` on): a top list's winners.
+    only: usize,
 }
 
 impl UsageShape {
@@ -282,6 +288,29 @@ impl UsageShape {
                 format!("${n}{cast} IS NULL")
             }
         };
+        let columns = if self.counts_only {
+            let requests = match source {
+                Source::Raw => "COUNT(*)",
+                _ => "CAST(COALESCE(SUM(u.requests), 0) AS BIGINT)",
+            };
+            let zero = "CAST(0 AS BIGINT)";
+            format!(
+                "{requests} AS requests, {zero} AS failovers, {zero} AS bedrock_direct, \
+                 {zero} AS errors, {zero} AS requests_with_usage, {zero} AS input_tokens, \
+                 {zero} AS output_tokens, {zero} AS cache_read_tokens, \
+                 {zero} AS cache_write_tokens, {zero} AS cost_micro_usd"
+            )
+        } else {
+            columns.to_owned()
+        };
+        let only = if self.only == 0 {
+            String::new()
+        } else {
+            let ids: Vec<String> = (0..self.only)
+                .map(|i| format!("${}{uuid}", 8 + i))
+                .collect();
+            format!(" AND {group_id} IN ({})", ids.join(", "))
+        };
         let by_user = on(filter.user_id.is_some(), uid, 4, uuid);
         let by_key = on(filter.access_key_id.is_some(), kid, 5, uuid);
         let by_model = on(filter.model.is_some(), model, 6, text);
@@ -290,7 +319,7 @@ impl UsageShape {
             "SELECT {bucket} AS bucket, {group_id} AS group_id, {group_name} AS group_name, {columns}
              FROM {from}
              WHERE {time} >= $2 AND {time} < $3
-               AND {by_user} AND {by_key} AND {by_model} AND {by_provider}
+               AND {by_user} AND {by_key} AND {by_model} AND {by_provider}{only}
              GROUP BY 1, 2, 3"
         )
     }
@@ -321,6 +350,8 @@ impl Store {
             granularity: Some(granularity),
             group: None,
             top: None,
+            counts_only: false,
+            only: 0,
         };
         self.usage_query(filter, shape).await
     }
@@ -337,6 +368,8 @@ impl Store {
             granularity: Some(granularity),
             group: Some(group),
             top: None,
+            counts_only: false,
+            only: 0,
         };
         self.usage_query(filter, shape).await
     }
@@ -352,6 +385,8 @@ impl Store {
             granularity: None,
             group: Some(group),
             top: Some(limit),
+            counts_only: false,
+            only: 0,
         };
         self.usage_query(filter, shape).await
     }
@@ -406,21 +441,67 @@ impl Store {
             granularity: Some(granularity),
             group,
             top: None,
+            counts_only: false,
+            only: 0,
         };
         self.usage_from(filter, shape, vec![(Source::Raw, from, to)])
             .await
     }
 
+    /// The report over `pieces`. A top list of users or keys is found in two passes: the
+    /// groups are ranked on their request counts alone, then everything is summed for the
+    /// winners only (summing every column for every person costs several times more).
     async fn usage_from(
         &self,
         filter: &UsageFilter,
         shape: UsageShape,
         pieces: Vec<Piece>,
     ) -> StoreResult<Vec<UsageBucket>> {
+        let Some(limit) = shape.top else {
+            return self.merged(filter, shape, &pieces, &[]).await;
+        };
+        let limit = usize::try_from(limit).unwrap_or(0);
+        if !matches!(shape.group, Some(UsageGroup::User | UsageGroup::Key)) {
+            return Ok(largest(
+                self.merged(filter, shape, &pieces, &[]).await?,
+                limit,
+            ));
+        }
+        let ranking = UsageShape {
+            counts_only: true,
+            ..shape
+        };
+        let ranked = largest(self.merged(filter, ranking, &pieces, &[]).await?, limit);
+        let winners: Vec<uuid::Uuid> = ranked.iter().filter_map(|b| b.group_id).collect();
+        if winners.is_empty() {
+            return Ok(Vec::new());
+        }
+        let details = UsageShape {
+            only: winners.len(),
+            ..shape
+        };
+        Ok(largest(
+            self.merged(filter, details, &pieces, &winners).await?,
+            limit,
+        ))
+    }
+
+    /// Each piece's rows (restricted to the groups `only`, when given), merged per bucket and
+    /// group, in bucket and group order.
+    async fn merged(
+        &self,
+        filter: &UsageFilter,
+        shape: UsageShape,
+        pieces: &[Piece],
+        only: &[uuid::Uuid],
+    ) -> StoreResult<Vec<UsageBucket>> {
         let mut merged: BTreeMap<(String, Option<uuid::Uuid>, Option<String>), UsageBucket> =
             BTreeMap::new();
-        for (source, from, to) in pieces {
-            for row in self.usage_piece(filter, shape, source, from, to).await? {
+        for &(source, from, to) in pieces {
+            for row in self
+                .usage_piece(filter, shape, source, from, to, only)
+                .await?
+            {
                 let key = (row.bucket.clone(), row.group_id, row.group_name.clone());
                 match merged.entry(key) {
                     Entry::Occupied(mut seen) => seen.get_mut().add(&row),
@@ -430,13 +511,7 @@ impl Store {
                 }
             }
         }
-        let mut rows: Vec<UsageBucket> = merged.into_values().collect();
-        if let Some(limit) = shape.top {
-            // Stable: ties keep the group order of the map.
-            rows.sort_by_key(|b| std::cmp::Reverse(b.requests));
-            rows.truncate(usize::try_from(limit).unwrap_or(0));
-        }
-        Ok(rows)
+        Ok(merged.into_values().collect())
     }
 
     /// One source's rows for `[from, to)`.
@@ -447,23 +522,34 @@ impl Store {
         source: Source,
         from: chrono::DateTime<chrono::Utc>,
         to: chrono::DateTime<chrono::Utc>,
+        only: &[uuid::Uuid],
     ) -> StoreResult<Vec<UsageBucket>> {
         let postgres = matches!(self.pool, super::Pool::Postgres(_));
         let sql = shape.sql(postgres, source, filter);
         let rows = on_pool!(self, pool => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                 .bind(shape.bucket_param(postgres))
                 .bind(from)
                 .bind(to)
                 .bind(filter.user_id)
                 .bind(filter.access_key_id)
                 .bind(filter.model.as_deref())
-                .bind(filter.provider.as_deref())
-                .fetch_all(pool)
-                .await
+                .bind(filter.provider.as_deref());
+            for id in only {
+                query = query.bind(*id);
+            }
+            query.fetch_all(pool).await
         })?;
         Ok(rows)
     }
+}
+
+/// The `limit` rows with the most requests, largest first; ties keep their order (the group
+/// order of the merge), so both passes of a top list pick the same groups.
+fn largest(mut rows: Vec<UsageBucket>, limit: usize) -> Vec<UsageBucket> {
+    rows.sort_by_key(|b| std::cmp::Reverse(b.requests));
+    rows.truncate(limit);
+    rows
 }
 
 /// Which source answers which part of `[from, to)`: with `days`, the whole days from the
