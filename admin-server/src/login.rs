@@ -5,6 +5,7 @@
 //! - Throttling: after [`MAX_FAILURES`] failed attempts for one username or from one client
 //!   address, further attempts are refused ([`LoginError::Throttled`]) until
 //!   [`FAILURE_WINDOW`] has passed since the last failure; the password is not checked then.
+//!   The failures are counted in the database, so several admin servers share one limit.
 //! - A session token is accepted only while its admin exists, is active and still has the
 //!   `token_version` the token was issued under (logout and password change bump it).
 
@@ -42,32 +43,16 @@ pub enum SessionCheckError {
 pub struct LoginService {
     store: Store,
     keys: Arc<SessionKeys>,
-    by_username: moka::future::Cache<String, u32>,
-    by_address: moka::future::Cache<IpAddr, u32>,
 }
 
-/// One more failure.
-fn bump<K>(entry: Option<moka::Entry<K, u32>>) -> std::future::Ready<u32> {
-    std::future::ready(entry.map_or(1, |e| e.into_value().saturating_add(1)))
-}
-
-/// Failed attempts per key, forgotten [`FAILURE_WINDOW`] after the last one.
-fn failure_counter<K: std::hash::Hash + Eq + Send + Sync + 'static>() -> moka::future::Cache<K, u32>
-{
-    moka::future::Cache::builder()
-        .max_capacity(100_000)
-        .time_to_live(FAILURE_WINDOW)
-        .build()
+/// What failed logins are counted against: the username and the client address.
+fn subjects(name: &str, client: IpAddr) -> [String; 2] {
+    [format!("user:{name}"), format!("addr:{client}")]
 }
 
 impl LoginService {
     pub fn new(store: Store, keys: Arc<SessionKeys>) -> Self {
-        Self {
-            store,
-            keys,
-            by_username: failure_counter(),
-            by_address: failure_counter(),
-        }
+        Self { store, keys }
     }
 
     /// Checks the credentials and issues a session token.
@@ -78,11 +63,17 @@ impl LoginService {
         client: IpAddr,
     ) -> Result<(String, Claims), LoginError> {
         let name = normalize_username(username);
-        let throttled = |n: Option<u32>| n.is_some_and(|n| n >= MAX_FAILURES);
-        if throttled(self.by_username.get(&name).await)
-            || throttled(self.by_address.get(&client).await)
-        {
-            return Err(LoginError::Throttled);
+        let [by_name, by_address] = subjects(&name, client);
+        let now = chrono::Utc::now();
+        for subject in [&by_name, &by_address] {
+            let failures = self
+                .store
+                .login_failures(subject, now, FAILURE_WINDOW)
+                .await
+                .map_err(LoginError::Unavailable)?;
+            if failures >= MAX_FAILURES {
+                return Err(LoginError::Throttled);
+            }
         }
         let found = self
             .store
@@ -100,11 +91,19 @@ impl LoginService {
         let admin = match found {
             Some(f) if matches && f.admin.status == UserStatus::Active => f.admin,
             _ => {
-                self.count_failure(name, client).await;
+                for subject in [&by_name, &by_address] {
+                    self.store
+                        .record_login_failure(subject, chrono::Utc::now(), FAILURE_WINDOW)
+                        .await
+                        .map_err(LoginError::Unavailable)?;
+                }
                 return Err(LoginError::InvalidCredentials);
             }
         };
-        self.by_username.invalidate(&name).await;
+        self.store
+            .clear_login_failures(&by_name)
+            .await
+            .map_err(LoginError::Unavailable)?;
         self.store
             .record_admin_login(admin.id)
             .await
@@ -112,13 +111,6 @@ impl LoginService {
         self.keys
             .issue(&admin)
             .map_err(|_| LoginError::InvalidCredentials)
-    }
-
-    /// Counts a failure against the name and the address (atomically per key, so
-    /// concurrent attempts are all counted).
-    async fn count_failure(&self, name: String, client: IpAddr) {
-        self.by_username.entry(name).and_upsert_with(bump).await;
-        self.by_address.entry(client).and_upsert_with(bump).await;
     }
 
     /// The admin a bearer token stands for, if the token is valid and not revoked.

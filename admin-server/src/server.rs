@@ -116,6 +116,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
                 Ok(n) => tracing::info!(keys = n, "rotated keys past their grace period revoked"),
                 Err(err) => tracing::warn!(error = %err, "cannot revoke lapsed rotated keys"),
             }
+            let forgotten = chrono::Utc::now() - crate::login::FAILURE_WINDOW;
+            if let Err(err) = store.delete_login_failures_before(forgotten).await {
+                tracing::warn!(error = %err, "cannot delete old login failure counts");
+            }
         }
     });
     let retention = config.request_log_retention_days.map(|days| {

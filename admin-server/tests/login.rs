@@ -124,3 +124,42 @@ async fn repeated_failures_throttle_the_username_and_the_address() {
     ));
     assert!(svc.login("dev", pw(PASSWORD), ip(201)).await.is_ok());
 }
+
+/// Two admin servers on one database (PostgreSQL, as in production) share one limit: the
+/// failures are counted in the database, not per process.
+mod postgres {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn admin_servers_share_one_throttle() {
+        super::admin_servers_share_one_throttle().await;
+    }
+}
+
+async fn admin_servers_share_one_throttle() {
+    let t = common::stores::postgres().await;
+    common::add_admins(&t.store).await;
+    let keys = std::sync::Arc::new(common::session_keys());
+    let a = LoginService::new(t.store.clone(), std::sync::Arc::clone(&keys));
+    let b = LoginService::new(t.store.clone(), keys);
+    // Concurrent failures on both are all counted.
+    let attempts = (0..MAX_FAILURES).map(|i| {
+        let svc = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tokio::spawn(async move {
+            svc.login("ops", pw("wrong wrong wrong"), ip(10 + i as u8))
+                .await
+        })
+    });
+    for attempt in attempts.collect::<Vec<_>>() {
+        assert!(matches!(
+            attempt.await.unwrap(),
+            Err(LoginError::InvalidCredentials)
+        ));
+    }
+    for svc in [&a, &b] {
+        assert!(matches!(
+            svc.login("ops", pw(PASSWORD), ip(99)).await,
+            Err(LoginError::Throttled)
+        ));
+    }
+    assert!(b.login("dev", pw(PASSWORD), ip(99)).await.is_ok());
+    t.cleanup().await;
+}

@@ -159,6 +159,8 @@ def main():
                     "(also: gateway_nometer, the gateway with CCP_METERING=off; gateway_base, see --baseline)")
     ap.add_argument("--baseline", help="a directory with another build's ccp-gateway and ccp-admin (e.g. the "
                     "previous commit's target/release): measured as the target gateway_base in the same run")
+    ap.add_argument("--postgres", help="a PostgreSQL URL (e.g. postgres://postgres@127.0.0.1:5432/test): also measure "
+                    "the gateway on a fresh schema there, change listener on, as the target gateway_pg")
     args = ap.parse_args()
 
     for tool in ("oha", "nginx"):
@@ -238,6 +240,16 @@ http {{
             return proc, f"http://127.0.0.1:{port}/ak/{issued['key']}/v1/messages?beta=true"
 
         gw, gw_url = start_gateway("gw", up_port)
+        if args.postgres:
+            schema = f"ccp_bench_{os.getpid()}"
+            subprocess.run(["psql", args.postgres, "-qc", f"CREATE SCHEMA {schema}"], check=True)
+            procs.append(DropSchema(args.postgres, schema))
+            wrap_key = work / "pg-wrap.key"
+            wrap_key.write_text(os.urandom(32).hex())
+            sep = "&" if "?" in args.postgres else "?"
+            pg, pg_url = start_gateway("gw_pg", up_port, {
+                "CCP_DATABASE_URL": f"{args.postgres}{sep}options=-c%20search_path%3D{schema}",
+                "CCP_PEPPER": os.urandom(24).hex(), "CCP_KEY_WRAPPER": "local", "CCP_WRAP_KEY_FILE": str(wrap_key)})
         if args.baseline:
             base, base_url = start_gateway("gw_base", up_port, bin_dir=Path(args.baseline))
         nm, nm_url = start_gateway("nometer", up_port, {"CCP_METERING": "off"})
@@ -252,6 +264,7 @@ http {{
             "pingora": (f"http://127.0.0.1:{bare_port}/v1/messages?beta=true", lambda: [bare.pid]),
             "gateway": (gw_url, lambda: [gw.pid]),
             "gateway_nometer": (nm_url, lambda: [nm.pid]),
+            **({"gateway_pg": (pg_url, lambda: [pg.pid])} if args.postgres else {}),
             **({"gateway_base": (base_url, lambda: [base.pid])} if args.baseline else {}),
             "failover": (fo_url, lambda: [fo.pid]),
             "bedrock": (bd_url, lambda: [bd.pid]),
@@ -303,9 +316,35 @@ http {{
         shutil.rmtree(work, ignore_errors=True)
 
 
+class DropSchema:
+    """Drops the benchmark's PostgreSQL schema when the run's processes are stopped."""
+
+    def __init__(self, url, schema):
+        self.url, self.schema = url, schema
+
+    def send_signal(self, _sig):
+        pass
+
+    def wait(self, timeout=None):
+        subprocess.run(["psql", self.url, "-qc", f"DROP SCHEMA IF EXISTS {self.schema} CASCADE"], check=False)
+
+    def kill(self):
+        pass
+
+
 def print_comparison(results, rate):
     get = {(r["scenario"], r["target"], r["mode"]): r for r in results}
     scenarios = list(dict.fromkeys(r["scenario"] for r in results))
+    if all((s, t, "max") in get for s in scenarios for t in ("gateway", "gateway_pg")):
+        print(f"\n| scenario | max req/s SQLite / PostgreSQL + listener (ratio) | CPU ms/req at max SQLite / PostgreSQL | "
+              f"CPU ms/req at {rate} req/s SQLite / PostgreSQL | p50 at {rate} req/s SQLite / PostgreSQL (ms) |")
+        print("|---|---|---|---|---|")
+        for scenario in scenarios:
+            a, b = get[(scenario, "gateway", "max")], get[(scenario, "gateway_pg", "max")]
+            ar, br = get[(scenario, "gateway", f"{rate}rps")], get[(scenario, "gateway_pg", f"{rate}rps")]
+            print(f"| {scenario} | {a['rps']:.0f} / {b['rps']:.0f} ({b['rps'] / a['rps']:.2f}) | "
+                  f"{a['cpu_ms_per_req']:.3f} / {b['cpu_ms_per_req']:.3f} | {ar['cpu_ms_per_req']:.3f} / {br['cpu_ms_per_req']:.3f} | "
+                  f"{ar['p50_ms']:.3f} / {br['p50_ms']:.3f} |")
     if all((s, t, "max") in get for s in scenarios for t in ("gateway", "gateway_nometer")):
         print(f"\n| scenario | max req/s metering on / off (ratio) | CPU ms/req at {rate} req/s on / off | p50 at {rate} req/s on / off (ms) |")
         print("|---|---|---|---|")

@@ -74,6 +74,7 @@ impl KeyAuthenticator {
             granted: Cache::builder()
                 .max_capacity(settings.capacity)
                 .time_to_live(settings.ttl)
+                .support_invalidation_closures()
                 .build(),
             unknown: Cache::builder()
                 .max_capacity(settings.capacity)
@@ -101,6 +102,33 @@ impl KeyAuthenticator {
                 }
                 LoadError::Store => AuthOutcome::Unavailable,
             },
+        }
+    }
+
+    /// Forgets the cached grant of one access key (revoked, rotated, Bedrock key changed).
+    pub fn forget_key(&self, key_id: uuid::Uuid) {
+        self.forget_if(move |g| g.key_id == key_id);
+    }
+
+    /// Forgets the cached grants of every key of one user (status, routing or budget changed).
+    pub fn forget_user(&self, user_id: uuid::Uuid) {
+        self.forget_if(move |g| g.user_id == user_id);
+    }
+
+    /// Forgets everything, unknown keys included.
+    pub fn forget_all(&self) {
+        self.granted.invalidate_all();
+        self.unknown.invalidate_all();
+    }
+
+    fn forget_if(&self, matches: impl Fn(&KeyGrant) -> bool + Send + Sync + 'static) {
+        // Lookups never return an entry the predicate matched, from this call on.
+        if let Err(err) = self
+            .granted
+            .invalidate_entries_if(move |_, grant| matches(grant))
+        {
+            tracing::warn!(error = %err, "cannot forget cached grants selectively; forgetting all");
+            self.granted.invalidate_all();
         }
     }
 

@@ -54,7 +54,8 @@ async fn issue_key(
     }))
 }
 
-/// Revoke an access key: gateways refuse it within their key-cache TTL.
+/// Revoke an access key: PostgreSQL gateways refuse it at once (SQLite: within the key-cache
+/// TTL).
 #[endpoint(tags("access keys"), status_codes(200, 400, 401, 404, 503))]
 async fn revoke_key(
     id: PathParam<Uuid>,

@@ -1,6 +1,8 @@
 //! Users: list, create, show (with masked keys), update and (de)activate.
 
-use super::views::{AccessKeyView, RoutingView, UserDetail, UserPage, UserStatusView, UserView};
+use super::views::{
+    AccessKeyView, CircuitView, RoutingView, UserDetail, UserPage, UserStatusView, UserView,
+};
 use super::{ApiFailure, Created, actor, session};
 use ccp_core::store::{UserPatch, UserQuery};
 use salvo::oapi::extract::{JsonBody, PathParam};
@@ -116,10 +118,19 @@ async fn get_user(id: PathParam<Uuid>, depot: &mut Depot) -> Result<Json<UserDet
     let store = &api.ops.store;
     let user = store.get_user(*id).await?.ok_or_else(user_not_found)?;
     let keys = store.list_access_keys(Some(user.id)).await?;
+    let circuits = store.circuits_of_user(user.id).await?;
+    let now = chrono::Utc::now();
     let mut access_keys = Vec::with_capacity(keys.len());
     for key in keys {
         let bedrock = store.bedrock_key(key.id).await?;
-        access_keys.push(AccessKeyView::new(key, bedrock));
+        let circuit = circuits
+            .iter()
+            .find(|c| c.access_key_id == key.id)
+            .map(|c| CircuitView::new(c, now));
+        access_keys.push(AccessKeyView {
+            circuit,
+            ..AccessKeyView::new(key, bedrock)
+        });
     }
     let budget = crate::ops::budget_status(store, &user).await?.into();
     Ok(Json(UserDetail {
@@ -146,9 +157,10 @@ pub struct UpdateUser {
         pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f]*\.[^@\s\x00-\x1f\x7f-\x9f]*$"
     ))]
     pub email: Option<String>,
-    /// `disabled` stops every key of the user within the gateways' key-cache TTL.
+    /// `disabled` stops every key of the user (at once on PostgreSQL gateways, within the
+    /// key-cache TTL on SQLite).
     pub status: Option<UserStatusView>,
-    /// Takes effect within the gateways' key-cache TTL.
+    /// Takes effect at once on PostgreSQL gateways, within the key-cache TTL on SQLite.
     pub routing: Option<RoutingView>,
     /// USD as an exact decimal string (`"25"`, `"12.50"`) over the estimated Bedrock cost of
     /// a calendar month (UTC); null removes the budget.

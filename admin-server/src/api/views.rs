@@ -2,7 +2,7 @@
 //! secret: access keys appear masked, Bedrock keys as region and last four characters.
 
 use ccp_core::domain::{AccessKeyRecord, AuditEntry, KeyStatus, Routing, User, UserStatus};
-use ccp_core::store::{BedrockKeyRecord, ModelMapping};
+use ccp_core::store::{BedrockKeyRecord, CircuitRecord, CircuitState, ModelMapping};
 use chrono::{DateTime, Utc};
 use salvo::oapi::ToSchema;
 use serde::{Deserialize, Serialize};
@@ -152,6 +152,57 @@ pub struct AccessKeyView {
     pub replaced_by: Option<Uuid>,
     /// The Bedrock key this access key fails over with, if any.
     pub bedrock_key: Option<BedrockKeyView>,
+    /// The key's circuit breaker as the gateways share it (in the user view; null there:
+    /// Plan never failed for it).
+    pub circuit: Option<CircuitView>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CircuitStateView {
+    /// Requests go to Plan first.
+    Closed,
+    /// Plan kept failing: requests go straight to Bedrock until `open_until`.
+    Open,
+    /// The open period is over: the next request probes Plan (or one is probing now).
+    HalfOpen,
+}
+
+/// An access key's circuit breaker, shared by every gateway.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CircuitView {
+    pub state: CircuitStateView,
+    /// Open: when the next request may probe Plan.
+    pub open_until: Option<DateTime<Utc>>,
+    /// Half-open with a probe out: until when the probing gateway holds it.
+    pub probe_until: Option<DateTime<Utc>>,
+    /// Closed: Plan failures counted toward opening it.
+    pub recent_failures: usize,
+    pub last_failure_at: Option<DateTime<Utc>>,
+    /// Times it opened (or opened again after a failed probe).
+    pub opened_count: i64,
+}
+
+impl CircuitView {
+    pub fn new(r: &CircuitRecord, now: DateTime<Utc>) -> Self {
+        let at = |ms: Option<i64>| ms.and_then(DateTime::from_timestamp_millis);
+        let now_ms = now.timestamp_millis();
+        let state = match r.state {
+            CircuitState::Closed => CircuitStateView::Closed,
+            CircuitState::Open if r.open_until_ms.is_some_and(|t| t > now_ms) => {
+                CircuitStateView::Open
+            }
+            CircuitState::Open | CircuitState::HalfOpen => CircuitStateView::HalfOpen,
+        };
+        Self {
+            state,
+            open_until: at(r.open_until_ms).filter(|_| state == CircuitStateView::Open),
+            probe_until: at(r.probe_until_ms).filter(|t| *t > now),
+            recent_failures: r.failures_ms.len(),
+            last_failure_at: at(r.last_failure_ms),
+            opened_count: r.opened_count,
+        }
+    }
 }
 
 impl AccessKeyView {
@@ -171,6 +222,7 @@ impl AccessKeyView {
             last_used_at: k.last_used_at,
             replaced_by: k.replaced_by,
             bedrock_key: bedrock.map(BedrockKeyView::from),
+            circuit: None,
         }
     }
 }

@@ -17,7 +17,7 @@ pub use model_map::{UnmappedModel, unmapped_models};
 use ccp_core::crypto::{KeyWrapper, WrapError};
 use ccp_core::domain::{AccessKeyRecord, User};
 use ccp_core::keys::{AccessKey, Pepper};
-use ccp_core::store::{NewAuditEntry, NewUser, Store, StoreError, UserPatch};
+use ccp_core::store::{Change, NewAuditEntry, NewUser, Store, StoreError, UserPatch};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use std::sync::Arc;
@@ -196,6 +196,13 @@ impl AdminOps {
                 detail: Some(detail),
             })
             .await?;
+        // Every change a gateway caches is audited: announce it from here, after it is
+        // committed. Best effort: a gateway that misses it still has its cache TTL.
+        if let Some(change) = Change::of_audit_target(target_type, target_id)
+            && let Err(err) = self.store.announce(change).await
+        {
+            tracing::warn!(error = %err, kind = change.kind(), "could not announce a change to the gateways; their cache TTL applies");
+        }
         Ok(())
     }
 

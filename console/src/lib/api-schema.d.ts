@@ -11,7 +11,10 @@ export type paths = {
         get?: never;
         put?: never;
         post?: never;
-        /** Revoke an access key: gateways refuse it within their key-cache TTL. */
+        /**
+         * Revoke an access key: PostgreSQL gateways refuse it at once (SQLite: within the key-cache
+         * @description TTL).
+         */
         delete: operations["revoke_key"];
         options?: never;
         head?: never;
@@ -276,6 +279,7 @@ export type components = {
     schemas: {
         AccessKeyView: {
             bedrock_key?: null | components["schemas"]["BedrockKeyView"];
+            circuit?: null | components["schemas"]["CircuitView"];
             /** Format: date-time */
             created_at: string;
             /** @description The key masked, e.g. `ccp_AbCd…wxyz`. */
@@ -369,6 +373,31 @@ export type components = {
             used_percent?: number | null;
             /** Format: int32 */
             warning_percent: number;
+        };
+        /** @enum {string} */
+        CircuitStateView: "closed" | "open" | "half_open";
+        /** @description An access key's circuit breaker, shared by every gateway. */
+        CircuitView: {
+            /** Format: date-time */
+            last_failure_at?: string | null;
+            /**
+             * Format: date-time
+             * @description Open: when the next request may probe Plan.
+             */
+            open_until?: string | null;
+            /**
+             * Format: int64
+             * @description Times it opened (or opened again after a failed probe).
+             */
+            opened_count: number;
+            /**
+             * Format: date-time
+             * @description Half-open with a probe out: until when the probing gateway holds it.
+             */
+            probe_until?: string | null;
+            /** @description Closed: Plan failures counted toward opening it. */
+            recent_failures: number;
+            state: components["schemas"]["CircuitStateView"];
         };
         CreateMapping: {
             /**

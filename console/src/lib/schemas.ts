@@ -48,6 +48,16 @@ export const bedrockKey = z.object({
   updated_at: timestamp,
 });
 
+export const circuit = z.object({
+  state: z.enum(["closed", "open", "half_open"]),
+  open_until: timestamp.nullable(),
+  probe_until: timestamp.nullable(),
+  recent_failures: z.number().int(),
+  last_failure_at: timestamp.nullable(),
+  opened_count: z.number().int(),
+});
+export type Circuit = z.infer<typeof circuit>;
+
 export const accessKey = z.object({
   id: uuid,
   user_id: uuid,
@@ -60,6 +70,7 @@ export const accessKey = z.object({
   last_used_at: timestamp.nullable(),
   replaced_by: uuid.nullable(),
   bedrock_key: bedrockKey.nullable(),
+  circuit: circuit.nullable(),
 });
 export type AccessKey = z.infer<typeof accessKey>;
 

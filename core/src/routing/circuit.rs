@@ -8,8 +8,9 @@
 //!   Its success closes the circuit, its failure opens it again. A probe dropped without an
 //!   outcome (client gone) lets the next request probe.
 //!
-//! Bedrock outcomes never reach the breaker. Keys without a Bedrock key never use it. State is
-//! per process: with N instances, up to N × `threshold` failures may pass before all trip.
+//! Bedrock outcomes never reach the breaker. Keys without a Bedrock key never use it. The
+//! state is per process; on PostgreSQL the gateway shares it through the database and
+//! [`CircuitBreaker::adopt`]s what other instances decided (`gateway/src/proxy/circuits.rs`).
 //!
 //! (Over 400 lines only with its unit tests, which sit beside the code they check.)
 
@@ -81,6 +82,16 @@ enum State {
     Closed { failures: Vec<Instant> },
     Open { until: Instant },
     HalfOpen { probing: bool },
+}
+
+/// What another instance decided for a key, as this one should apply it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adopted {
+    /// Closed, nothing remembered.
+    Closed,
+    /// Open (or being probed elsewhere) for this much longer; then this instance may ask to
+    /// probe.
+    OpenFor(Duration),
 }
 
 /// The state of one key.
@@ -188,6 +199,10 @@ impl<K: Eq + Hash + Clone, C: Clock> CircuitBreaker<K, C> {
         }
     }
 
+    pub fn settings(&self) -> &BreakerSettings {
+        &self.settings
+    }
+
     /// Chooses the route for a new request of `key`.
     pub fn route(&self, key: &K) -> Route {
         let now = self.clock.now();
@@ -231,6 +246,48 @@ impl<K: Eq + Hash + Clone, C: Clock> CircuitBreaker<K, C> {
         if let Some(circuit) = keys.get_mut(key) {
             circuit.abandon_probe();
         }
+    }
+
+    /// Applies what another instance decided for `key`.
+    pub fn adopt(&self, key: &K, adopted: Adopted) {
+        let now = self.clock.now();
+        let mut keys = self
+            .keys
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match adopted {
+            Adopted::Closed => {
+                keys.remove(key);
+            }
+            Adopted::OpenFor(left) => {
+                keys.insert(
+                    key.clone(),
+                    KeyCircuit {
+                        state: State::Open { until: now + left },
+                    },
+                );
+            }
+        }
+    }
+
+    /// Whether `key` has failures remembered or a circuit not closed.
+    pub fn is_tracked(&self, key: &K) -> bool {
+        self.keys
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .contains_key(key)
+    }
+
+    /// Keys whose circuit is not closed (open, or half-open).
+    pub fn open_keys(&self) -> Vec<K> {
+        let keys = self
+            .keys
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        keys.iter()
+            .filter(|(_, c)| !matches!(c.state, State::Closed { .. }))
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     /// Keys with state, for tests and metrics.
@@ -300,6 +357,23 @@ mod tests {
         assert_eq!(fail(&b, 1), (Route::Plan, Some(Transition::Opened)));
         assert_eq!(b.route(&1), Route::BedrockDirect);
         assert_eq!(b.route(&2), Route::Plan, "other keys are unaffected");
+    }
+
+    #[test]
+    fn adopted_state_routes_like_local_state() {
+        let (b, clock) = breaker();
+        b.adopt(&4, Adopted::OpenFor(Duration::from_secs(10)));
+        assert_eq!(b.open_keys(), vec![4]);
+        assert_eq!(b.route(&4), Route::BedrockDirect);
+        clock.advance(Duration::from_secs(10));
+        assert_eq!(b.route(&4), Route::Probe, "then this instance may probe");
+        assert_eq!(b.route(&4), Route::BedrockDirect, "one probe at a time");
+        b.adopt(&4, Adopted::Closed);
+        assert!(!b.is_tracked(&4));
+        assert_eq!(b.route(&4), Route::Plan);
+        fail(&b, 5);
+        assert!(b.is_tracked(&5));
+        assert!(b.open_keys().is_empty(), "failures alone leave it closed");
     }
 
     #[test]

@@ -87,6 +87,11 @@ impl CredentialCache {
         self.cache.invalidate(&access_key_id).await;
     }
 
+    /// Forgets every key (the change listener reconnected and may have missed changes).
+    pub fn forget_all(&self) {
+        self.cache.invalidate_all();
+    }
+
     async fn load(&self, access_key_id: Uuid) -> Result<Arc<BedrockCredential>, CredentialError> {
         let row = match self.store.bedrock_key(access_key_id).await {
             Ok(Some(row)) => row,

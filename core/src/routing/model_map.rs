@@ -107,6 +107,11 @@ impl ModelMap {
         }
     }
 
+    /// Forgets the cached map: the next lookup reads it again.
+    pub fn forget(&self) {
+        self.rows.invalidate_all();
+    }
+
     /// The Bedrock model for `anthropic_model` called from `region`, if any.
     pub async fn resolve(&self, anthropic_model: &str, region: &str) -> Option<ResolvedModel> {
         let rows = self.rows().await;

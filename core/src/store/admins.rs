@@ -206,4 +206,82 @@ impl Store {
             last_login_at: None,
         }
     }
+
+    /// Failed logins counted against `subject` (`user:<name>` or `addr:<address>`): the
+    /// count, if the last failure is less than `window` old. Shared by every admin server on
+    /// the database.
+    pub async fn login_failures(
+        &self,
+        subject: &str,
+        now: DateTime<Utc>,
+        window: std::time::Duration,
+    ) -> StoreResult<u32> {
+        let since = now.timestamp_millis() - millis(window);
+        let count: Option<(i64,)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT CAST(failures AS BIGINT) FROM login_failures
+                 WHERE subject = $1 AND last_failure_ms > $2",
+            )
+            .bind(subject)
+            .bind(since)
+            .fetch_optional(pool)
+            .await
+        })?;
+        Ok(count.map_or(0, |(n,)| u32::try_from(n).unwrap_or(u32::MAX)))
+    }
+
+    /// Counts one more failed login against `subject` (starting again from 1 when the last
+    /// one is `window` old) and returns the count. One statement, so concurrent failures on
+    /// several admin servers are all counted.
+    pub async fn record_login_failure(
+        &self,
+        subject: &str,
+        now: DateTime<Utc>,
+        window: std::time::Duration,
+    ) -> StoreResult<u32> {
+        let now_ms = now.timestamp_millis();
+        let (count,): (i64,) = on_pool!(self, pool => {
+            sqlx::query_as(
+                "INSERT INTO login_failures AS f (subject, failures, last_failure_ms) VALUES ($1, 1, $2)
+                 ON CONFLICT (subject) DO UPDATE SET
+                   failures = CASE WHEN f.last_failure_ms > $3 THEN f.failures + 1 ELSE 1 END,
+                   last_failure_ms = $2
+                 RETURNING CAST(failures AS BIGINT)",
+            )
+            .bind(subject)
+            .bind(now_ms)
+            .bind(now_ms - millis(window))
+            .fetch_one(pool)
+            .await
+        })?;
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
+    /// Forgets the failed logins of `subject` (after a good password).
+    pub async fn clear_login_failures(&self, subject: &str) -> StoreResult<()> {
+        on_pool!(self, pool => {
+            sqlx::query("DELETE FROM login_failures WHERE subject = $1")
+                .bind(subject)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// Deletes failure counts whose last failure is older than `before` (housekeeping).
+    pub async fn delete_login_failures_before(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let deleted = on_pool!(self, pool => {
+            sqlx::query("DELETE FROM login_failures WHERE last_failure_ms <= $1")
+                .bind(before.timestamp_millis())
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        Ok(deleted)
+    }
+}
+
+fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }

@@ -7,6 +7,8 @@ mod access_keys;
 mod admins;
 mod audit;
 mod bedrock_keys;
+mod changes;
+mod circuits;
 mod metering;
 mod model_mappings;
 mod rollups;
@@ -23,6 +25,8 @@ pub use access_keys::NewAccessKey;
 pub use admins::{AdminLogin, NewAdmin, normalize_username};
 pub use audit::{AuditQuery, NewAuditEntry};
 pub use bedrock_keys::{BedrockKeyRecord, NewBedrockKey};
+pub use changes::{CHANNEL as CHANGES_CHANNEL, Change, ChangeListener, ListenEvent};
+pub use circuits::{CircuitRecord, CircuitState, ProbeClaim};
 pub use metering::{ModelSeen, RequestLogView};
 pub use model_mappings::{ModelMapping, ModelMappingPatch, NewModelMapping};
 pub use rollups::{RollupRow, hour_of};
@@ -158,11 +162,16 @@ impl Store {
     }
 
     async fn pg_pool(connect: PgConnectOptions, options: &StoreOptions) -> StoreResult<Pool> {
+        // Named in `pg_stat_activity`, unless the URL names it (`?application_name=`).
+        let connect = match connect.get_application_name() {
+            Some(_) => connect,
+            None => connect.application_name("claude-code-proxy"),
+        };
         Ok(Pool::Postgres(
             PgPoolOptions::new()
                 .max_connections(options.max_connections)
                 .acquire_timeout(options.acquire_timeout)
-                .connect_with(connect.application_name("claude-code-proxy"))
+                .connect_with(connect)
                 .await?,
         ))
     }

@@ -57,6 +57,11 @@ struct ErrorLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChangeLabel {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RepairLabel {
     repair: &'static str,
 }
@@ -107,6 +112,8 @@ pub struct Metrics {
     gateway_errors: Family<ErrorLabel, Counter>,
     failover_skipped: Family<SkipLabels, Counter>,
     repairs: Family<RepairLabel, Counter>,
+    changes: Family<ChangeLabel, Counter>,
+    listener_lost: Counter,
     skip_models: Mutex<HashSet<String>>,
     /// Connections closed because a request head took longer than `CCP_HEADER_TIMEOUT_SECS`
     /// (counted by the listener, mirrored at scrape time).
@@ -120,6 +127,7 @@ pub struct Metrics {
     key_unwrap_rejected: Counter,
     budget_check_failures: Counter,
     in_flight: Gauge,
+    open_circuits: Gauge,
     resident_bytes: Gauge,
     cpu_seconds: Gauge<f64, AtomicU64>,
     open_fds: Gauge,
@@ -217,6 +225,16 @@ impl Metrics {
             "bedrock_key_rejected",
             "Stored Bedrock keys that did not open for their access key (integrity alerts)",
         );
+        let changes: Family<ChangeLabel, Counter> = register(
+            &mut registry,
+            "changes_applied",
+            "Admin changes announced over PostgreSQL and applied to the caches, by kind (resync: all dropped after a reconnect)",
+        );
+        let listener_lost: Counter = register(
+            &mut registry,
+            "change_listener_lost",
+            "Times the connection listening for admin changes dropped (caches fall back to their TTL until it is back)",
+        );
         let budget_check_failures: Counter = register(
             &mut registry,
             "budget_check_failures",
@@ -224,6 +242,11 @@ impl Metrics {
         );
         let in_flight: Gauge =
             register(&mut registry, "in_flight_requests", "Requests in progress");
+        let open_circuits: Gauge = register(
+            &mut registry,
+            "open_circuits",
+            "Access keys whose circuit is open or half-open on this gateway (their requests go to Bedrock)",
+        );
         let resident_bytes: Gauge = register(
             &mut registry,
             "process_resident_memory_bytes",
@@ -252,6 +275,8 @@ impl Metrics {
             gateway_errors,
             failover_skipped,
             repairs,
+            changes,
+            listener_lost,
             skip_models: Mutex::new(HashSet::new()),
             header_timeouts: Arc::new(AtomicU64::new(0)),
             header_timeouts_counter,
@@ -262,6 +287,7 @@ impl Metrics {
             key_unwrap_rejected,
             budget_check_failures,
             in_flight,
+            open_circuits,
             resident_bytes,
             cpu_seconds,
             open_fds,
@@ -338,6 +364,16 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts an applied admin change (`resync` for a drop of everything).
+    pub fn count_change(&self, kind: &'static str) {
+        self.changes.get_or_create(&ChangeLabel { kind }).inc();
+    }
+
+    /// Counts a lost change-listening connection.
+    pub fn count_listener_lost(&self) {
+        self.listener_lost.inc();
+    }
+
     /// Counts the conversation repairs of a Bedrock call.
     pub fn conversation_repairs(&self, repairs: &[&'static str]) {
         for repair in repairs {
@@ -387,6 +423,7 @@ impl Metrics {
         keys: &CredentialStats,
         budget_failures: &AtomicU64,
         in_flight: usize,
+        open_circuits: usize,
     ) -> String {
         let mirror = |c: &Counter, v: &AtomicU64| {
             c.inner()
@@ -401,6 +438,8 @@ impl Metrics {
         mirror(&self.budget_check_failures, budget_failures);
         self.in_flight
             .set(i64::try_from(in_flight).unwrap_or(i64::MAX));
+        self.open_circuits
+            .set(i64::try_from(open_circuits).unwrap_or(i64::MAX));
         let process = ProcessFigures::read();
         self.resident_bytes.set(process.resident_bytes);
         self.cpu_seconds.set(process.cpu_seconds);
@@ -429,6 +468,7 @@ mod tests {
             &MeterStats::default(),
             &CredentialStats::default(),
             &AtomicU64::new(0),
+            0,
             0,
         );
         let lines: Vec<&str> = text

@@ -115,7 +115,13 @@ impl Gateway {
             }
             Routing::PlanFirst if !has_bedrock => Decision::Proxy,
             Routing::PlanFirst => {
-                let route = self.state.breaker.route(&grant.key_id);
+                let route = match self.state.breaker.route(&grant.key_id) {
+                    // One probe across all gateways: ask the database whose it is.
+                    circuit::Route::Probe => {
+                        super::circuits::claim_probe(&self.state, grant.key_id).await
+                    }
+                    route => route,
+                };
                 if route == circuit::Route::BedrockDirect {
                     // This request would go to Bedrock now: the budget decides.
                     if let Some(refusal) = self.budget(grant).await.refusal() {

@@ -144,11 +144,19 @@ impl Gateway {
             return;
         }
         failover.outcome_recorded = true;
-        if let Some(transition) = self
+        let had_failures = self.state.breaker.is_tracked(&grant.key_id);
+        let transition = self
             .state
             .breaker
-            .record(&grant.key_id, failover.route, outcome)
-        {
+            .record(&grant.key_id, failover.route, outcome);
+        super::circuits::share_plan_outcome(
+            &self.state,
+            grant.key_id,
+            failover.route,
+            outcome,
+            had_failures,
+        );
+        if let Some(transition) = transition {
             let key_id = grant.key_id;
             self.state.metrics.circuit_transition(transition);
             match transition {

@@ -7,6 +7,7 @@
 //! Pingora calls them; each hook delegates to the modules above.)
 
 mod body;
+pub mod circuits;
 mod ctx;
 mod decide;
 mod failover;

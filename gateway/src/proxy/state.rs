@@ -22,8 +22,11 @@ pub struct GatewayState {
     pub client_read_timeout: Duration,
     pub lifecycle: Arc<Lifecycle>,
     pub bedrock: Bedrock,
-    /// Per access key; only keys with a Bedrock key use it.
+    /// Per access key; only keys with a Bedrock key use it. Shared with the other gateways
+    /// through the database (`circuits.rs`).
     pub breaker: CircuitBreaker<uuid::Uuid>,
+    /// This process among the gateways (claims the circuit probe under it).
+    pub instance: uuid::Uuid,
     pub meter: Meter,
     /// Monthly Bedrock budgets; reads the rollups and `meter`'s pending spend.
     pub budgets: ccp_core::routing::budget::BudgetTracker,

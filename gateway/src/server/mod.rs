@@ -7,6 +7,7 @@
 //! `listen.rs` binds the listening address (port 0 included), `shutdown.rs` drains, and
 //! `embedded.rs` runs a gateway on its own thread for tests and embedding.
 
+mod changes;
 mod embedded;
 mod listen;
 mod shutdown;
@@ -76,6 +77,7 @@ pub fn prepare(config: &Config, clock: WallClock) -> anyhow::Result<Prepared> {
     let (state, writer) = background.block_on(build_state(config, clock))?;
     state.plan.spawn_refresher(background.handle());
     background.spawn(watch_prices(Arc::clone(&state)));
+    background.spawn(changes::follow_changes(Arc::clone(&state)));
     let (meter_stop, stopped) = oneshot::channel();
     let meter_task = background.spawn(writer.run(stopped, METER_DRAIN_BUDGET));
     let metrics_addr = config
@@ -176,6 +178,7 @@ async fn build_state(
         lifecycle: Arc::new(Lifecycle::default()),
         bedrock,
         breaker: CircuitBreaker::new(config.circuit),
+        instance: uuid::Uuid::new_v4(),
         budgets,
         meter,
         prices: Prices::load(config.pricing_file.clone())
@@ -248,6 +251,7 @@ fn spawn_metrics(
                         state.bedrock.credentials.stats(),
                         &state.budgets.db_failures,
                         state.lifecycle.in_flight(),
+                        state.breaker.open_keys().len(),
                     )
                 })
                 .await;

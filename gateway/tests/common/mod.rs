@@ -31,6 +31,9 @@ pub struct Harness {
     _pg: Option<ccp_testkit::stores::PgSchema>,
 }
 
+/// The pepper of a PostgreSQL harness (SQLite ones generate theirs in the data dir).
+pub const PG_PEPPER: &str = "harness-pepper-harness-pepper-harness-pepper";
+
 /// Which database the harness's gateway runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Engine {
@@ -195,7 +198,7 @@ impl Harness {
         };
         let wrap_key = dir.path().join("wrap.key");
         let wrap_key_file = wrap_key.display().to_string();
-        let pepper = "harness-pepper-".repeat(3);
+        let pepper = PG_PEPPER.to_owned();
         let plan = upstream.url();
         let bedrock_url = bedrock.as_ref().map(FakeUpstream::url);
         let mut pairs: Vec<(&str, &str)> = vec![
@@ -218,6 +221,10 @@ impl Harness {
                 ("pepper", pepper.as_str()),
                 ("key_wrapper", "local"),
                 ("wrap_key_file", wrap_key_file.as_str()),
+                (
+                    "session_secret",
+                    "harness-session-secret-harness-session-secret",
+                ),
             ]);
         }
         // Later pairs win, so a test can point Plan elsewhere (e.g. a closed port).

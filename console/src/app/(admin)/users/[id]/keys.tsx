@@ -143,6 +143,21 @@ function BedrockKey({ k }: { k: AccessKey }) {
   );
 }
 
+/** The key's circuit breaker in words: where its requests go now, and why. */
+export function circuitText(k: AccessKey, dates: Record<string, string>): string {
+  const c = k.circuit;
+  if (!c || c.state === "closed") {
+    const failures = c?.recent_failures ?? 0;
+    return failures > 0
+      ? `closed: Plan first (${failures} recent Plan ${failures === 1 ? "failure" : "failures"}, last ${dates[`${k.id}:circuit_failure`]})`
+      : "closed: Plan first";
+  }
+  if (c.state === "open") {
+    return `open: straight to Bedrock until ${dates[`${k.id}:circuit_until`]} (Plan kept failing; opened ${c.opened_count}×)`;
+  }
+  return "half-open: the next request tries Plan again; the others go to Bedrock";
+}
+
 export function KeyList({ keys, gatewayUrl, dates }: { keys: AccessKey[]; gatewayUrl: string; dates: Record<string, string> }) {
   return (
     <ul className="flex flex-col gap-3" aria-label="Access keys">
@@ -199,6 +214,12 @@ export function KeyList({ keys, gatewayUrl, dates }: { keys: AccessKey[]; gatewa
                 <dt className="font-medium">Bedrock failover</dt>
                 <dd>{k.bedrock_key ? `${k.bedrock_key.region}, key …${k.bedrock_key.last4}` : "none"}</dd>
               </div>
+              {k.bedrock_key ? (
+                <div className="col-span-2 sm:col-span-4">
+                  <dt className="font-medium">Circuit</dt>
+                  <dd data-testid="circuit">{circuitText(k, dates)}</dd>
+                </div>
+              ) : null}
             </dl>
           </li>
         );

@@ -43,6 +43,8 @@ export default async function UserPage({ params }: { params: Promise<{ id: strin
     dates[`${k.id}:revoked`] = formatInstant(k.revoked_at, tz);
     dates[`${k.id}:used`] = k.last_used_at ? formatInstant(k.last_used_at, tz) : "not yet";
     if (k.expires_at && Date.parse(k.expires_at) <= now) dates[`${k.id}:expired`] = "yes";
+    if (k.circuit?.open_until) dates[`${k.id}:circuit_until`] = formatInstant(k.circuit.open_until, tz);
+    if (k.circuit?.last_failure_at) dates[`${k.id}:circuit_failure`] = formatInstant(k.circuit.last_failure_at, tz);
   }
   const active = user.status === "active";
   return (

@@ -1,0 +1,141 @@
+//! The circuit breaker shared by every gateway on the database (`circuit_states`).
+//!
+//! The request path asks only the in-memory breaker. What crosses gateways goes through the
+//! database off the request path: Plan failures while the circuit is closed (the one that
+//! reaches the threshold opens it for all), the claim of the half-open probe (one gateway
+//! wins it; the others keep their requests on Bedrock), and the probe's result. Each change
+//! is announced (`Change::Circuit`) and every gateway adopts the row
+//! ([`CircuitBreaker::adopt`](ccp_core::routing::circuit::CircuitBreaker::adopt)). When
+//! the database cannot answer, the local breaker decides alone, as a single instance would.
+
+use super::GatewayState;
+use ccp_core::routing::circuit::{Adopted, PlanOutcome, Route};
+use ccp_core::store::{Change, ProbeClaim};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// How long a probe claim holds: another gateway may probe once it lapses (the prober died,
+/// or Plan has not answered the probe).
+pub const PROBE_LEASE: Duration = Duration::from_secs(60);
+
+fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+/// For a request the local breaker chose as the half-open probe: whether this gateway may
+/// send it. `Route::Probe` if so; else where the shared state says the request goes.
+pub async fn claim_probe(state: &GatewayState, key: Uuid) -> Route {
+    let claim = state
+        .store
+        .claim_circuit_probe(key, state.instance, now(), PROBE_LEASE)
+        .await;
+    match claim {
+        Ok(ProbeClaim::Mine | ProbeClaim::NoRecord) => Route::Probe,
+        Ok(ProbeClaim::NotMine(record)) => {
+            let adopted = record.adopted(now().timestamp_millis());
+            state.breaker.adopt(&key, adopted);
+            match adopted {
+                Adopted::Closed => Route::Plan,
+                Adopted::OpenFor(_) => Route::BedrockDirect,
+            }
+        }
+        Err(err) => {
+            tracing::warn!(%key, error = %err, "cannot claim the circuit probe in the database; probing on this gateway's state");
+            Route::Probe
+        }
+    }
+}
+
+/// Shares how a Plan attempt on `route` ended (the local breaker has been told already;
+/// `had_failures`: it remembered failures of this key before). Runs in the background.
+pub fn share_plan_outcome(
+    state: &Arc<GatewayState>,
+    key: Uuid,
+    route: Route,
+    outcome: PlanOutcome,
+    had_failures: bool,
+) {
+    let success = outcome == PlanOutcome::Success;
+    match (route, success) {
+        (Route::Plan, false) | (Route::Probe, _) => {}
+        (Route::Plan, true) if had_failures => {}
+        _ => return,
+    }
+    let state = Arc::clone(state);
+    tokio::spawn(async move {
+        let store = &state.store;
+        let settings = state.breaker.settings();
+        let announce = match route {
+            Route::Probe => store
+                .record_circuit_probe(key, success, now(), settings.open_for)
+                .await
+                .map(|()| true),
+            _ if success => store
+                .clear_circuit_failures(key, now())
+                .await
+                .map(|()| false),
+            _ => match store.record_circuit_failure(key, now(), settings).await {
+                Ok((record, opened)) => {
+                    // Opened here or already by another gateway: this one follows now.
+                    let adopted = record.adopted(now().timestamp_millis());
+                    if adopted != Adopted::Closed {
+                        state.breaker.adopt(&key, adopted);
+                    }
+                    Ok(opened)
+                }
+                Err(err) => Err(err),
+            },
+        };
+        match announce {
+            Ok(true) => {
+                if let Err(err) = store.announce(Change::Circuit(key)).await {
+                    tracing::warn!(%key, error = %err, "cannot announce a circuit change; other gateways see it when they reload");
+                }
+            }
+            Ok(false) => {}
+            Err(err) => {
+                tracing::warn!(%key, error = %err, "cannot share a circuit outcome; this gateway's breaker decides alone");
+            }
+        }
+    });
+}
+
+/// Applies one key's shared state (after a notification).
+pub async fn refresh(state: &GatewayState, key: Uuid) {
+    match state.store.circuit(key).await {
+        Ok(Some(record)) => state
+            .breaker
+            .adopt(&key, record.adopted(now().timestamp_millis())),
+        Ok(None) => state.breaker.adopt(&key, Adopted::Closed),
+        Err(err) => tracing::warn!(%key, error = %err, "cannot read a circuit's shared state"),
+    }
+}
+
+/// Applies every shared circuit that is not closed, and closes local circuits the database
+/// holds closed (at start-up and after the change listener reconnected).
+pub async fn load_all(state: &GatewayState) {
+    let records = match state.store.circuits_not_closed().await {
+        Ok(records) => records,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot load the shared circuit states");
+            return;
+        }
+    };
+    let now_ms = now().timestamp_millis();
+    let shared: HashSet<Uuid> = records.iter().map(|r| r.access_key_id).collect();
+    for key in state.breaker.open_keys() {
+        if !shared.contains(&key) {
+            state.breaker.adopt(&key, Adopted::Closed);
+        }
+    }
+    for record in &records {
+        state
+            .breaker
+            .adopt(&record.access_key_id, record.adopted(now_ms));
+    }
+    if !records.is_empty() {
+        tracing::info!(open = records.len(), "shared circuit states loaded");
+    }
+}
