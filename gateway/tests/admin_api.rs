@@ -8,60 +8,10 @@
 
 mod common;
 
-use ccp_admin_server::api::service;
-use ccp_core::secret::SecretString;
-use ccp_core::store::NewAdmin;
 use ccp_testkit::Reply;
-use common::Harness;
-use salvo::prelude::Service;
-use salvo::test::{ResponseExt, TestClient};
-use serde_json::{Value, json};
+use common::{Admin, Harness};
+use serde_json::json;
 use std::time::{Duration, Instant};
-
-const PASSWORD: &str = "a long enough passphrase";
-
-struct Admin {
-    service: Service,
-    token: String,
-}
-
-impl Admin {
-    async fn start(h: &Harness) -> Self {
-        h.store
-            .create_admin(NewAdmin {
-                username: "ops".into(),
-                password_hash: ccp_core::password::hash(&SecretString::from(PASSWORD)).unwrap(),
-            })
-            .await
-            .unwrap();
-        let api = ccp_admin_server::server::build(&h.config).await.unwrap();
-        let service = service(api, None);
-        let mut res = TestClient::post("http://127.0.0.1:1/admin/auth/login")
-            .json(&json!({"username": "ops", "password": PASSWORD}))
-            .send(&service)
-            .await;
-        let body: Value = res.take_json().await.unwrap();
-        let token = body["token"].as_str().unwrap().to_owned();
-        Self { service, token }
-    }
-
-    async fn call(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
-        let url = format!("http://127.0.0.1:1{path}");
-        let req = match method {
-            "POST" => TestClient::post(url),
-            "PATCH" => TestClient::patch(url),
-            "DELETE" => TestClient::delete(url),
-            other => panic!("{other}"),
-        };
-        let mut res = req
-            .add_header("authorization", format!("Bearer {}", self.token), true)
-            .json(&body)
-            .send(&self.service)
-            .await;
-        let status = res.status_code.unwrap().as_u16();
-        (status, res.take_json().await.unwrap_or(Value::Null))
-    }
-}
 
 async fn status_of(h: &Harness, key: &str) -> u16 {
     h.client

@@ -13,20 +13,15 @@
 
 mod common;
 
-use ccp_admin_server::api::service;
-use ccp_core::secret::SecretString;
-use ccp_core::store::{CircuitState, NewAdmin};
+use ccp_core::store::CircuitState;
 use ccp_testkit::bedrock as fake;
 use ccp_testkit::{RecordedRequest, Reply};
 use common::{Engine, Harness, Setup};
-use salvo::prelude::Service;
-use salvo::test::{ResponseExt, TestClient};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-const PASSWORD: &str = "a long enough passphrase";
 /// The circuit's open period here (the default is 30 min).
 const OPEN_SECS: u64 = 3;
 
@@ -51,8 +46,7 @@ struct Fleet {
     gateways: Vec<Gateway>,
     /// Names this fleet's connections in `pg_stat_activity`.
     application_name: String,
-    admin: Service,
-    token: String,
+    admin: common::Admin,
 }
 
 impl Fleet {
@@ -119,53 +113,23 @@ impl Fleet {
             })
             .await;
         }
-        h.store
-            .create_admin(NewAdmin {
-                username: "ops".into(),
-                password_hash: ccp_core::password::hash(&SecretString::from(PASSWORD)).unwrap(),
-            })
-            .await
-            .unwrap();
-        let admin = service(
-            ccp_admin_server::server::build(&h.config).await.unwrap(),
-            None,
-        );
-        let mut res = TestClient::post("http://127.0.0.1:1/admin/auth/login")
-            .json(&json!({"username": "ops", "password": PASSWORD}))
-            .send(&admin)
-            .await;
-        let body: Value = res.take_json().await.unwrap();
-        let token = body["token"].as_str().unwrap().to_owned();
+        let admin = common::Admin::start(&h).await;
         Self {
             h,
             gateways,
             application_name,
             admin,
-            token,
         }
     }
 
     async fn admin_call(&self, method: &str, path: &str) -> (u16, Value) {
-        self.admin_send(method, path, None).await
+        self.admin.call(method, path, Value::Null).await
     }
 
     async fn admin_send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let url = format!("http://127.0.0.1:1{path}");
-        let mut req = match method {
-            "GET" => TestClient::get(url),
-            "PATCH" => TestClient::patch(url),
-            "DELETE" => TestClient::delete(url),
-            other => panic!("{other}"),
-        };
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let mut res = req
-            .add_header("authorization", format!("Bearer {}", self.token), true)
-            .send(&self.admin)
-            .await;
-        let status = res.status_code.unwrap().as_u16();
-        (status, res.take_json().await.unwrap_or(Value::Null))
+        self.admin
+            .call(method, path, body.unwrap_or(Value::Null))
+            .await
     }
 
     /// A Messages request through gateway `i` with `key` and the client token `client`.

@@ -210,40 +210,27 @@ impl Store {
         settings: &BreakerSettings,
     ) -> StoreResult<(CircuitRecord, bool)> {
         let now_ms = now.timestamp_millis();
-        let select = format!("SELECT {COLUMNS} FROM circuit_states WHERE access_key_id = $1");
-        let outcome = match &self.pool {
-            Pool::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                let row: Option<Row> =
-                    sqlx::query_as(sqlx::AssertSqlSafe(format!("{select} FOR UPDATE")))
-                        .bind(key)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                let mut record = row.map_or_else(|| CircuitRecord::closed(key, now_ms), Into::into);
-                let opened = record.fail(now_ms, settings);
-                if opened.is_some() {
-                    write_record!(&mut record, now_ms, &mut *tx)?;
-                }
-                tx.commit().await?;
-                (record, opened == Some(true))
-            }
-            Pool::Sqlite(pool) => {
-                // IMMEDIATE: take the write lock first, so the read and the write see the
-                // same row.
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(select))
-                    .bind(key)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let mut record = row.map_or_else(|| CircuitRecord::closed(key, now_ms), Into::into);
-                let opened = record.fail(now_ms, settings);
-                if opened.is_some() {
-                    write_record!(&mut record, now_ms, &mut *tx)?;
-                }
-                tx.commit().await?;
-                (record, opened == Some(true))
-            }
+        // The read and the write must see the same row: PostgreSQL locks it, SQLite takes
+        // the write lock before reading (IMMEDIATE).
+        let (begin, lock) = match self.pool {
+            Pool::Postgres(_) => ("BEGIN", " FOR UPDATE"),
+            Pool::Sqlite(_) => ("BEGIN IMMEDIATE", ""),
         };
+        let select = format!("SELECT {COLUMNS} FROM circuit_states WHERE access_key_id = $1{lock}");
+        let outcome = on_pool!(self, pool => {
+            let mut tx = pool.begin_with(begin).await?;
+            let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(select.clone()))
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let mut record = row.map_or_else(|| CircuitRecord::closed(key, now_ms), Into::into);
+            let opened = record.fail(now_ms, settings);
+            if opened.is_some() {
+                write_record!(&mut record, now_ms, &mut *tx)?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>((record, opened == Some(true)))
+        })?;
         Ok(outcome)
     }
 

@@ -168,30 +168,33 @@ const RAW_COLUMNS: &str = "COUNT(*) AS requests,
      CAST(COALESCE(SUM(t.cache_write_tokens), 0) AS BIGINT) AS cache_write_tokens,
      CAST(COALESCE(SUM(t.cost_micro_usd), 0) AS BIGINT) AS cost_micro_usd";
 
-/// The same columns summed from the rollups.
-const ROLLUP_COLUMNS: &str = "CAST(COALESCE(SUM(u.requests), 0) AS BIGINT) AS requests,
-     CAST(COALESCE(SUM(u.failovers), 0) AS BIGINT) AS failovers,
-     CAST(COALESCE(SUM(CASE WHEN u.path = 'bedrock' THEN u.requests ELSE 0 END), 0) AS BIGINT) AS bedrock_direct,
-     CAST(COALESCE(SUM(u.errors), 0) AS BIGINT) AS errors,
-     CAST(COALESCE(SUM(u.requests_with_usage), 0) AS BIGINT) AS requests_with_usage,
-     CAST(COALESCE(SUM(u.input_tokens), 0) AS BIGINT) AS input_tokens,
-     CAST(COALESCE(SUM(u.output_tokens), 0) AS BIGINT) AS output_tokens,
-     CAST(COALESCE(SUM(u.cache_read_tokens), 0) AS BIGINT) AS cache_read_tokens,
-     CAST(COALESCE(SUM(u.cache_write_tokens), 0) AS BIGINT) AS cache_write_tokens,
-     CAST(COALESCE(SUM(u.cost_micro_usd), 0) AS BIGINT) AS cost_micro_usd";
-
-/// The same columns from the daily per-key rollup, which counts direct Bedrock requests
-/// itself (it has no path).
-const DAILY_COLUMNS: &str = "CAST(COALESCE(SUM(u.requests), 0) AS BIGINT) AS requests,
-     CAST(COALESCE(SUM(u.failovers), 0) AS BIGINT) AS failovers,
-     CAST(COALESCE(SUM(u.bedrock_direct), 0) AS BIGINT) AS bedrock_direct,
-     CAST(COALESCE(SUM(u.errors), 0) AS BIGINT) AS errors,
-     CAST(COALESCE(SUM(u.requests_with_usage), 0) AS BIGINT) AS requests_with_usage,
-     CAST(COALESCE(SUM(u.input_tokens), 0) AS BIGINT) AS input_tokens,
-     CAST(COALESCE(SUM(u.output_tokens), 0) AS BIGINT) AS output_tokens,
-     CAST(COALESCE(SUM(u.cache_read_tokens), 0) AS BIGINT) AS cache_read_tokens,
-     CAST(COALESCE(SUM(u.cache_write_tokens), 0) AS BIGINT) AS cache_write_tokens,
-     CAST(COALESCE(SUM(u.cost_micro_usd), 0) AS BIGINT) AS cost_micro_usd";
+/// The same columns summed from a rollup table (`u`); `bedrock_direct` is how that table
+/// tells the requests sent straight to Bedrock.
+fn summed_columns(bedrock_direct: &str) -> String {
+    const SUMMED: [&str; 10] = [
+        "requests",
+        "failovers",
+        "bedrock_direct",
+        "errors",
+        "requests_with_usage",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "cost_micro_usd",
+    ];
+    SUMMED
+        .iter()
+        .map(|column| {
+            let summed = match *column {
+                "bedrock_direct" => bedrock_direct.to_owned(),
+                other => format!("u.{other}"),
+            };
+            format!("CAST(COALESCE(SUM({summed}), 0) AS BIGINT) AS {column}")
+        })
+        .collect::<Vec<_>>()
+        .join(",\n     ")
+}
 
 /// The shape of a usage query: bucketed over time or not, grouped or not.
 #[derive(Debug, Clone, Copy)]
@@ -218,7 +221,7 @@ impl UsageShape {
                 "r.access_key_id",
                 "r.model",
                 "r.upstream",
-                RAW_COLUMNS,
+                RAW_COLUMNS.to_owned(),
                 "request_logs r LEFT JOIN token_usage t ON t.request_id = r.request_id",
             ),
             Source::Rollups => (
@@ -227,7 +230,7 @@ impl UsageShape {
                 "u.access_key_id",
                 "NULLIF(u.model, '')",
                 "u.provider",
-                ROLLUP_COLUMNS,
+                summed_columns("CASE WHEN u.path = 'bedrock' THEN u.requests ELSE 0 END"),
                 "usage_hourly u",
             ),
             // No user or key columns: the filters on them compare the parameter with itself
@@ -238,7 +241,7 @@ impl UsageShape {
                 "$5",
                 "NULLIF(u.model, '')",
                 "u.provider",
-                ROLLUP_COLUMNS,
+                summed_columns("CASE WHEN u.path = 'bedrock' THEN u.requests ELSE 0 END"),
                 "usage_hourly_all u",
             ),
             // Chosen only when neither model nor provider is filtered or grouped on: their
@@ -249,7 +252,7 @@ impl UsageShape {
                 "u.access_key_id",
                 "CAST(NULL AS TEXT)",
                 "CAST(NULL AS TEXT)",
-                DAILY_COLUMNS,
+                summed_columns("u.bedrock_direct"),
                 "usage_daily_keys u",
             ),
         };
@@ -301,7 +304,7 @@ impl UsageShape {
                  {zero} AS cache_write_tokens, {zero} AS cost_micro_usd"
             )
         } else {
-            columns.to_owned()
+            columns
         };
         let only = if self.only == 0 {
             String::new()

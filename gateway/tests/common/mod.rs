@@ -498,3 +498,68 @@ pub async fn scrape(client: &reqwest::Client, metrics_addr: &str) -> String {
         .await
         .expect("metrics text")
 }
+
+/// The admin API in-process (salvo's test client) on a harness's database, built from its
+/// configuration the way `ccp-admin-server` builds it, signed in as a fresh admin.
+pub struct Admin {
+    service: salvo::Service,
+    token: String,
+}
+
+impl Admin {
+    pub async fn start(h: &Harness) -> Self {
+        use salvo::test::{ResponseExt, TestClient};
+        const PASSWORD: &str = "a long enough passphrase";
+        h.store
+            .create_admin(ccp_core::store::NewAdmin {
+                username: "ops".into(),
+                password_hash: ccp_core::password::hash(&ccp_core::secret::SecretString::from(
+                    PASSWORD,
+                ))
+                .expect("hash"),
+            })
+            .await
+            .expect("admin");
+        let api = ccp_admin_server::server::build(&h.config)
+            .await
+            .expect("admin API");
+        let service = ccp_admin_server::api::service(api, None);
+        let mut res = TestClient::post("http://127.0.0.1:1/admin/auth/login")
+            .json(&serde_json::json!({"username": "ops", "password": PASSWORD}))
+            .send(&service)
+            .await;
+        let body: serde_json::Value = res.take_json().await.expect("login answer");
+        let token = body["token"].as_str().expect("token").to_owned();
+        Self { service, token }
+    }
+
+    /// `method path` with `body` (JSON; `Null` sends none): status and JSON answer.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        use salvo::test::{ResponseExt, TestClient};
+        let url = format!("http://127.0.0.1:1{path}");
+        let mut req = match method {
+            "GET" => TestClient::get(url),
+            "POST" => TestClient::post(url),
+            "PATCH" => TestClient::patch(url),
+            "DELETE" => TestClient::delete(url),
+            other => panic!("{other}"),
+        };
+        if !body.is_null() {
+            req = req.json(&body);
+        }
+        let mut res = req
+            .add_header("authorization", format!("Bearer {}", self.token), true)
+            .send(&self.service)
+            .await;
+        let status = res.status_code.map_or(0, |s| s.as_u16());
+        (
+            status,
+            res.take_json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+}
