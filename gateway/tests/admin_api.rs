@@ -14,14 +14,7 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 
 async fn status_of(h: &Harness, key: &str) -> u16 {
-    h.client
-        .get(format!("http://{}/ak/{key}/v1/models", h.addr()))
-        .header("x-api-key", "k")
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    common::models_status(&h.client, &h.addr().to_string(), key).await
 }
 
 /// Waits (with the tests' generous deadline) until `key` answers `want`.

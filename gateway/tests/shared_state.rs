@@ -155,18 +155,7 @@ impl Fleet {
 
     /// `GET /v1/models` through gateway `i` with `key`: 200 while the key works.
     async fn status_of(&self, i: usize, key: &str) -> u16 {
-        self.h
-            .client
-            .get(format!(
-                "http://{}/ak/{key}/v1/models",
-                self.gateways[i].addr
-            ))
-            .header("x-api-key", "k")
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
+        common::models_status(&self.h.client, &self.gateways[i].addr, key).await
     }
 
     /// The harness key's circuit as the admin API's user view shows it.

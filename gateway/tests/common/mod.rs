@@ -499,6 +499,19 @@ pub async fn scrape(client: &reqwest::Client, metrics_addr: &str) -> String {
         .expect("metrics text")
 }
 
+/// `GET /v1/models` through the gateway at `addr` with `key`: 200 while the key works (the
+/// request goes on to Plan), 404 once the gateway refuses the key.
+pub async fn models_status(client: &reqwest::Client, addr: &str, key: &str) -> u16 {
+    client
+        .get(format!("http://{addr}/ak/{key}/v1/models"))
+        .header("x-api-key", "k")
+        .send()
+        .await
+        .expect("send")
+        .status()
+        .as_u16()
+}
+
 /// The admin API in-process (salvo's test client) on a harness's database, built from its
 /// configuration the way `ccp-admin-server` builds it, signed in as a fresh admin.
 pub struct Admin {
