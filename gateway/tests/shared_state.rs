@@ -283,8 +283,12 @@ async fn one_circuit_for_the_deployment(n: usize) {
     let record = f.h.store.circuit(f.h.key_id).await.unwrap().unwrap();
     assert_eq!(record.state, CircuitState::Open);
     let circuit = f.circuit_in_admin_api().await;
-    assert_eq!(circuit["state"], "open", "{circuit}");
-    assert!(circuit["open_until"].is_string(), "{circuit}");
+    // Open for OPEN_SECS; a slow machine may already be past it (then half-open).
+    match circuit["state"].as_str() {
+        Some("open") => assert!(circuit["open_until"].is_string(), "{circuit}"),
+        Some("half_open") => assert!(circuit["open_until"].is_null(), "{circuit}"),
+        _ => panic!("not open: {circuit}"),
+    }
     assert_eq!(circuit["opened_count"], 1);
 
     // Every gateway now sends the key straight to Bedrock.

@@ -182,6 +182,9 @@ pub struct CircuitBreaker<K, C = SystemClock> {
     settings: BreakerSettings,
     clock: C,
     keys: Mutex<HashMap<K, KeyCircuit>>,
+    /// The version of the shared state last adopted per key: a read that raced a newer
+    /// notification must not undo it.
+    adopted: Mutex<HashMap<K, i64>>,
 }
 
 impl<K: Eq + Hash + Clone> CircuitBreaker<K, SystemClock> {
@@ -196,6 +199,7 @@ impl<K: Eq + Hash + Clone, C: Clock> CircuitBreaker<K, C> {
             settings,
             clock,
             keys: Mutex::new(HashMap::new()),
+            adopted: Mutex::new(HashMap::new()),
         }
     }
 
@@ -248,8 +252,20 @@ impl<K: Eq + Hash + Clone, C: Clock> CircuitBreaker<K, C> {
         }
     }
 
-    /// Applies what another instance decided for `key`.
-    pub fn adopt(&self, key: &K, adopted: Adopted) {
+    /// Applies what another instance decided for `key`, as of `version` of the shared state
+    /// (it only grows); an older version than one already adopted is ignored. Returns whether
+    /// it was applied.
+    pub fn adopt(&self, key: &K, adopted: Adopted, version: i64) -> bool {
+        let mut versions = self
+            .adopted
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match versions.get(key) {
+            Some(seen) if *seen > version => return false,
+            _ => {
+                versions.insert(key.clone(), version);
+            }
+        }
         let now = self.clock.now();
         let mut keys = self
             .keys
@@ -268,6 +284,7 @@ impl<K: Eq + Hash + Clone, C: Clock> CircuitBreaker<K, C> {
                 );
             }
         }
+        true
     }
 
     /// Whether `key` has failures remembered or a circuit not closed.
@@ -362,13 +379,18 @@ mod tests {
     #[test]
     fn adopted_state_routes_like_local_state() {
         let (b, clock) = breaker();
-        b.adopt(&4, Adopted::OpenFor(Duration::from_secs(10)));
+        assert!(b.adopt(&4, Adopted::OpenFor(Duration::from_secs(10)), 3));
         assert_eq!(b.open_keys(), vec![4]);
         assert_eq!(b.route(&4), Route::BedrockDirect);
         clock.advance(Duration::from_secs(10));
         assert_eq!(b.route(&4), Route::Probe, "then this instance may probe");
         assert_eq!(b.route(&4), Route::BedrockDirect, "one probe at a time");
-        b.adopt(&4, Adopted::Closed);
+        assert!(
+            !b.adopt(&4, Adopted::Closed, 2),
+            "an older version never undoes a newer one"
+        );
+        assert_eq!(b.route(&4), Route::BedrockDirect);
+        assert!(b.adopt(&4, Adopted::Closed, 4));
         assert!(!b.is_tracked(&4));
         assert_eq!(b.route(&4), Route::Plan);
         fail(&b, 5);

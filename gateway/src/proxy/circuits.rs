@@ -10,7 +10,7 @@
 
 use super::GatewayState;
 use ccp_core::routing::circuit::{Adopted, PlanOutcome, Route};
-use ccp_core::store::{Change, ProbeClaim};
+use ccp_core::store::{Change, CircuitRecord, ProbeClaim};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,9 +34,8 @@ pub async fn claim_probe(state: &GatewayState, key: Uuid) -> Route {
     match claim {
         Ok(ProbeClaim::Mine | ProbeClaim::NoRecord) => Route::Probe,
         Ok(ProbeClaim::NotMine(record)) => {
-            let adopted = record.adopted(now().timestamp_millis());
-            state.breaker.adopt(&key, adopted);
-            match adopted {
+            adopt(state, &record);
+            match record.adopted(now().timestamp_millis()) {
                 Adopted::Closed => Route::Plan,
                 Adopted::OpenFor(_) => Route::BedrockDirect,
             }
@@ -79,9 +78,8 @@ pub fn share_plan_outcome(
             _ => match store.record_circuit_failure(key, now(), settings).await {
                 Ok((record, opened)) => {
                     // Opened here or already by another gateway: this one follows now.
-                    let adopted = record.adopted(now().timestamp_millis());
-                    if adopted != Adopted::Closed {
-                        state.breaker.adopt(&key, adopted);
+                    if record.adopted(now().timestamp_millis()) != Adopted::Closed {
+                        adopt(&state, &record);
                     }
                     Ok(opened)
                 }
@@ -102,13 +100,24 @@ pub fn share_plan_outcome(
     });
 }
 
+/// Applies a row unless this gateway already adopted a newer version of it (the row's write
+/// count): a read that raced a notification must not undo what the notification brought.
+fn adopt(state: &GatewayState, record: &CircuitRecord) {
+    state.breaker.adopt(
+        &record.access_key_id,
+        record.adopted(now().timestamp_millis()),
+        record.writes,
+    );
+}
+
 /// Applies one key's shared state (after a notification).
 pub async fn refresh(state: &GatewayState, key: Uuid) {
     match state.store.circuit(key).await {
-        Ok(Some(record)) => state
-            .breaker
-            .adopt(&key, record.adopted(now().timestamp_millis())),
-        Ok(None) => state.breaker.adopt(&key, Adopted::Closed),
+        Ok(Some(record)) => adopt(state, &record),
+        // Never written (its opening never reached the database): closed, version 0.
+        Ok(None) => {
+            state.breaker.adopt(&key, Adopted::Closed, 0);
+        }
         Err(err) => tracing::warn!(%key, error = %err, "cannot read a circuit's shared state"),
     }
 }
@@ -123,17 +132,14 @@ pub async fn load_all(state: &GatewayState) {
             return;
         }
     };
-    let now_ms = now().timestamp_millis();
     let shared: HashSet<Uuid> = records.iter().map(|r| r.access_key_id).collect();
     for key in state.breaker.open_keys() {
         if !shared.contains(&key) {
-            state.breaker.adopt(&key, Adopted::Closed);
+            refresh(state, key).await;
         }
     }
     for record in &records {
-        state
-            .breaker
-            .adopt(&record.access_key_id, record.adopted(now_ms));
+        adopt(state, record);
     }
     if !records.is_empty() {
         tracing::info!(open = records.len(), "shared circuit states loaded");
