@@ -3,6 +3,8 @@
 //!
 //! Errors relayed from an upstream (a Plan 429 passed through, a Bedrock error translated)
 //! are not here: the gateway did not decide those.
+//!
+//! (Over 400 lines only with its unit tests, which sit beside the table they check.)
 
 use ccp_core::api_error::{ApiError, ApiErrorKind};
 use pingora::{Error, ErrorSource, ErrorType};

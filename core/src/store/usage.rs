@@ -4,6 +4,10 @@
 //! range and costs about the same for a year as for a day. Reports per user or key that
 //! need neither model nor provider (the top lists) read whole days from the daily per-key
 //! rollup.
+//!
+//! (Over 400 lines: one query builder serves every report on both engines and every source,
+//! and reading it whole is how its bind positions and column sets are checked; with its
+//! source-planning tests beside it.)
 
 use super::rollups::{day_of, hour_of};
 use super::{Store, StoreResult, on_pool};

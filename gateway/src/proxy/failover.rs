@@ -1,6 +1,9 @@
 //! The failover flow: Bedrock direct when the circuit is open, failing over after a Plan
 //! failure (reading whatever the client has not sent yet), and relaying Plan's own answer
 //! when Bedrock cannot serve either. Also the breaker bookkeeping for each Plan attempt.
+//!
+//! (Just over 400 lines: the three ways into the Bedrock leg and the relay of Plan's failure
+//! share the body tee and the outcome bookkeeping, and read best as one flow.)
 
 use super::Gateway;
 use super::answer_with;
