@@ -17,6 +17,7 @@ on_both_engines!(
     rows_are_written_once_even_when_a_batch_is_retried,
     the_writer_drains_the_queue_when_stopped,
     a_full_queue_drops_and_counts_exactly,
+    the_writer_wakes_for_a_full_quarter_not_for_each_row,
     usage_series_buckets_and_filters,
     usage_grouped_by_key_and_top_lists,
 );
@@ -110,6 +111,44 @@ async fn the_writer_drains_the_queue_when_stopped(store: &Store) {
     assert_eq!(store.count_request_logs().await.unwrap(), 1_234);
     assert_eq!(meter.stats().dropped.load(Ordering::SeqCst), 0);
     assert_eq!(meter.stats().written.load(Ordering::SeqCst), 1_234);
+}
+
+/// The writer sleeps until its tick or until a quarter of the queue (here 500 rows) waits: a
+/// wake-up per row cost the gateway a context switch per request.
+async fn the_writer_wakes_for_a_full_quarter_not_for_each_row(store: &Store) {
+    let (meter, writer) = Meter::new(
+        store.clone(),
+        MeterSettings {
+            queue_capacity: 2_000,
+            batch_rows: 1_000,
+            flush_every: Duration::from_secs(3600),
+        },
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(writer.run(stopped, Duration::from_secs(15)));
+    // The first tick fires at once; rows recorded after it wait for the wake-up.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for n in 0..499 {
+        meter.record(record(n, false));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        meter.stats().written.load(Ordering::SeqCst),
+        0,
+        "woken before 500 rows"
+    );
+    meter.record(record(499, false));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while meter.stats().written.load(Ordering::SeqCst) < 500 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not woken at 500 rows"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(store.count_request_logs().await.unwrap(), 500);
+    let _ = stop.send(());
+    task.await.unwrap();
 }
 
 async fn a_full_queue_drops_and_counts_exactly(store: &Store) {

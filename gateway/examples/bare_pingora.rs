@@ -1,21 +1,33 @@
 //! Benchmark baseline: the smallest Pingora 0.9 proxy (no auth, no logging, no header work),
 //! so load tests can tell Pingora's own cost from the gateway's. Not part of the product.
 //!
-//! `cargo run --release --example bare_pingora -- <upstream ip:port> <listen ip:port> [threads] [--with-timeouts]`
+//! `cargo run --release --example bare_pingora -- <upstream ip:port> <listen ip:port> [threads] [options]`
 //!
-//! `--with-timeouts` sets the same peer and client timeouts as ccp-gateway, to measure what
-//! per-operation timers cost.
+//! By default it is tuned as the gateway is wherever a setting is Pingora-level
+//! ([`Tuning::GATEWAY`], no downstream modules, the same allocator). Options, to measure one
+//! lever at a time:
+//! - `--untuned`: Pingora's defaults ([`Tuning::PINGORA_DEFAULTS`] and its disabled
+//!   compression module);
+//! - `--write-buffer N`, `--read-buffer N`, `--pool N`: one setting changed;
+//! - `--compression-module`: Pingora's default downstream module back;
+//! - `--with-timeouts`: the gateway's peer and client timeouts (what per-operation timers cost).
 
 use async_trait::async_trait;
+use ccp_gateway::Tuning;
+use pingora::modules::http::HttpModules;
+use pingora::modules::http::compression::ResponseCompressionBuilder;
 use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session, http_proxy_service};
-use pingora::server::configuration::ServerConf;
 use std::net::SocketAddr;
 use std::time::Duration;
+
+#[global_allocator]
+static ALLOCATOR: ccp_gateway::Allocator = ccp_gateway::ALLOCATOR;
 
 struct Bare {
     upstream: SocketAddr,
     with_timeouts: bool,
+    compression_module: bool,
 }
 
 #[async_trait]
@@ -23,6 +35,12 @@ impl ProxyHttp for Bare {
     type CTX = ();
 
     fn new_ctx(&self) {}
+
+    fn init_downstream_modules(&self, modules: &mut HttpModules) {
+        if self.compression_module {
+            modules.add_module(ResponseCompressionBuilder::enable(0));
+        }
+    }
 
     async fn early_request_filter(&self, session: &mut Session, _ctx: &mut ()) -> Result<()> {
         if self.with_timeouts {
@@ -46,32 +64,44 @@ impl ProxyHttp for Bare {
 }
 
 fn main() -> anyhow::Result<()> {
+    let usage = "usage: bare_pingora <upstream ip:port> <listen ip:port> [threads] [--untuned] \
+                 [--write-buffer N] [--read-buffer N] [--pool N] [--compression-module] [--with-timeouts]";
     let mut args = std::env::args().skip(1);
-    let usage = "usage: bare_pingora <upstream ip:port> <listen ip:port> [threads]";
     let upstream: SocketAddr = args.next().ok_or_else(|| anyhow::anyhow!(usage))?.parse()?;
     let listen = args.next().ok_or_else(|| anyhow::anyhow!(usage))?;
-    let rest: Vec<String> = args.collect();
-    let with_timeouts = rest.iter().any(|a| a == "--with-timeouts");
-    let threads = rest
-        .iter()
-        .find(|a| !a.starts_with("--"))
-        .map(|t| t.parse())
-        .transpose()?
-        .unwrap_or(2);
-    let conf = ServerConf {
-        threads,
-        ..ServerConf::default()
-    };
-    let mut server = Server::new_with_opt_and_conf(None, conf);
+    let mut threads = 2;
+    let mut tuning = Tuning::GATEWAY;
+    let mut compression_module = false;
+    let mut with_timeouts = false;
+    while let Some(arg) = args.next() {
+        let mut number = || -> anyhow::Result<usize> {
+            Ok(args.next().ok_or_else(|| anyhow::anyhow!(usage))?.parse()?)
+        };
+        match arg.as_str() {
+            "--untuned" => {
+                tuning = Tuning::PINGORA_DEFAULTS;
+                compression_module = true;
+            }
+            "--write-buffer" => tuning.l4_write_buffer = number()?,
+            "--read-buffer" => tuning.l4_read_buffer = number()?,
+            "--pool" => tuning.upstream_keepalive_pool = number()?,
+            "--compression-module" => compression_module = true,
+            "--with-timeouts" => with_timeouts = true,
+            other if !other.starts_with("--") => threads = other.parse()?,
+            _ => anyhow::bail!(usage),
+        }
+    }
+    let mut server = Server::new_with_opt_and_conf(None, tuning.server_conf(threads));
     server.bootstrap();
     let mut service = http_proxy_service(
         &server.configuration,
         Bare {
             upstream,
             with_timeouts,
+            compression_module,
         },
     );
-    service.add_tcp(&listen);
+    service.add_listener(tuning.listener(&listen, None));
     server.add_service(service);
     server.run_forever();
 }

@@ -25,4 +25,19 @@ pub mod respond;
 pub mod server;
 pub mod sse;
 
-pub use server::{RunningGateway, StopTrigger, init_tracing, prepare, run, serve};
+/// The global allocator the gateway binary (and the bare-Pingora baseline) runs with, chosen by
+/// the crate's features: jemalloc by default, as Pingora's own servers use.
+#[cfg(feature = "jemalloc")]
+pub type Allocator = tikv_jemallocator::Jemalloc;
+#[cfg(feature = "jemalloc")]
+pub const ALLOCATOR: Allocator = tikv_jemallocator::Jemalloc;
+#[cfg(all(feature = "mimalloc", not(feature = "jemalloc")))]
+pub type Allocator = mimalloc::MiMalloc;
+#[cfg(all(feature = "mimalloc", not(feature = "jemalloc")))]
+pub const ALLOCATOR: Allocator = mimalloc::MiMalloc;
+#[cfg(not(any(feature = "jemalloc", feature = "mimalloc")))]
+pub type Allocator = std::alloc::System;
+#[cfg(not(any(feature = "jemalloc", feature = "mimalloc")))]
+pub const ALLOCATOR: Allocator = std::alloc::System;
+
+pub use server::{RunningGateway, StopTrigger, Tuning, init_tracing, prepare, run, serve};

@@ -4,6 +4,9 @@
 
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOCATOR: ccp_gateway::Allocator = ccp_gateway::ALLOCATOR;
+
 fn main() -> ExitCode {
     if let Some(arg) = std::env::args().nth(1) {
         if arg == "--version" || arg == "-V" {

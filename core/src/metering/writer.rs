@@ -1,5 +1,9 @@
 //! The metering writer: a bounded queue the gateway hands rows to without blocking, and the
 //! task that writes them in batches.
+//!
+//! The writer is not woken per row: it wakes on its flush tick, or when the queue holds a
+//! quarter of its capacity (or a batch, if that is less). A wake-up per row cost the gateway a
+//! context switch per request (docs/benchmarks.md, "Where the gateway's CPU went").
 
 use super::pending::PendingSpend;
 use super::record::RequestRecord;
@@ -7,7 +11,7 @@ use crate::store::Store;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 /// Counters for the metrics endpoint and tests.
 #[derive(Debug, Default)]
@@ -41,6 +45,9 @@ impl Default for MeterSettings {
 #[derive(Debug, Clone)]
 pub struct Meter {
     tx: mpsc::Sender<RequestRecord>,
+    /// Rows queued at which the writer is woken before its tick.
+    wake_at: usize,
+    wake: Arc<Notify>,
     stats: Arc<MeterStats>,
     pending: Arc<PendingSpend>,
     last_warning: Arc<std::sync::Mutex<Option<Instant>>>,
@@ -49,18 +56,23 @@ pub struct Meter {
 impl Meter {
     /// A meter and the writer that must be run for rows to reach the store.
     pub fn new(store: Store, settings: MeterSettings) -> (Self, MeterWriter) {
-        let (tx, rx) = mpsc::channel(settings.queue_capacity.max(1));
+        let capacity = settings.queue_capacity.max(1);
+        let (tx, rx) = mpsc::channel(capacity);
         let stats = Arc::new(MeterStats::default());
         let pending = Arc::new(PendingSpend::default());
+        let wake = Arc::new(Notify::new());
         (
             Self {
                 tx,
+                wake_at: settings.batch_rows.min(capacity / 4).max(1),
+                wake: Arc::clone(&wake),
                 stats: Arc::clone(&stats),
                 pending: Arc::clone(&pending),
                 last_warning: Arc::default(),
             },
             MeterWriter {
                 rx,
+                wake,
                 store,
                 settings,
                 stats,
@@ -85,6 +97,9 @@ impl Meter {
         match self.tx.try_send(record) {
             Ok(()) => {
                 self.stats.queued.fetch_add(1, Ordering::Relaxed);
+                if self.tx.max_capacity() - self.tx.capacity() >= self.wake_at {
+                    self.wake.notify_one();
+                }
             }
             Err(err) => {
                 self.pending.abandoned(&err.into_inner());
@@ -109,6 +124,7 @@ impl Meter {
 #[derive(Debug)]
 pub struct MeterWriter {
     rx: mpsc::Receiver<RequestRecord>,
+    wake: Arc<Notify>,
     store: Store,
     settings: MeterSettings,
     stats: Arc<MeterStats>,
@@ -124,29 +140,28 @@ impl MeterWriter {
         let mut batch = Vec::with_capacity(batch_rows);
         let mut tick = tokio::time::interval(self.settings.flush_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
+        'running: loop {
             tokio::select! {
-                received = self.rx.recv(), if batch.len() < batch_rows => match received {
-                    Some(record) => {
-                        batch.push(record);
-                        if batch.len() >= batch_rows {
-                            self.try_flush(&mut batch).await;
-                        }
-                    }
-                    None => break,
-                },
-                _ = tick.tick() => self.try_flush(&mut batch).await,
+                _ = tick.tick() => {}
+                _ = self.wake.notified() => {}
                 _ = &mut stop => break,
+            }
+            // Everything queued, a batch at a time. A batch that did not write stays and
+            // keeps its place: the writer takes no more rows until it does.
+            loop {
+                let closed = self.take(&mut batch, batch_rows);
+                self.try_flush(&mut batch).await;
+                if closed {
+                    break 'running;
+                }
+                if !batch.is_empty() || self.rx.len() < batch_rows {
+                    break;
+                }
             }
         }
         let deadline = Instant::now() + drain_budget;
         loop {
-            while batch.len() < batch_rows {
-                match self.rx.try_recv() {
-                    Ok(record) => batch.push(record),
-                    Err(_) => break,
-                }
-            }
+            self.take(&mut batch, batch_rows);
             if batch.is_empty() {
                 break;
             }
@@ -168,6 +183,19 @@ impl MeterWriter {
             self.stats.dropped.fetch_add(left, Ordering::Relaxed);
             tracing::error!(rows = left, "metering rows not written before shutdown");
         }
+    }
+
+    /// Moves queued rows into `batch` until it holds `rows`; true once the queue is closed
+    /// and empty (every `Meter` is gone).
+    fn take(&mut self, batch: &mut Vec<RequestRecord>, rows: usize) -> bool {
+        while batch.len() < rows {
+            match self.rx.try_recv() {
+                Ok(record) => batch.push(record),
+                Err(mpsc::error::TryRecvError::Empty) => return false,
+                Err(mpsc::error::TryRecvError::Disconnected) => return true,
+            }
+        }
+        false
     }
 
     async fn try_flush(&self, batch: &mut Vec<RequestRecord>) {

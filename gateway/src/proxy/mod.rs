@@ -11,7 +11,7 @@ pub mod circuits;
 mod ctx;
 mod decide;
 mod failover;
-mod record;
+pub mod record;
 mod state;
 
 pub use ctx::RequestCtx;
@@ -28,6 +28,7 @@ use ccp_core::routing::circuit::{self, PlanOutcome};
 use decide::Decision;
 use failover::{PlanFailure, is_plan_failure};
 use pingora::http::ResponseHeader;
+use pingora::modules::http::HttpModules;
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use std::sync::Arc;
@@ -65,6 +66,10 @@ pub(crate) async fn answer_with(
 #[async_trait]
 impl ProxyHttp for Gateway {
     type CTX = RequestCtx;
+
+    /// None: the gateway relays bodies as the upstream sent them and never compresses. (Pingora's
+    /// default adds a response-compression module, disabled, that still runs on every request.)
+    fn init_downstream_modules(&self, _modules: &mut HttpModules) {}
 
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx::new(&self.state.lifecycle, self.state.clock.now())

@@ -4,6 +4,8 @@
 //! recorded.
 //! - `anthropic`: every POST whose body says `"stream":true` in its first 512 bytes gets a
 //!   50-event Claude-like SSE stream; any other request gets a ~1 KB Messages JSON answer.
+//! - `slow-stream`: as `anthropic`, but the stream is one event a second for about a minute
+//!   (the scale benchmark's long-lived streams).
 //! - `rate-limited`: every request gets Anthropic's 429 `rate_limit_error` (Plan failing).
 //! - `bedrock`: `/converse-stream` gets a ConverseStream of 45 text deltas in the binary
 //!   event-stream framing, `/converse` a Converse JSON answer.
@@ -21,10 +23,16 @@ fn message_json() -> Vec<u8> {
 
 /// message_start, content_block_start, 45 deltas, content_block_stop, message_delta, message_stop.
 fn stream_events() -> Vec<u8> {
+    stream_of(45)
+}
+
+/// message_start, content_block_start, `deltas` deltas, content_block_stop, message_delta,
+/// message_stop.
+fn stream_of(deltas: usize) -> Vec<u8> {
     let mut out = String::new();
     out.push_str("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_bench\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-5-5\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":12000,\"output_tokens\":1,\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":11000}}}\n\n");
     out.push_str("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
-    for i in 0..45 {
+    for i in 0..deltas {
         out.push_str(&format!(
             "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"token {i} of the answer \"}}}}\n\n"
         ));
@@ -32,7 +40,7 @@ fn stream_events() -> Vec<u8> {
     out.push_str(
         "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
     );
-    out.push_str("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":45}}\n\n");
+    out.push_str(&format!("event: message_delta\ndata: {{\"type\":\"message_delta\",\"delta\":{{\"stop_reason\":\"end_turn\",\"stop_sequence\":null}},\"usage\":{{\"output_tokens\":{deltas}}}}}\n\n"));
     out.push_str("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
     out.into_bytes()
 }
@@ -63,6 +71,23 @@ fn anthropic() -> Responder {
         } else {
             Reply::json(200, json.clone()).with_header("request-id", "req_bench")
         }
+    })
+}
+
+/// Streams of 61 events one second apart (a minute); JSON answers as fast as `anthropic`.
+fn slow_stream() -> Responder {
+    let chunks: Vec<(Duration, Vec<u8>)> = stream_chunks(&stream_of(56))
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, event))| (Duration::from_secs(u64::from(i > 0)), event))
+        .collect();
+    let fast = anthropic();
+    Box::new(move |req| {
+        let mut reply = fast(req);
+        if matches!(reply.body, ReplyBody::Chunked(_)) {
+            reply.body = ReplyBody::Chunked(chunks.clone());
+        }
+        reply
     })
 }
 
@@ -102,10 +127,11 @@ async fn main() {
     let responder = match mode.as_str() {
         "anthropic" => anthropic(),
         "rate-limited" => rate_limited(),
+        "slow-stream" => slow_stream(),
         "bedrock" => bedrock_runtime(),
         other => {
             eprintln!(
-                "ccp-fake-upstream: unknown mode {other:?} (anthropic, rate-limited, bedrock)"
+                "ccp-fake-upstream: unknown mode {other:?} (anthropic, slow-stream, rate-limited, bedrock)"
             );
             std::process::exit(2);
         }
