@@ -37,8 +37,8 @@ pub const ROWS_PER_STATEMENT: usize = 500;
 
 /// Whether a multi-row statement is kept prepared: only at full size. Every other row count
 /// is a different SQL text, and each one the connection's statement cache kept held a
-/// compiled program for up to 10 500 placeholders (measured: the gateway's RSS went from 35 MB
-/// to 68 MB with metering on at 32 connections; docs/benchmarks.md).
+/// compiled program for up to 10 500 placeholders (measured at 32 connections: the gateway's
+/// peak RSS with metering on fell from 68 MB to 52–55 MB without them; docs/benchmarks.md).
 fn full(rows: usize, full_size: usize) -> bool {
     rows == full_size
 }
