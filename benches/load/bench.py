@@ -206,24 +206,15 @@ def print_tables(results, rates):
                 rss = max(get[(s, t, m)]["peak_rss_mb"] for m in ["max"] + [f"{x}rps" for x in rates])
                 print(f"| {s} | {t} | {r['rps']:.0f} | {r['cpu_ms_per_req']:.3f} | {rss:.1f} |")
 
-    if have("gateway", "pingora"):
-        print("\n| scenario | gateway / bare Pingora: max req/s (target ≥ 0.92) | CPU per request (target ≤ 1.10) |")
-        print("|---|---|---|")
-        for s in scenarios:
-            g, b = get[(s, "gateway", "max")], get[(s, "pingora", "max")]
-            print(f"| {s} | {ratio(g, b, 'rps'):.2f} | {ratio(g, b, 'cpu_ms_per_req'):.2f} |")
-    if have("gateway", "nginx"):
-        print("\n| scenario | gateway / nginx: max req/s (target ≥ 0.8) | CPU per request (target ≤ 1.5) |")
-        print("|---|---|---|")
-        for s in scenarios:
-            g, n = get[(s, "gateway", "max")], get[(s, "nginx", "max")]
-            print(f"| {s} | {ratio(g, n, 'rps'):.2f} | {ratio(g, n, 'cpu_ms_per_req'):.2f} |")
-    if have("pingora", "nginx"):
-        print("\n| scenario | bare Pingora / nginx: max req/s | CPU per request |")
-        print("|---|---|---|")
-        for s in scenarios:
-            b, n = get[(s, "pingora", "max")], get[(s, "nginx", "max")]
-            print(f"| {s} | {ratio(b, n, 'rps'):.2f} | {ratio(b, n, 'cpu_ms_per_req'):.2f} |")
+    for a, b, what in (("gateway", "pingora", "gateway / bare Pingora: max req/s (target ≥ 0.92) | CPU per request (target ≤ 1.10)"),
+                       ("gateway", "nginx", "gateway / nginx: max req/s (target ≥ 0.8) | CPU per request (target ≤ 1.5)"),
+                       ("pingora", "nginx", "bare Pingora / nginx: max req/s | CPU per request")):
+        if have(a, b):
+            print(f"\n| scenario | {what} |")
+            print("|---|---|---|")
+            for s in scenarios:
+                x, y = get[(s, a, "max")], get[(s, b, "max")]
+                print(f"| {s} | {ratio(x, y, 'rps'):.2f} | {ratio(x, y, 'cpu_ms_per_req'):.2f} |")
     if "direct" in names:
         proxies = [t for t in names if t != "direct"]
         print("\n| scenario | rate | " + " | ".join(f"{t}: p50 / p99 added (ms)" for t in proxies) + " |")
