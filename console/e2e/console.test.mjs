@@ -37,6 +37,10 @@ after(async () => {
 
 /** A screenshot at desktop width and at 390 px, and an axe run with no serious finding. */
 async function look(name) {
+  // After a server action the page re-renders, and Next.js sets the new document's title a
+  // moment later: wait for it, so axe sees the page as it settles (a page without a title
+  // still fails here, by timeout).
+  await page.waitForFunction(() => document.title.trim() !== "");
   await page.screenshot({ path: path.join(artifacts, `${name}-desktop.png`), fullPage: true });
   await page.setViewportSize({ width: 390, height: 844 });
   await page.screenshot({ path: path.join(artifacts, `${name}-narrow.png`), fullPage: true });
