@@ -49,7 +49,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    ccp_core::logging::init(config.log_format, &["sqlx", "hyper", "salvo_core"]);
+    let _log = ccp_core::logging::init(config.log_format, &["sqlx", "hyper", "salvo_core"]);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(config.threads.min(4))

@@ -2,7 +2,7 @@
 """Load benchmark: the same fast fake Anthropic upstream measured several ways in one run:
 direct, through nginx as a plain reverse proxy, through the smallest possible Pingora proxy
 (gateway/examples/bare_pingora.rs, tuned as the gateway is: Pingora's own floor), and through
-ccp-gateway. More gateway targets: `gateway_nometer` (metering off), `gateway_pg` (PostgreSQL,
+ccp-gateway. More gateway targets: `gateway_nometer` (metering off), `gateway_nolog` (no access log), `gateway_bare` (neither), `gateway_pg` (PostgreSQL,
 see --postgres), `gateway_base` (another build, see --baseline), `pingora_untuned` (bare
 Pingora on Pingora's defaults), and the Bedrock leg against a fake Bedrock runtime: `failover`
 (Plan answers 429 every time, each request fails over) and `bedrock` (the circuit is open).
@@ -121,6 +121,8 @@ def main():
             "pingora_untuned": lambda: rig.bare_pingora(up_port, "pingora_untuned", ["--untuned"]),
             "gateway": lambda: rig.gateway("gateway", up_port),
             "gateway_nometer": lambda: rig.gateway("gateway_nometer", up_port, {"CCP_METERING": "off"}),
+            "gateway_nolog": lambda: rig.gateway("gateway_nolog", up_port, {"CCP_LOG": "warn"}),
+            "gateway_bare": lambda: rig.gateway("gateway_bare", up_port, {"CCP_LOG": "warn", "CCP_METERING": "off"}),
             "gateway_pg": lambda: rig.gateway("gateway_pg", up_port, {
                 "CCP_DATABASE_URL": rig.postgres_schema(args.postgres), "CCP_PEPPER": "bench-" + "0" * 40,
                 "CCP_KEY_WRAPPER": "local", "CCP_WRAP_KEY_FILE": str(wrap_key(rig))}),

@@ -21,15 +21,20 @@ from rig import Rig, claude_code_body
 SCENARIOS = {"json_30k": (30, False), "json_150k": (150, False), "stream_50ev": (30, True)}
 
 
-def crate_of(symbol):
+def crate_of(symbol, kernel):
     """The crate a demangled Rust symbol belongs to, or the library it came from."""
+    if kernel:
+        return "(kernel)"
+    for prefix, name in (("sqlite3", "(sqlite)"), ("_rjem_", "(jemalloc)"), ("__mem", "(libc)")):
+        if symbol.startswith(prefix):
+            return name
     match = re.match(r"<?(?:&?(?:mut )?)?([a-z_][a-z0-9_]*)::", symbol)
     return match.group(1) if match else "(other)"
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--target", default="gateway", help="gateway, gateway_nometer, pingora or nginx")
+    ap.add_argument("--target", default="gateway", help="gateway, gateway_nometer, gateway_nolog, pingora or nginx")
     ap.add_argument("--scenario", default="json_30k", choices=SCENARIOS)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--seconds", type=int, default=10)
@@ -42,6 +47,7 @@ def main():
         target = {
             "gateway": lambda: rig.gateway("gateway", up_port),
             "gateway_nometer": lambda: rig.gateway("gateway_nometer", up_port, {"CCP_METERING": "off"}),
+            "gateway_nolog": lambda: rig.gateway("gateway_nolog", up_port, {"CCP_LOG": "warn"}),
             "pingora": lambda: rig.bare_pingora(up_port),
             "nginx": lambda: rig.nginx(up_port),
         }[args.target]()
@@ -57,14 +63,14 @@ def main():
                        check=True, stderr=subprocess.DEVNULL)
         load.wait()
         report = subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--sort", "symbol", "--stdio",
-                                 "--percent-limit", "0.3", "--show-total-period"], capture_output=True, text=True,
+                                 "--percent-limit", "0", "--show-total-period"], capture_output=True, text=True,
                                 check=True).stdout
     total = re.search(r"Event count \(approx\.\): (\d+)", report)
     rows = []
     for line in report.splitlines():
-        match = re.match(r"\s+([\d.]+)%\s+\d+\s+\[[.k]\]\s+(.*)", line)
+        match = re.match(r"\s+([\d.]+)%\s+\d+\s+\[([.k])\]\s+(.*)", line)
         if match:
-            rows.append((float(match.group(1)), match.group(2).strip()))
+            rows.append((float(match.group(1)), match.group(3).strip(), match.group(2) == "k"))
     # cpu-clock samples count nanoseconds of CPU: per request at the fixed rate.
     ns_total = int(total.group(1)) if total else 0
     per_req_us = ns_total / 1e3 / (args.rate * args.seconds)
@@ -72,13 +78,13 @@ def main():
         sys.exit("perf recorded nothing")
     print(f"{args.target}, {args.scenario}, {args.rate} req/s on {args.connections} connections: "
           f"{per_req_us:.1f} µs CPU per request sampled; top functions by self time (share, µs per request)")
-    for pct, symbol in rows[: args.top]:
+    for pct, symbol, _ in rows[: args.top]:
         print(f"{pct:6.2f}%  {pct * per_req_us / 100:6.2f} µs  {symbol[:130]}")
     by_crate = collections.Counter()
-    for pct, symbol in rows:
-        by_crate[crate_of(symbol)] += pct
-    print("\nby crate (functions over 0.3 %):")
-    for crate, pct in by_crate.most_common(15):
+    for pct, symbol, kernel in rows:
+        by_crate[crate_of(symbol, kernel)] += pct
+    print("\nby crate or library (every sampled function):")
+    for crate, pct in by_crate.most_common(args.top):
         print(f"{pct:6.2f}%  {pct * per_req_us / 100:6.2f} µs  {crate}")
 
 

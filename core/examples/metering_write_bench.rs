@@ -1,9 +1,11 @@
 //! What writing metering rows costs: rows per second and CPU per row (the whole process,
 //! the database driver's threads included), through the writer's own call
-//! (`Store::insert_request_records`, 5 000-row batches, at most what the gateway's writer sends
-//! in one call).
+//! (`Store::insert_request_records`, 5 000-row batches by default, at most what the gateway's
+//! writer sends in one call; under steady load it sends 500).
 //!
-//! `cargo run --release -p ccp-core --example metering_write_bench [sqlite|postgres] [ROWS]`.
+//! `cargo run --release -p ccp-core --example metering_write_bench [sqlite|postgres] [ROWS] [BATCH]
+//! [--usage-time-indexes]`. The flag puts back the two `token_usage` indexes that migration
+//! 20261128000006 dropped, to measure what they cost.
 //! SQLite writes to a temporary file; PostgreSQL to `CCP_TEST_DATABASE_URL` (default
 //! postgres://postgres@127.0.0.1:5432/test) in a schema of its own, dropped after. With
 //! PostgreSQL on the same machine the server's CPU is not counted.
@@ -13,26 +15,27 @@ use ccp_testkit::records;
 use ccp_core::store::{Store, StoreOptions};
 use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnectOptions;
+use sqlx::sqlite::SqliteConnectOptions;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let engine = std::env::args().nth(1).unwrap_or_else(|| "sqlite".into());
-    let rows: usize = std::env::args()
-        .nth(2)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(200_000);
+    let (flags, args): (Vec<String>, Vec<String>) =
+        std::env::args().skip(1).partition(|a| a.starts_with("--"));
+    let engine = args.first().cloned().unwrap_or_else(|| "sqlite".into());
+    let number =
+        |i: usize, default: usize| args.get(i).and_then(|n| n.parse().ok()).unwrap_or(default);
+    let (rows, batch) = (number(1, 200_000), number(2, 5_000));
+    let old_indexes = flags.iter().any(|f| f == "--usage-time-indexes");
     let options = StoreOptions {
         max_connections: 2,
         acquire_timeout: Duration::from_secs(30),
     };
     let dir = tempfile::tempdir()?;
-    let (store, pg) = match engine.as_str() {
-        "sqlite" => {
-            let url = format!("sqlite://{}/bench.db?mode=rwc", dir.path().display());
-            (Store::connect(&url, &options).await?, None)
-        }
+    let sqlite_url = format!("sqlite://{}/bench.db?mode=rwc", dir.path().display());
+    let (store, mut pg) = match engine.as_str() {
+        "sqlite" => (Store::connect(&sqlite_url, &options).await?, None),
         "postgres" => {
             let url = std::env::var("CCP_TEST_DATABASE_URL")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
@@ -54,6 +57,27 @@ async fn main() -> anyhow::Result<()> {
         other => anyhow::bail!("unknown engine {other}: sqlite or postgres"),
     };
     store.migrate().await?;
+    if old_indexes {
+        const INDEXES: [&str; 2] = [
+            "CREATE INDEX token_usage_created_idx ON token_usage (created_at)",
+            "CREATE INDEX token_usage_user_created_idx ON token_usage (user_id, created_at)",
+        ];
+        if let Some(conn) = pg.as_mut() {
+            sqlx::query("SET search_path TO ccp_write_bench")
+                .execute(&mut *conn)
+                .await?;
+            for sql in INDEXES {
+                sqlx::query(sql).execute(&mut *conn).await?;
+            }
+        } else {
+            let mut conn = SqliteConnectOptions::from_str(&sqlite_url)?
+                .connect()
+                .await?;
+            for sql in INDEXES {
+                sqlx::query(sql).execute(&mut conn).await?;
+            }
+        }
+    }
 
     let users: Vec<uuid::Uuid> = (0..50).map(|_| uuid::Uuid::now_v7()).collect();
     let keys: Vec<uuid::Uuid> = (0..200).map(|_| uuid::Uuid::now_v7()).collect();
@@ -61,7 +85,7 @@ async fn main() -> anyhow::Result<()> {
     let batches: Vec<Vec<_>> = (0..rows)
         .map(|n| records::record(n, &users, &keys, now))
         .collect::<Vec<_>>()
-        .chunks(5000)
+        .chunks(batch)
         .map(<[_]>::to_vec)
         .collect();
 
@@ -75,8 +99,13 @@ async fn main() -> anyhow::Result<()> {
     #[allow(clippy::cast_precision_loss)]
     let n = rows as f64;
     println!(
-        "{engine}: {rows} rows (each with a token_usage row) in {wall:.2} s: {:.0} rows/s, \
-         {:.1} µs CPU per row",
+        "{engine}: {rows} rows (each with a token_usage row) in batches of {batch}{} in {wall:.2} s: \
+         {:.0} rows/s, {:.1} µs CPU per row",
+        if old_indexes {
+            ", token_usage time indexes kept"
+        } else {
+            ""
+        },
         n / wall,
         cpu * 1e6 / n
     );

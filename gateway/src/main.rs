@@ -47,7 +47,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    ccp_gateway::init_tracing(config.log_format);
+    let _log = ccp_gateway::init_tracing(config.log_format);
     match ccp_gateway::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

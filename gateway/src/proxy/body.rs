@@ -54,10 +54,18 @@ impl BodyTee {
 #[derive(Debug, Default)]
 pub struct Coalescer {
     pending: BytesMut,
+    /// Body bytes not seen yet, when the request said how many (`Content-Length`).
+    expected: Option<usize>,
 }
 
 impl Coalescer {
     pub const LIMIT: usize = 64 * 1024;
+
+    /// The body's declared length: the buffer is then sized once, so held bytes are copied
+    /// once and never again as it grows.
+    pub fn expect(&mut self, body_bytes: u64) {
+        self.expected = Some(usize::try_from(body_bytes).unwrap_or(usize::MAX));
+    }
 
     /// Rewrites the chunk `request_body_filter` got: the same chunk when nothing is held back
     /// and it may go now (no copy), an empty chunk while holding back (Pingora writes
@@ -66,10 +74,17 @@ impl Coalescer {
     pub fn coalesce(&mut self, body: &mut Option<Bytes>, end_of_stream: bool) {
         let release = end_of_stream
             || self.pending.len() + body.as_ref().map_or(0, Bytes::len) >= Self::LIMIT;
+        let arriving = body.as_ref().map_or(0, Bytes::len);
+        let expected = self.expected.map(|left| left.saturating_sub(arriving));
+        self.expected = expected;
         if self.pending.is_empty() && release {
             return;
         }
         if let Some(chunk) = body.take() {
+            if self.pending.is_empty() {
+                let rest = expected.unwrap_or(0).min(Self::LIMIT);
+                self.pending.reserve(chunk.len() + rest);
+            }
             self.pending.extend_from_slice(&chunk);
         }
         *body = Some(if release {
@@ -96,6 +111,23 @@ mod tests {
         let mut body = Some(chunk.clone());
         c.coalesce(&mut body, true);
         assert_eq!(body.unwrap().as_ptr(), chunk.as_ptr());
+    }
+
+    #[test]
+    fn with_the_length_declared_held_bytes_are_copied_once() {
+        let mut c = Coalescer::default();
+        c.expect(30_000);
+        let mut first = Some(Bytes::from(vec![1u8; 1_000]));
+        c.coalesce(&mut first, false);
+        assert!(first.unwrap().is_empty(), "held back");
+        let buffer = c.pending.as_ptr();
+        assert!(c.pending.capacity() >= 30_000);
+        let mut second = Some(Bytes::from(vec![2u8; 29_000]));
+        c.coalesce(&mut second, true);
+        let out = second.unwrap();
+        assert_eq!(out.as_ptr(), buffer, "the first buffer, not a grown copy");
+        assert_eq!(out.len(), 30_000);
+        assert_eq!(&out[999..1_001], &[1, 2]);
     }
 
     proptest! {

@@ -53,7 +53,7 @@ impl Gateway {
                 Some(n) if n > self.state.max_body_bytes => {
                     return Decision::Answer(GatewayError::TooLarge);
                 }
-                Some(_) => {}
+                Some(n) => ctx.coalescer.expect(n),
                 None => return Decision::Answer(GatewayError::BadContentLength),
             }
         }

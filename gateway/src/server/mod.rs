@@ -144,11 +144,13 @@ async fn build_state(
     models.warn_if_defaults_unmapped().await;
     let bedrock = Bedrock::new(config, credentials, models)
         .context("cannot build the Bedrock HTTP client")?;
-    // The metering writer gets its own small pool, so it can never starve key lookups.
+    // The metering writer gets its own connection, so it can never starve key lookups. One
+    // (it writes one batch at a time): one statement cache for its multi-row inserts and one
+    // warm page cache, not one of each per pooled connection (docs/benchmarks.md).
     let meter_store = Store::connect(
         config.database_url.expose(),
         &StoreOptions {
-            max_connections: 2,
+            max_connections: 1,
             acquire_timeout: Duration::from_secs(5),
         },
     )
@@ -357,7 +359,8 @@ const CAPPED_TARGETS: &[&str] = &[
     "sqlx",
 ];
 
-/// Installs the tracing subscriber (Pingora's own `log` records included).
-pub fn init_tracing(format: LogFormat) {
-    ccp_core::logging::init(format, CAPPED_TARGETS);
+/// Installs the tracing subscriber (Pingora's own `log` records included). Keep the guard
+/// until the process ends: it writes the last buffered lines.
+pub fn init_tracing(format: LogFormat) -> ccp_core::logging::LogGuard {
+    ccp_core::logging::init(format, CAPPED_TARGETS)
 }

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""One change, measured against the noise: CPU per request of two or more builds (or settings)
+at the same fixed rate, in alternating rounds, reported as the median and the spread of each.
+
+On a shared 2-core machine a single max-throughput run moves by ±15 % from one minute to the
+next, more than most single changes are worth. A fixed rate keeps the work per second equal;
+alternating the targets round by round spreads the machine's slow minutes over all of them.
+
+    python3 benches/load/ab.py --base /path/to/other/build [--rounds 5] [--rate 2000]
+                               [--scenario json_30k] [--targets gateway,gateway_base,pingora]
+
+Targets: `gateway` (this tree's build, or CCP_BENCH_BIN_DIR), `gateway_base` (the build in
+--base), `gateway_nolog`, `gateway_nometer`, `pingora` (bare Pingora), `nginx`.
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+from rig import Rig, claude_code_body, proc_cpu_seconds
+
+SCENARIOS = {"json_30k": (30, False), "json_150k": (150, False), "stream_50ev": (30, True)}
+
+
+def drive(url, body_file, seconds, rate, connections):
+    """Runs oha at a fixed rate; returns the number of 200 answers."""
+    out = subprocess.run(["oha", "--no-tui", "--output-format", "json", "-z", f"{seconds}s", "-c", str(connections),
+                          "-q", str(rate), "-m", "POST", "-D", str(body_file), "-T", "application/json", url],
+                         capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    codes = json.loads(out).get("statusCodeDistribution", {})
+    return int(codes.get("200", 0))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--base", help="a directory with another build's ccp-gateway and ccp-admin")
+    ap.add_argument("--targets", default="gateway,gateway_base,pingora")
+    ap.add_argument("--scenario", default="json_30k", choices=SCENARIOS)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seconds", type=int, default=8)
+    ap.add_argument("--rate", type=int, default=2000)
+    ap.add_argument("--connections", type=int, default=16)
+    args = ap.parse_args()
+
+    with Rig() as rig:
+        _, up_port = rig.upstream()
+        makers = {
+            "gateway": lambda: rig.gateway("gateway", up_port),
+            "gateway_base": lambda: rig.gateway("gateway_base", up_port, bin_dir=Path(args.base)),
+            "gateway_nolog": lambda: rig.gateway("gateway_nolog", up_port, {"CCP_LOG": "warn"}),
+            "gateway_nometer": lambda: rig.gateway("gateway_nometer", up_port, {"CCP_METERING": "off"}),
+            "pingora": lambda: rig.bare_pingora(up_port),
+            "nginx": lambda: rig.nginx(up_port),
+        }
+        names = args.targets.split(",")
+        if "gateway_base" in names and not args.base:
+            raise SystemExit("gateway_base needs --base")
+        targets = [makers[n]() for n in names]
+        body_file = rig.work / "body.json"
+        body_file.write_bytes(claude_code_body(*SCENARIOS[args.scenario]))
+        for target in targets:  # warm pools and caches
+            drive(target.url, body_file, 2, args.rate, args.connections)
+        cpu_us = {t.name: [] for t in targets}
+        for round_no in range(args.rounds):
+            # Alternate the order too, so no target always runs right after the same other one.
+            order = targets if round_no % 2 == 0 else list(reversed(targets))
+            for target in order:
+                before = proc_cpu_seconds(target.pids())
+                ok = drive(target.url, body_file, args.seconds, args.rate, args.connections)
+                used = proc_cpu_seconds(target.pids()) - before
+                cpu_us[target.name].append(used * 1e6 / max(ok, 1))
+            print(f"round {round_no + 1}: " + "  ".join(f"{n} {v[-1]:.1f}" for n, v in cpu_us.items()), flush=True)
+            time.sleep(1)
+
+    print(f"\n{args.scenario}, {args.rate} req/s on {args.connections} connections, {args.rounds} rounds of "
+          f"{args.seconds} s: CPU µs per request")
+    print("| target | median | min | max |\n|---|---|---|---|")
+    for name, values in cpu_us.items():
+        print(f"| {name} | {statistics.median(values):.1f} | {min(values):.1f} | {max(values):.1f} |")
+    first = statistics.median(cpu_us[names[0]])
+    for name in names[1:]:
+        print(f"{names[0]} / {name}: {first / statistics.median(cpu_us[name]):.3f}")
+
+
+if __name__ == "__main__":
+    main()
