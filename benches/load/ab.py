@@ -18,11 +18,8 @@ import json
 import statistics
 import subprocess
 import time
-from pathlib import Path
 
-from rig import Rig, claude_code_body, proc_cpu_seconds
-
-SCENARIOS = {"json_30k": (30, False), "json_150k": (150, False), "stream_50ev": (30, True)}
+from rig import SCENARIOS, Rig, claude_code_body, proc_cpu_seconds
 
 
 def drive(url, body_file, seconds, rate, connections):
@@ -47,18 +44,8 @@ def main():
 
     with Rig() as rig:
         _, up_port = rig.upstream()
-        makers = {
-            "gateway": lambda: rig.gateway("gateway", up_port),
-            "gateway_base": lambda: rig.gateway("gateway_base", up_port, bin_dir=Path(args.base)),
-            "gateway_nolog": lambda: rig.gateway("gateway_nolog", up_port, {"CCP_LOG": "warn"}),
-            "gateway_nometer": lambda: rig.gateway("gateway_nometer", up_port, {"CCP_METERING": "off"}),
-            "pingora": lambda: rig.bare_pingora(up_port),
-            "nginx": lambda: rig.nginx(up_port),
-        }
         names = args.targets.split(",")
-        if "gateway_base" in names and not args.base:
-            raise SystemExit("gateway_base needs --base")
-        targets = [makers[n]() for n in names]
+        targets = [rig.target(n, up_port, args.base) for n in names]
         body_file = rig.work / "body.json"
         body_file.write_bytes(claude_code_body(*SCENARIOS[args.scenario]))
         for target in targets:  # warm pools and caches

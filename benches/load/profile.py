@@ -16,9 +16,7 @@ import subprocess
 import sys
 import time
 
-from rig import Rig, claude_code_body
-
-SCENARIOS = {"json_30k": (30, False), "json_150k": (150, False), "stream_50ev": (30, True)}
+from rig import SCENARIOS, Rig, claude_code_body
 
 
 def crate_of(symbol, kernel):
@@ -44,13 +42,7 @@ def main():
 
     with Rig() as rig:
         _, up_port = rig.upstream()
-        target = {
-            "gateway": lambda: rig.gateway("gateway", up_port),
-            "gateway_nometer": lambda: rig.gateway("gateway_nometer", up_port, {"CCP_METERING": "off"}),
-            "gateway_nolog": lambda: rig.gateway("gateway_nolog", up_port, {"CCP_LOG": "warn"}),
-            "pingora": lambda: rig.bare_pingora(up_port),
-            "nginx": lambda: rig.nginx(up_port),
-        }[args.target]()
+        target = rig.target(args.target, up_port)
         body = rig.work / "body.json"
         body.write_bytes(claude_code_body(*SCENARIOS[args.scenario]))
         load = subprocess.Popen(["oha", "--no-tui", "-z", f"{args.seconds + 4}s", "-c", str(args.connections), "-m", "POST",

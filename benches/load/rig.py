@@ -45,6 +45,17 @@ def raise_fd_limit():
     return hard
 
 
+# The request shapes measured: body size in KB and whether the answer streams.
+SCENARIOS = {"json_30k": (30, False), "json_150k": (150, False), "stream_50ev": (30, True)}
+
+# Gateway variants by the settings that make them.
+GATEWAY_VARIANTS = {
+    "gateway": {},
+    "gateway_nometer": {"CCP_METERING": "off"},
+    "gateway_nolog": {"CCP_LOG": "warn"},
+}
+
+
 def claude_code_body(kb, stream):
     """A body shaped like Claude Code's: system blocks, tool definitions, a conversation
     (benches/wrk/claude_code.lua builds the same)."""
@@ -227,6 +238,21 @@ http {{
         proc = self.spawn([str(binary), f"127.0.0.1:{up_port}", f"127.0.0.1:{port}", str(self.threads), *args], port,
                           stderr=subprocess.DEVNULL)
         return Target(name, f"http://127.0.0.1:{port}/v1/messages?beta=true", lambda: [proc.pid])
+
+    def target(self, name, up_port, base=None):
+        """A target by name: a gateway variant, `gateway_base` (the build in `base`), `pingora` or
+        `nginx` (profile.py and ab.py)."""
+        if name in GATEWAY_VARIANTS:
+            return self.gateway(name, up_port, GATEWAY_VARIANTS[name])
+        if name == "gateway_base":
+            if not base:
+                raise SystemExit("gateway_base needs another build's directory")
+            return self.gateway(name, up_port, bin_dir=Path(base))
+        if name == "pingora":
+            return self.bare_pingora(up_port)
+        if name == "nginx":
+            return self.nginx(up_port)
+        raise SystemExit(f"unknown target {name}")
 
     def gateway(self, name, plan_port, extra_env=(), bedrock=False, bin_dir=RELEASE):
         """A `ccp-gateway` on its own SQLite database (unless `extra_env` says otherwise), with
