@@ -2,10 +2,11 @@
 """Load benchmark: the same fast fake Anthropic upstream measured several ways in one run:
 direct, through nginx as a plain reverse proxy, through the smallest possible Pingora proxy
 (gateway/examples/bare_pingora.rs, tuned as the gateway is: Pingora's own floor), and through
-ccp-gateway. More gateway targets: `gateway_nometer` (metering off), `gateway_nolog` (no access log), `gateway_bare` (neither), `gateway_pg` (PostgreSQL,
-see --postgres), `gateway_base` (another build, see --baseline), `pingora_untuned` (bare
-Pingora on Pingora's defaults), and the Bedrock leg against a fake Bedrock runtime: `failover`
-(Plan answers 429 every time, each request fails over) and `bedrock` (the circuit is open).
+ccp-gateway. More gateway targets: `gateway_nometer` (metering off), `gateway_nolog` (no access
+log), `gateway_bare` (neither), `gateway_pg` (PostgreSQL, see --postgres), `gateway_base`
+(another build, see --baseline), `pingora_untuned` (bare Pingora on Pingora's defaults), and the
+Bedrock leg against a fake Bedrock runtime: `failover` (Plan answers 429 every time, each request
+fails over) and `bedrock` (the circuit is open).
 
 For each scenario (30 KB and 150 KB non-streaming Claude Code-like bodies, a 50-event stream)
 it measures max throughput (oha, fixed connections, no rate limit) and fixed rates (500 and
@@ -28,7 +29,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from rig import HEADERS, ROOT, Rig, Sampler, claude_code_body, proc_context_switches, proc_cpu_seconds
+from rig import GATEWAY_VARIANTS, HEADERS, ROOT, Rig, Sampler, claude_code_body, proc_context_switches, proc_cpu_seconds
 
 
 def oha(url, body_file, duration, connections, rate=None):
@@ -119,10 +120,7 @@ def main():
             "nginx": lambda: rig.nginx(up_port),
             "pingora": lambda: rig.bare_pingora(up_port, args=args.pingora_args.split()),
             "pingora_untuned": lambda: rig.bare_pingora(up_port, "pingora_untuned", ["--untuned"]),
-            "gateway": lambda: rig.gateway("gateway", up_port),
-            "gateway_nometer": lambda: rig.gateway("gateway_nometer", up_port, {"CCP_METERING": "off"}),
-            "gateway_nolog": lambda: rig.gateway("gateway_nolog", up_port, {"CCP_LOG": "warn"}),
-            "gateway_bare": lambda: rig.gateway("gateway_bare", up_port, {"CCP_LOG": "warn", "CCP_METERING": "off"}),
+            **{name: lambda name=name: rig.target(name, up_port) for name in GATEWAY_VARIANTS},
             "gateway_pg": lambda: rig.gateway("gateway_pg", up_port, {
                 "CCP_DATABASE_URL": rig.postgres_schema(args.postgres), "CCP_PEPPER": "bench-" + "0" * 40,
                 "CCP_KEY_WRAPPER": "local", "CCP_WRAP_KEY_FILE": str(wrap_key(rig))}),

@@ -32,7 +32,7 @@ def crate_of(symbol, kernel):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--target", default="gateway", help="gateway, gateway_nometer, gateway_nolog, pingora or nginx")
+    ap.add_argument("--target", default="gateway", help="gateway, gateway_nometer, gateway_nolog, gateway_bare, pingora or nginx")
     ap.add_argument("--scenario", default="json_30k", choices=SCENARIOS)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--seconds", type=int, default=10)

@@ -53,6 +53,7 @@ GATEWAY_VARIANTS = {
     "gateway": {},
     "gateway_nometer": {"CCP_METERING": "off"},
     "gateway_nolog": {"CCP_LOG": "warn"},
+    "gateway_bare": {"CCP_LOG": "warn", "CCP_METERING": "off"},
 }
 
 

@@ -72,17 +72,16 @@ impl Coalescer {
     /// nothing for it; `None` would mean "end of body"), or everything held once the limit or
     /// the end of the body is reached.
     pub fn coalesce(&mut self, body: &mut Option<Bytes>, end_of_stream: bool) {
-        let release = end_of_stream
-            || self.pending.len() + body.as_ref().map_or(0, Bytes::len) >= Self::LIMIT;
         let arriving = body.as_ref().map_or(0, Bytes::len);
-        let expected = self.expected.map(|left| left.saturating_sub(arriving));
-        self.expected = expected;
+        let release = end_of_stream || self.pending.len() + arriving >= Self::LIMIT;
+        let still_to_come = self.expected.map(|left| left.saturating_sub(arriving));
+        self.expected = still_to_come;
         if self.pending.is_empty() && release {
             return;
         }
         if let Some(chunk) = body.take() {
             if self.pending.is_empty() {
-                let rest = expected.unwrap_or(0).min(Self::LIMIT);
+                let rest = still_to_come.unwrap_or(0).min(Self::LIMIT);
                 self.pending.reserve(chunk.len() + rest);
             }
             self.pending.extend_from_slice(&chunk);
