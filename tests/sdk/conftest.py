@@ -266,6 +266,20 @@ def wait_until_ready(url, proc, log_path, seconds=30):
         time.sleep(0.1)
 
 
+def log_once_more(log_path, needle, action, seconds=10):
+    """Runs `action`, then waits until `needle` occurs in the log once more than before it ran
+    (the gateway writes its log in batches, up to 100 ms late); returns the log's text."""
+    before = log_path.read_text().count(needle)
+    action()
+    deadline = time.monotonic() + seconds
+    while True:
+        text = log_path.read_text()
+        if text.count(needle) > before:
+            return text
+        assert time.monotonic() < deadline, f"{needle!r} not logged again in {seconds} s:\n{text[-3000:]}"
+        time.sleep(0.05)
+
+
 def serve(handler):
     """Runs `handler` on 127.0.0.1 in a background thread; yields the server."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)

@@ -8,7 +8,16 @@ import subprocess
 import anthropic
 import pytest
 
-from conftest import BEDROCK_KEY, BIN_DIR, FAILOVER_BEDROCK_ID, FAILOVER_MODEL, TOOL_INPUT, FakeAnthropic, FakeBedrock
+from conftest import (
+    BEDROCK_KEY,
+    BIN_DIR,
+    FAILOVER_BEDROCK_ID,
+    FAILOVER_MODEL,
+    TOOL_INPUT,
+    FakeAnthropic,
+    FakeBedrock,
+    log_once_more,
+)
 
 CLIENT_KEY = "sk-ant-sdk-CANARYCT-0002"
 
@@ -75,11 +84,13 @@ def test_a_rate_limited_create_fails_over_to_converse(client):
 
 
 def test_no_failover_secret_in_logs_or_listings(gateway, client, failover_key):
-    client.messages.create(model=FAILOVER_MODEL, max_tokens=8, messages=[{"role": "user", "content": "x"}])
-    log = gateway["log"].read_text()
+    log = log_once_more(
+        gateway["log"],
+        '"path":"plan_bedrock"',
+        lambda: client.messages.create(model=FAILOVER_MODEL, max_tokens=8, messages=[{"role": "user", "content": "x"}]),
+    )
     assert BEDROCK_KEY not in log and "CANARYBR" not in log
     assert failover_key not in log
     assert CLIENT_KEY not in log
-    assert '"path":"plan_bedrock"' in log or "plan_bedrock" in log, "the access log names the failover"
     db = b"".join(p.read_bytes() for p in gateway["data"].iterdir() if p.is_file())
     assert b"CANARYBR" not in db, "the Bedrock key is stored wrapped"
