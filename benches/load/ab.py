@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""One change, measured against the noise: CPU per request of two or more builds (or settings)
-at the same fixed rate, in alternating rounds, reported as the median and the spread of each.
+"""One change, measured against the noise: CPU per request and latency (p50, p99) of two or more
+builds (or settings) at the same fixed rate, in alternating rounds, reported as the median and
+the spread of each.
 
 On a shared 2-core machine a single max-throughput run moves by ±15 % from one minute to the
 next, more than most single changes are worth. A fixed rate keeps the work per second equal;
@@ -23,12 +24,14 @@ from rig import SCENARIOS, Rig, claude_code_body, proc_cpu_seconds
 
 
 def drive(url, body_file, seconds, rate, connections):
-    """Runs oha at a fixed rate; returns the number of 200 answers."""
+    """Runs oha at a fixed rate; returns the number of 200 answers and the p50 and p99 latency (ms)."""
     out = subprocess.run(["oha", "--no-tui", "--output-format", "json", "-z", f"{seconds}s", "-c", str(connections),
                           "-q", str(rate), "-m", "POST", "-D", str(body_file), "-T", "application/json", url],
                          capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
-    codes = json.loads(out).get("statusCodeDistribution", {})
-    return int(codes.get("200", 0))
+    report = json.loads(out)
+    percentiles = report.get("latencyPercentiles") or {}
+    p50, p99 = (1000 * (percentiles.get(p) or 0.0) for p in ("p50", "p99"))
+    return int(report.get("statusCodeDistribution", {}).get("200", 0)), p50, p99
 
 
 def main():
@@ -51,25 +54,34 @@ def main():
         for target in targets:  # warm pools and caches
             drive(target.url, body_file, 2, args.rate, args.connections)
         cpu_us = {t.name: [] for t in targets}
+        p50_ms = {t.name: [] for t in targets}
+        p99_ms = {t.name: [] for t in targets}
         for round_no in range(args.rounds):
             # Alternate the order too, so no target always runs right after the same other one.
             order = targets if round_no % 2 == 0 else list(reversed(targets))
             for target in order:
                 before = proc_cpu_seconds(target.pids())
-                ok = drive(target.url, body_file, args.seconds, args.rate, args.connections)
+                ok, p50, p99 = drive(target.url, body_file, args.seconds, args.rate, args.connections)
                 used = proc_cpu_seconds(target.pids()) - before
                 cpu_us[target.name].append(used * 1e6 / max(ok, 1))
-            print(f"round {round_no + 1}: " + "  ".join(f"{n} {v[-1]:.1f}" for n, v in cpu_us.items()), flush=True)
+                p50_ms[target.name].append(p50)
+                p99_ms[target.name].append(p99)
+            print(f"round {round_no + 1}: " + "  ".join(
+                f"{n} {v[-1]:.1f} µs, p99 {p99_ms[n][-1]:.2f} ms" for n, v in cpu_us.items()), flush=True)
             time.sleep(1)
 
     print(f"\n{args.scenario}, {args.rate} req/s on {args.connections} connections, {args.rounds} rounds of "
-          f"{args.seconds} s: CPU µs per request")
-    print("| target | median | min | max |\n|---|---|---|---|")
-    for name, values in cpu_us.items():
-        print(f"| {name} | {statistics.median(values):.1f} | {min(values):.1f} | {max(values):.1f} |")
+          f"{args.seconds} s (medians; min–max)")
+    print("| target | CPU µs per request | p50 ms | p99 ms |\n|---|---|---|---|")
+
+    def spread(values, form):
+        return f"{statistics.median(values):{form}} ({min(values):{form}}–{max(values):{form}})"
+
+    for name in cpu_us:
+        print(f"| {name} | {spread(cpu_us[name], '.1f')} | {spread(p50_ms[name], '.3f')} | {spread(p99_ms[name], '.2f')} |")
     first = statistics.median(cpu_us[names[0]])
     for name in names[1:]:
-        print(f"{names[0]} / {name}: {first / statistics.median(cpu_us[name]):.3f}")
+        print(f"{names[0]} / {name}: CPU {first / statistics.median(cpu_us[name]):.3f}")
 
 
 if __name__ == "__main__":

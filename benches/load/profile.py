@@ -4,7 +4,7 @@ does), drives it with oha at a fixed number of connections, samples it with `per
 (no call graphs: the release build keeps symbols, not frame pointers) and prints the top
 functions by self time, grouped by crate.
 
-    python3 benches/load/profile.py [--target gateway] [--scenario json_30k] [--seconds 10]
+    python3 benches/load/profile.py [--target gateway] [--scenario json_30k] [--seconds 10] [--crate core]
 
 Needs perf (Debian: linux-perf) and oha; CCP_BENCH_BIN_DIR picks another build.
 """
@@ -38,6 +38,8 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--rate", type=int, default=3000, help="requests per second (fixed, so targets compare per request)")
     ap.add_argument("--top", type=int, default=30)
+    ap.add_argument("--crate", action="append", default=[], metavar="NAME",
+                    help="also list the top functions of this crate or library (e.g. core, '(other)'); repeatable")
     args = ap.parse_args()
 
     with Rig() as rig:
@@ -78,6 +80,10 @@ def main():
     print("\nby crate or library (every sampled function):")
     for crate, pct in by_crate.most_common(args.top):
         print(f"{pct:6.2f}%  {pct * per_req_us / 100:6.2f} µs  {crate}")
+    for crate in args.crate:
+        print(f"\ntop functions of {crate}:")
+        for pct, symbol, _ in [r for r in rows if crate_of(r[1], r[2]) == crate][: args.top]:
+            print(f"{pct:6.2f}%  {pct * per_req_us / 100:6.2f} µs  {symbol[:130]}")
 
 
 if __name__ == "__main__":
