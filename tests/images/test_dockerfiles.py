@@ -6,6 +6,7 @@ import re
 import sys
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,22 @@ def test_no_healthcheck_the_load_balancer_checks(name):
     assert not [i for i in parsed(name).structure if i["instruction"] == "HEALTHCHECK"]
 
 
+def profile_of(cargo_args):
+    """The Cargo profile a command line builds with: `--release`, `--profile NAME`, or dev."""
+    match = re.search(r"--profile[ =](\S+)", cargo_args)
+    if match:
+        return match.group(1)
+    return "release" if "--release" in cargo_args else "debug"
+
+
+def test_the_gateway_image_is_built_with_whole_program_lto():
+    text = "\n".join(i["content"] for i in parsed("gateway").structure)
+    profile = profile_of(re.search(r"cargo build ([^\n]*)", text).group(1))
+    profiles = tomllib.loads((ROOT / "Cargo.toml").read_text())["profile"]
+    settings = {**profiles.get(profiles[profile].get("inherits", profile), {}), **profiles[profile]}
+    assert settings.get("lto") == "fat" and settings.get("codegen-units") == 1, (profile, settings)
+
+
 @pytest.mark.parametrize("name", [n for n, i in IMAGES.items() if i["rust"]])
 def test_rust_images_cache_dependencies_and_carry_ca_certificates(name):
     parser = parsed(name)
@@ -101,7 +118,14 @@ def test_rust_images_cache_dependencies_and_carry_ca_certificates(name):
     builder = "\n".join(i["value"] for i in stages(parser)[0])
     assert "cmake" in builder, "cmake in the Rust builder (Pingora's zlib-ng)"
     cook = text.index("cargo chef cook")
-    assert cook < text.index("cargo build --release"), "dependencies are built in their own layer first"
+    assert cook < text.index("cargo build --"), "dependencies are built in their own layer first"
+    # Dependencies, binary and the copied file all come from one profile, or the cache and
+    # the image would hold another build than the one the Dockerfile names.
+    cook_profile = profile_of(re.search(r"cargo chef cook ([^\n]*)", text).group(1))
+    build_profile = profile_of(re.search(r"cargo build ([^\n]*)", text).group(1))
+    assert cook_profile == build_profile, (cook_profile, build_profile)
+    copied = [i["value"] for i in final(parser) if i["instruction"] == "COPY" and "--from=build" in i["value"]]
+    assert any(f"/target/{build_profile}/" in c for c in copied), (build_profile, copied)
     runtime = "\n".join(i["value"] for i in final(parser))
     assert "ca-certificates" in runtime
     assert "--no-install-recommends" in runtime and "rm -rf /var/lib/apt/lists" in runtime
