@@ -95,8 +95,10 @@ def test_no_healthcheck_the_load_balancer_checks(name):
     assert not [i for i in parsed(name).structure if i["instruction"] == "HEALTHCHECK"]
 
 
-def profile_of(cargo_args):
-    """The Cargo profile a command line builds with: `--release`, `--profile NAME`, or dev."""
+def profile_of(text, command):
+    """The Cargo profile the Dockerfile's `command` (`cargo build`, `cargo chef cook`) builds
+    with: `--profile NAME`, `--release`, or the dev profile."""
+    cargo_args = re.search(rf"{command} ([^\n]*)", text).group(1)
     match = re.search(r"--profile[ =](\S+)", cargo_args)
     if match:
         return match.group(1)
@@ -105,7 +107,7 @@ def profile_of(cargo_args):
 
 def test_the_gateway_image_is_built_with_whole_program_lto():
     text = "\n".join(i["content"] for i in parsed("gateway").structure)
-    profile = profile_of(re.search(r"cargo build ([^\n]*)", text).group(1))
+    profile = profile_of(text, "cargo build")
     profiles = tomllib.loads((ROOT / "Cargo.toml").read_text())["profile"]
     settings = {**profiles.get(profiles[profile].get("inherits", profile), {}), **profiles[profile]}
     assert settings.get("lto") == "fat" and settings.get("codegen-units") == 1, (profile, settings)
@@ -121,8 +123,8 @@ def test_rust_images_cache_dependencies_and_carry_ca_certificates(name):
     assert cook < text.index("cargo build --"), "dependencies are built in their own layer first"
     # Dependencies, binary and the copied file all come from one profile, or the cache and
     # the image would hold another build than the one the Dockerfile names.
-    cook_profile = profile_of(re.search(r"cargo chef cook ([^\n]*)", text).group(1))
-    build_profile = profile_of(re.search(r"cargo build ([^\n]*)", text).group(1))
+    cook_profile = profile_of(text, "cargo chef cook")
+    build_profile = profile_of(text, "cargo build")
     assert cook_profile == build_profile, (cook_profile, build_profile)
     copied = [i["value"] for i in final(parser) if i["instruction"] == "COPY" and "--from=build" in i["value"]]
     assert any(f"/target/{build_profile}/" in c for c in copied), (build_profile, copied)
