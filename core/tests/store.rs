@@ -32,6 +32,7 @@ on_both_engines!(
     model_mappings_upsert_list_and_delete,
     admins_are_unique_by_username_and_revocable,
     concurrent_bootstraps_create_one_admin,
+    first_circuit_failures_at_once_are_all_counted,
 );
 
 fn pepper() -> Pepper {
@@ -585,6 +586,38 @@ async fn concurrent_bootstraps_create_one_admin(store: &Store) {
     }
     assert_eq!(created, 1);
     assert_eq!(store.count_admins().await.unwrap(), 1);
+}
+
+/// Gateways that see a key's first Plan failures at the same moment each count theirs: no
+/// insert of the key's first row overwrites another's.
+async fn first_circuit_failures_at_once_are_all_counted(store: &Store) {
+    let settings = ccp_core::routing::circuit::BreakerSettings {
+        threshold: 100,
+        ..Default::default()
+    };
+    for round in 0..5 {
+        let key = uuid::Uuid::now_v7();
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(6));
+        let failures: Vec<_> = (0..6)
+            .map(|_| {
+                let store = store.clone();
+                let start = std::sync::Arc::clone(&start);
+                tokio::spawn(async move {
+                    start.wait().await;
+                    store
+                        .record_circuit_failure(key, chrono::Utc::now(), &settings)
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        for failure in failures {
+            failure.await.unwrap();
+        }
+        let record = store.circuit(key).await.unwrap().unwrap();
+        assert_eq!(record.failures_ms.len(), 6, "round {round}: {record:?}");
+        assert_eq!(record.writes, 6, "round {round}");
+    }
 }
 
 /// The PostgreSQL helper itself: a test that fails still drops its schema.

@@ -9,6 +9,7 @@
 //!   (the key-cache TTL is 30 s here, so only the notification can explain it); the p99 is
 //!   printed. With the listening connections killed, revocation still lands and the
 //!   listeners come back.
+//! - A circuit closed in the database without a notification still reaches every gateway.
 //! - A storm of Plan 429s writes a bounded number of circuit rows and statements.
 
 mod common;
@@ -30,20 +31,31 @@ struct Gateway {
     child: std::process::Child,
     addr: String,
     metrics: String,
+    log: std::path::PathBuf,
 }
 
 impl Drop for Gateway {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A failed test shows what each gateway said (its log is in a temporary directory).
+        if std::thread::panicking() {
+            let said = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = said.lines().rev().take(80).collect();
+            eprintln!("--- gateway {} (last {} lines) ---", self.addr, tail.len());
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
     }
 }
 
 /// N gateway processes on the harness's PostgreSQL schema, fakes and keys, and the admin API
 /// in-process on the same database.
 struct Fleet {
-    h: Harness,
+    /// Before `h`: fields drop in order, and a gateway's log lives in `h`'s directory.
     gateways: Vec<Gateway>,
+    h: Harness,
     /// Names this fleet's connections in `pg_stat_activity`.
     application_name: String,
     admin: common::Admin,
@@ -79,7 +91,8 @@ impl Fleet {
             let metrics_port = common::port_for_child_process();
             let data_dir = std::path::Path::new(&h.config.data_dir).join(format!("g{i}"));
             std::fs::create_dir_all(&data_dir).unwrap();
-            let log = std::fs::File::create(data_dir.join("gateway.log")).unwrap();
+            let log_path = data_dir.join("gateway.log");
+            let log = std::fs::File::create(&log_path).unwrap();
             let child = std::process::Command::new(env!("CARGO_BIN_EXE_ccp-gateway"))
                 .env_clear()
                 .env("CCP_DATA_DIR", &data_dir)
@@ -104,6 +117,7 @@ impl Fleet {
                 child,
                 addr: format!("127.0.0.1:{port}"),
                 metrics: format!("127.0.0.1:{metrics_port}"),
+                log: log_path,
             });
         }
         for g in &gateways {
@@ -356,6 +370,11 @@ mod postgres {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_circuit_change_whose_notification_was_lost_still_arrives() {
+        super::lost_circuit_notification().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn revocation_reaches_every_gateway_and_survives_a_lost_listener() {
         super::revocation_reaches_every_gateway().await;
     }
@@ -368,6 +387,47 @@ mod postgres {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_storm_of_plan_errors_writes_a_bounded_number_of_rows() {
         super::storm().await;
+    }
+}
+
+/// A circuit closed in the database without a notification (as when the announcement failed)
+/// still reaches both gateways: they re-read circuits that are not closed (every open period
+/// here, 3 s), and then send the key to Plan again.
+async fn lost_circuit_notification() {
+    let down = Arc::new(AtomicBool::new(true));
+    let f = Fleet::start(2, plan_switch(&down), &[]).await;
+    let key = f.h.key.expose().to_owned();
+    for i in 0..3 {
+        let resp = f.post(i % 2, &key, "sk-ant-oat01-fleet").await;
+        assert_eq!(upstream_of(&resp), "bedrock");
+    }
+    f.all_report_open(1.0).await;
+
+    // Closed behind the gateways' backs: written, never announced.
+    down.store(false, Ordering::SeqCst);
+    f.h.store
+        .record_circuit_probe(
+            f.h.key_id,
+            true,
+            chrono::Utc::now(),
+            Duration::from_secs(OPEN_SECS),
+        )
+        .await
+        .unwrap();
+    let took = f.all_report_open(0.0).await;
+    println!(
+        "a closing never announced reached both gateways in {} ms",
+        took.as_millis()
+    );
+    let plan_seen = f.h.upstream.requests().len();
+    for i in 0..2 {
+        let resp = f.post(i, &key, "sk-ant-oat01-fleet").await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(
+            f.h.upstream.requests().len(),
+            plan_seen + i + 1,
+            "gateway {i} uses Plan again"
+        );
     }
 }
 

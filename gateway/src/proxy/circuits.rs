@@ -6,11 +6,13 @@
 //! wins it; the others keep their requests on Bedrock), and the probe's result. Each change
 //! is announced (`Change::Circuit`) and every gateway adopts the row
 //! ([`CircuitBreaker::adopt`](ccp_core::routing::circuit::CircuitBreaker::adopt)). When
-//! the database cannot answer, the local breaker decides alone, as a single instance would.
+//! the database cannot answer, the local breaker decides alone, as a single instance would;
+//! a probe's result, its announcement and the read a notification asks for are tried again
+//! for a few seconds first, since losing one would strand the other gateways on Bedrock.
 
 use super::GatewayState;
 use ccp_core::routing::circuit::{Adopted, PlanOutcome, Route};
-use ccp_core::store::{Change, CircuitRecord, ProbeClaim};
+use ccp_core::store::{Change, CircuitRecord, ProbeClaim, StoreResult};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,10 +69,12 @@ pub fn share_plan_outcome(
         let store = &state.store;
         let settings = state.breaker.settings();
         let announce = match route {
-            Route::Probe => store
-                .record_circuit_probe(key, success, now(), settings.open_for)
-                .await
-                .map(|()| true),
+            // Lost, this would leave the other gateways on Bedrock until their lease lapses.
+            Route::Probe => persist(key, || {
+                store.record_circuit_probe(key, success, now(), settings.open_for)
+            })
+            .await
+            .map(|()| true),
             _ if success => store
                 .clear_circuit_failures(key, now())
                 .await
@@ -88,7 +92,7 @@ pub fn share_plan_outcome(
         };
         match announce {
             Ok(true) => {
-                if let Err(err) = store.announce(Change::Circuit(key)).await {
+                if let Err(err) = persist(key, || store.announce(Change::Circuit(key))).await {
                     tracing::warn!(%key, error = %err, "cannot announce a circuit change; other gateways see it when they reload");
                 }
             }
@@ -98,6 +102,35 @@ pub fn share_plan_outcome(
             }
         }
     });
+}
+
+/// Pauses between the attempts of a shared-state write or read that must not be lost to a
+/// database that is busy for a moment (a pool timeout, a dropped connection).
+const RETRY_PAUSES: [Duration; 3] = [
+    Duration::from_millis(200),
+    Duration::from_secs(1),
+    Duration::from_secs(3),
+];
+
+/// Runs `op` until it succeeds or the pauses run out. (Off the request path only.)
+async fn persist<T, F, Fut>(key: Uuid, mut op: F) -> StoreResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = StoreResult<T>>,
+{
+    let mut pauses = RETRY_PAUSES.iter();
+    loop {
+        match op().await {
+            Ok(done) => return Ok(done),
+            Err(err) => match pauses.next() {
+                Some(pause) => {
+                    tracing::info!(%key, error = %err, "the shared circuit state did not answer; trying again");
+                    tokio::time::sleep(*pause).await;
+                }
+                None => return Err(err),
+            },
+        }
+    }
 }
 
 /// Applies a row unless this gateway already adopted a newer version of it (the row's write
@@ -112,7 +145,7 @@ fn adopt(state: &GatewayState, record: &CircuitRecord) {
 
 /// Applies one key's shared state (after a notification).
 pub async fn refresh(state: &GatewayState, key: Uuid) {
-    match state.store.circuit(key).await {
+    match persist(key, || state.store.circuit(key)).await {
         Ok(Some(record)) => adopt(state, &record),
         // Never written (its opening never reached the database): closed, version 0.
         Ok(None) => {
@@ -123,7 +156,8 @@ pub async fn refresh(state: &GatewayState, key: Uuid) {
 }
 
 /// Applies every shared circuit that is not closed, and closes local circuits the database
-/// holds closed (at start-up and after the change listener reconnected).
+/// holds closed (at start-up, after the change listener reconnected, and every so often
+/// while circuits are open: `server/changes.rs`).
 pub async fn load_all(state: &GatewayState) {
     let records = match state.store.circuits_not_closed().await {
         Ok(records) => records,
@@ -138,7 +172,11 @@ pub async fn load_all(state: &GatewayState) {
             refresh(state, key).await;
         }
     }
-    for record in &records {
+    // A probe this gateway has out settles the key itself when it answers.
+    for record in records
+        .iter()
+        .filter(|r| r.probe_owner != Some(state.instance))
+    {
         adopt(state, record);
     }
     if !records.is_empty() {

@@ -6,7 +6,9 @@
 //! When the listening connection drops, the loop reconnects (every second while the database
 //! does not answer) and then drops every cached entry, since notifications sent in the gap
 //! are lost; until it is back, the TTLs bound how stale a cache can be. Both are counted:
-//! `ccp_change_listener_lost_total`, `ccp_changes_applied_total{kind}`.
+//! `ccp_change_listener_lost_total`, `ccp_changes_applied_total{kind}`. Circuits not closed
+//! are also re-read from the database every 30 s (or every open period, if shorter), so a
+//! circuit change whose notification was lost still arrives.
 
 use crate::proxy::GatewayState;
 use crate::proxy::circuits;
@@ -34,6 +36,7 @@ pub async fn follow_changes(state: Arc<GatewayState>) {
     };
     // Listening first, then loading: a change made in between is both loaded and announced.
     circuits::load_all(&state).await;
+    tokio::spawn(reconcile_circuits(Arc::clone(&state)));
     tracing::info!("listening for admin changes");
     loop {
         match listener.next().await {
@@ -52,6 +55,26 @@ pub async fn follow_changes(state: Arc<GatewayState>) {
                 tracing::warn!(error = %err, "cannot listen for admin changes; retrying");
                 tokio::time::sleep(RETRY_EVERY).await;
             }
+        }
+    }
+}
+
+/// How often a gateway with circuits not closed re-reads them from the database (at most;
+/// more often when the open period is shorter): a notification lost on the way (its
+/// announcement failed, or came while this listener was reconnecting) then costs this long
+/// at most, instead of leaving the key on Bedrock until its next request here.
+const RECONCILE_EVERY: Duration = Duration::from_secs(30);
+
+async fn reconcile_circuits(state: Arc<GatewayState>) {
+    let period = RECONCILE_EVERY
+        .min(state.breaker.settings().open_for)
+        .max(Duration::from_secs(1));
+    let mut every = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if !state.breaker.open_keys().is_empty() {
+            circuits::load_all(&state).await;
         }
     }
 }
