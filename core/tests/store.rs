@@ -561,29 +561,17 @@ async fn concurrent_bootstraps_create_one_admin(store: &Store) {
     for w in warm {
         w.await.unwrap().unwrap();
     }
-    let start = std::sync::Arc::new(tokio::sync::Barrier::new(8));
-    let attempts: Vec<_> = (0..8)
-        .map(|i| {
-            let store = store.clone();
-            let start = std::sync::Arc::clone(&start);
-            tokio::spawn(async move {
-                start.wait().await;
-                store
-                    .create_first_admin(NewAdmin {
-                        username: format!("boot{i}"),
-                        password_hash: "h".into(),
-                    })
-                    .await
-                    .unwrap()
+    let attempts = at_once(store, 8, |store, i| async move {
+        store
+            .create_first_admin(NewAdmin {
+                username: format!("boot{i}"),
+                password_hash: "h".into(),
             })
-        })
-        .collect();
-    let mut created = 0;
-    for attempt in attempts {
-        if attempt.await.unwrap().is_some() {
-            created += 1;
-        }
-    }
+            .await
+            .unwrap()
+    })
+    .await;
+    let created = attempts.iter().filter(|a| a.is_some()).count();
     assert_eq!(created, 1);
     assert_eq!(store.count_admins().await.unwrap(), 1);
 }
@@ -597,27 +585,43 @@ async fn first_circuit_failures_at_once_are_all_counted(store: &Store) {
     };
     for round in 0..5 {
         let key = uuid::Uuid::now_v7();
-        let start = std::sync::Arc::new(tokio::sync::Barrier::new(6));
-        let failures: Vec<_> = (0..6)
-            .map(|_| {
-                let store = store.clone();
-                let start = std::sync::Arc::clone(&start);
-                tokio::spawn(async move {
-                    start.wait().await;
-                    store
-                        .record_circuit_failure(key, chrono::Utc::now(), &settings)
-                        .await
-                        .unwrap()
-                })
-            })
-            .collect();
-        for failure in failures {
-            failure.await.unwrap();
-        }
+        at_once(store, 6, |store, _| async move {
+            store
+                .record_circuit_failure(key, chrono::Utc::now(), &settings)
+                .await
+                .unwrap()
+        })
+        .await;
         let record = store.circuit(key).await.unwrap().unwrap();
         assert_eq!(record.failures_ms.len(), 6, "round {round}: {record:?}");
         assert_eq!(record.writes, 6, "round {round}");
     }
+}
+
+/// Runs `n` attempts (each given a clone of the store and its index) released at the same
+/// moment; returns their results in order.
+async fn at_once<T, F, Fut>(store: &Store, n: usize, attempt: F) -> Vec<T>
+where
+    F: Fn(Store, usize) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(n));
+    let running: Vec<_> = (0..n)
+        .map(|i| {
+            let start = std::sync::Arc::clone(&start);
+            let attempt = attempt(store.clone(), i);
+            tokio::spawn(async move {
+                start.wait().await;
+                attempt.await
+            })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(n);
+    for r in running {
+        results.push(r.await.unwrap());
+    }
+    results
 }
 
 /// The PostgreSQL helper itself: a test that fails still drops its schema.

@@ -198,6 +198,20 @@ impl Fleet {
         self.metric(i, "ccp_open_circuits ").await
     }
 
+    /// Sends one request with `key` through each gateway: each reaches Plan.
+    async fn every_gateway_uses_plan(&self, key: &str) {
+        for i in 0..self.gateways.len() {
+            let plan_seen = self.h.upstream.requests().len();
+            let resp = self.post(i, key, "sk-ant-oat01-fleet").await;
+            assert_eq!(resp.status(), 200);
+            assert_eq!(
+                self.h.upstream.requests().len(),
+                plan_seen + 1,
+                "gateway {i} uses Plan again"
+            );
+        }
+    }
+
     /// Waits until every gateway reports `open` open circuits; returns how long it took.
     async fn all_report_open(&self, open: f64) -> Duration {
         let started = Instant::now();
@@ -337,19 +351,8 @@ async fn one_circuit_for_the_deployment(n: usize) {
         "circuit closed on all {n} gateways {} ms after the probe",
         spread.as_millis()
     );
-    let (plan_seen, bedrock_seen) = (
-        f.h.upstream.requests().len(),
-        f.h.bedrock().requests().len(),
-    );
-    for i in 0..n {
-        let resp = f.post(i, &key, "sk-ant-oat01-fleet").await;
-        assert_eq!(resp.status(), 200);
-        assert_eq!(
-            f.h.upstream.requests().len(),
-            plan_seen + i + 1,
-            "gateway {i} uses Plan again"
-        );
-    }
+    let bedrock_seen = f.h.bedrock().requests().len();
+    f.every_gateway_uses_plan(&key).await;
     assert_eq!(f.h.bedrock().requests().len(), bedrock_seen);
     let record = f.h.store.circuit(f.h.key_id).await.unwrap().unwrap();
     assert_eq!(record.state, CircuitState::Closed);
@@ -419,16 +422,7 @@ async fn lost_circuit_notification() {
         "a closing never announced reached both gateways in {} ms",
         took.as_millis()
     );
-    let plan_seen = f.h.upstream.requests().len();
-    for i in 0..2 {
-        let resp = f.post(i, &key, "sk-ant-oat01-fleet").await;
-        assert_eq!(resp.status(), 200);
-        assert_eq!(
-            f.h.upstream.requests().len(),
-            plan_seen + i + 1,
-            "gateway {i} uses Plan again"
-        );
-    }
+    f.every_gateway_uses_plan(&key).await;
 }
 
 /// Revokes `key_id` through the API and returns, per gateway, how long until it refused
