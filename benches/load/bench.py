@@ -11,7 +11,9 @@ fails over) and `bedrock` (the circuit is open).
 For each scenario (30 KB and 150 KB non-streaming Claude Code-like bodies, a 50-event stream)
 it measures max throughput (oha, fixed connections, no rate limit) and fixed rates (500 and
 2 000 req/s by default, latency-corrected), and reports req/s, p50/p99 latency, the proxy's CPU
-time per request (from /proc) and its peak RSS; for the stream, the time to first byte. It
+time per request (from /proc), its peak RSS and the connections it opened to the upstream
+(after a warm-up: a proxy that reuses its keep-alive pool opens none); for the stream, the
+time to first byte. It
 prints the ratios against the targets of docs/benchmarks.md. Everything binds to 127.0.0.1;
 every run is bounded in time.
 
@@ -27,6 +29,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+import urllib.request
 from urllib.parse import urlsplit
 
 from rig import GATEWAY_VARIANTS, HEADERS, ROOT, Rig, Sampler, claude_code_body, proc_context_switches, proc_cpu_seconds
@@ -58,6 +61,13 @@ def summarize(result):
         "p50_ms": pct["p50"] * 1e3,
         "p99_ms": pct["p99"] * 1e3,
     }
+
+
+def upstream_counts(port):
+    """The fake upstream's connections accepted and requests served so far."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/__fake/stats", timeout=10) as answer:
+        stats = json.load(answer)
+    return stats["connections"], stats["requests"]
 
 
 def first_byte_times(url, body, requests=300):
@@ -153,18 +163,22 @@ def main():
                     sampler = Sampler(target.pids)
                     sampler.start()
                     cpu0, switches0 = proc_cpu_seconds(target.pids()), proc_context_switches(target.pids())
+                    conns0, served0 = upstream_counts(up_port)
                     raw = oha(target.url, body_file, args.duration, args.connections if rate is None else 16, rate)
                     cpu = proc_cpu_seconds(target.pids()) - cpu0
                     switches = proc_context_switches(target.pids()) - switches0
+                    conns1, served1 = upstream_counts(up_port)
                     row = summarize(raw)
                     row.update({"scenario": scenario, "target": target.name, "mode": mode, "body_bytes": len(body),
                                 "connections": args.connections if rate is None else 16,
                                 "cpu_ms_per_req": cpu * 1e3 / max(row["ok"], 1), "peak_rss_mb": sampler.finish(),
-                                "switches_per_req": switches / max(row["ok"], 1)})
+                                "switches_per_req": switches / max(row["ok"], 1),
+                                # Plan's side only (failover and bedrock use other upstreams).
+                                "upstream_connections": conns1 - conns0, "upstream_requests": served1 - served0})
                     results.append(row)
                     print(f"{scenario:12} {target.name:15} {mode:7} {row['rps']:9.0f} req/s  p50 {row['p50_ms']:7.3f} ms  "
                           f"p99 {row['p99_ms']:7.3f} ms  cpu {row['cpu_ms_per_req']:.3f} ms/req  cs/req {row['switches_per_req']:.2f}  rss {row['peak_rss_mb']:.1f} MB  "
-                          f"non-200 {row['non_200']} errors {row['errors']}", flush=True)
+                          f"upstream conns {row['upstream_connections']}  non-200 {row['non_200']} errors {row['errors']}", flush=True)
                 if scenario.startswith("stream"):
                     times = first_byte_times(target.url, body)
                     row = {"scenario": scenario, "target": target.name, "mode": "ttfb",
@@ -197,14 +211,17 @@ def print_tables(results, rates):
     def ratio(a, b, key):
         return a[key] / b[key] if b[key] else float("nan")
 
-    print("\n| scenario | target | max req/s | CPU ms/req at max | peak RSS (MB) |")
-    print("|---|---|---|---|---|")
+    print("\n| scenario | target | max req/s | CPU ms/req at max | peak RSS (MB) | upstream connections opened at max "
+          "(per 1 000 upstream requests) |")
+    print("|---|---|---|---|---|---|")
     for s in scenarios:
         for t in names:
             if (s, t, "max") in get:
                 r = get[(s, t, "max")]
                 rss = max(get[(s, t, m)]["peak_rss_mb"] for m in ["max"] + [f"{x}rps" for x in rates])
-                print(f"| {s} | {t} | {r['rps']:.0f} | {r['cpu_ms_per_req']:.3f} | {rss:.1f} |")
+                opened = (f"{r['upstream_connections']} ({1000 * r['upstream_connections'] / r['upstream_requests']:.2f})"
+                          if r.get("upstream_requests") else "-")
+                print(f"| {s} | {t} | {r['rps']:.0f} | {r['cpu_ms_per_req']:.3f} | {rss:.1f} | {opened} |")
 
     for a, b, what in (("gateway", "pingora", "gateway / bare Pingora: max req/s (target ≥ 0.92) | CPU per request (target ≤ 1.10)"),
                        ("gateway", "nginx", "gateway / nginx: max req/s (target ≥ 0.8) | CPU per request (target ≤ 1.5)"),

@@ -169,6 +169,8 @@ type Responder = dyn Fn(&RecordedRequest) -> Reply + Send + Sync;
 struct Shared {
     requests: Mutex<Vec<RecordedRequest>>,
     hits: AtomicUsize,
+    /// Connections accepted (how well a proxy in front reuses its upstream connections).
+    connections: Arc<AtomicUsize>,
     responder: Box<Responder>,
     record: bool,
 }
@@ -211,12 +213,14 @@ impl FakeUpstream {
         let shared = Arc::new(Shared {
             requests: Mutex::new(Vec::new()),
             hits: AtomicUsize::new(0),
+            connections: Arc::new(AtomicUsize::new(0)),
             responder: Box::new(responder),
             record,
         });
         let accept_shared = Arc::clone(&shared);
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                accept_shared.connections.fetch_add(1, Ordering::Relaxed);
                 let shared = Arc::clone(&accept_shared);
                 tokio::spawn(serve_connection(stream, shared));
             }
@@ -231,6 +235,11 @@ impl FakeUpstream {
 
     pub fn hits(&self) -> usize {
         self.shared.hits.load(Ordering::SeqCst)
+    }
+
+    /// The count of connections accepted so far, live.
+    pub fn connections(&self) -> Arc<AtomicUsize> {
+        Arc::clone(&self.shared.connections)
     }
 
     pub fn requests(&self) -> Vec<RecordedRequest> {

@@ -9,8 +9,14 @@
 //! - `rate-limited`: every request gets Anthropic's 429 `rate_limit_error` (Plan failing).
 //! - `bedrock`: `/converse-stream` gets a ConverseStream of 45 text deltas in the binary
 //!   event-stream framing, `/converse` a Converse JSON answer.
+//!
+//! In every mode `GET /__fake/stats` answers `{"connections":N,"requests":M}`: the connections
+//! accepted and requests served so far, so a benchmark can tell how well the proxy in front
+//! reuses its upstream connections.
 
 use ccp_testkit::{FakeUpstream, RecordedRequest, Reply, ReplyBody, bedrock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 fn message_json() -> Vec<u8> {
@@ -136,7 +142,28 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let mut upstream = FakeUpstream::start_on(&addr, move |req| responder(req), false).await;
+    // The connection count exists once the upstream does; the responder reads it from then on.
+    let accepted: Arc<OnceLock<Arc<AtomicUsize>>> = Arc::default();
+    let seen = Arc::clone(&accepted);
+    let served = AtomicUsize::new(0);
+    let mut upstream = FakeUpstream::start_on(
+        &addr,
+        move |req| {
+            if req.target == "/__fake/stats" {
+                let connections = seen.get().map_or(0, |c| c.load(Ordering::Relaxed));
+                let requests = served.load(Ordering::Relaxed);
+                return Reply::json(
+                    200,
+                    format!(r#"{{"connections":{connections},"requests":{requests}}}"#),
+                );
+            }
+            served.fetch_add(1, Ordering::Relaxed);
+            responder(req)
+        },
+        false,
+    )
+    .await;
+    let _ = accepted.set(upstream.connections());
     println!("ccp-fake-upstream ({mode}) listening on {}", upstream.addr);
     upstream.wait().await;
 }
