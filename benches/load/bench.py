@@ -13,9 +13,8 @@ it measures max throughput (oha, fixed connections, no rate limit) and fixed rat
 2 000 req/s by default, latency-corrected), and reports req/s, p50/p99 latency, the proxy's CPU
 time per request (from /proc), its peak RSS and the connections it opened to the upstream
 (after a warm-up: a proxy that reuses its keep-alive pool opens none); for the stream, the
-time to first byte. It
-prints the ratios against the targets of docs/benchmarks.md. Everything binds to 127.0.0.1;
-every run is bounded in time.
+time to first byte. It prints the ratios against the targets of docs/benchmarks.md.
+Everything binds to 127.0.0.1; every run is bounded in time.
 
 Run through benches/load/run.sh, which builds the release binaries and installs nginx and oha.
 """

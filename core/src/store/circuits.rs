@@ -219,28 +219,22 @@ impl Store {
         let select = format!("SELECT {COLUMNS} FROM circuit_states WHERE access_key_id = $1{lock}");
         let outcome = on_pool!(self, pool => {
             let mut tx = pool.begin_with(begin).await?;
-            let mut row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(select.clone()))
+            // `FOR UPDATE` locks no row that is not there yet: two first failures from two
+            // gateways would both insert, and the second would overwrite the first. So the row
+            // is created first (closed, never written; this waits for a concurrent insert to
+            // commit), then locked and read.
+            sqlx::query(
+                "INSERT INTO circuit_states (access_key_id, state, failures_ms, updated_ms)
+                 VALUES ($1, 'closed', '[]', $2) ON CONFLICT (access_key_id) DO NOTHING",
+            )
+            .bind(key)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+            let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(select))
                 .bind(key)
                 .fetch_optional(&mut *tx)
                 .await?;
-            if row.is_none() {
-                // `FOR UPDATE` locks no row that is not there yet: two first failures from
-                // two gateways would both insert, and the second would overwrite the first.
-                // Create the row (closed, never written), waiting for a concurrent insert to
-                // commit, then lock it.
-                sqlx::query(
-                    "INSERT INTO circuit_states (access_key_id, state, failures_ms, updated_ms)
-                     VALUES ($1, 'closed', '[]', $2) ON CONFLICT (access_key_id) DO NOTHING",
-                )
-                .bind(key)
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?;
-                row = sqlx::query_as(sqlx::AssertSqlSafe(select.clone()))
-                    .bind(key)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            }
             let mut record = row.map_or_else(|| CircuitRecord::closed(key, now_ms), Into::into);
             let opened = record.fail(now_ms, settings);
             if opened.is_some() {
