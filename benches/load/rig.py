@@ -241,8 +241,8 @@ http {{
         return Target(name, f"http://127.0.0.1:{port}/v1/messages?beta=true", lambda: [proc.pid])
 
     def target(self, name, up_port, base=None):
-        """A target by name: a gateway variant, `gateway_base` (the build in `base`), `pingora` or
-        `nginx` (profile.py and ab.py)."""
+        """A target by name: a gateway variant, `gateway_base` (the build in `base`), `pingora`,
+        `pingora:OPTIONS` (bare Pingora with those options) or `nginx` (profile.py and ab.py)."""
         if name in GATEWAY_VARIANTS:
             return self.gateway(name, up_port, GATEWAY_VARIANTS[name])
         if name == "gateway_base":
@@ -251,6 +251,8 @@ http {{
             return self.gateway(name, up_port, bin_dir=Path(base))
         if name == "pingora":
             return self.bare_pingora(up_port)
+        if name.startswith("pingora:"):  # bare Pingora with options, e.g. `pingora:--with-timeouts`
+            return self.bare_pingora(up_port, name, name.split(":", 1)[1].split())
         if name == "nginx":
             return self.nginx(up_port)
         raise SystemExit(f"unknown target {name}")

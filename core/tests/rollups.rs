@@ -236,14 +236,19 @@ async fn rollups_agree_with_the_raw_rows_for_random_rows_and_queries(store: &Sto
         let records: Vec<RequestRecord> = (0..1_500)
             .map(|n| random_record(&mut rng, &w, offset + n))
             .collect();
-        // Random batch sizes; some batches are written twice (a retried flush).
+        // Random batch sizes; some batches are written twice (a retried flush), some of
+        // those together with rows of the next batch (old rows and new ones in one call).
         let mut at = 0;
         while at < records.len() {
             let size = 1 + rng.below(400) as usize;
             let batch = &records[at..(at + size).min(records.len())];
             store.insert_request_records(batch).await.unwrap();
             if rng.below(3) == 0 {
-                store.insert_request_records(batch).await.unwrap();
+                let end = (at + size + 50 * rng.below(3) as usize).min(records.len());
+                store
+                    .insert_request_records(&records[at..end])
+                    .await
+                    .unwrap();
             }
             at += size;
         }

@@ -43,15 +43,46 @@ fn full(rows: usize, full_size: usize) -> bool {
     rows == full_size
 }
 
+/// How an attempt to write a batch ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    /// Committed: every row was new, or (when asked to be exact) the new ones.
+    All,
+    /// Rolled back: some row was already there.
+    SomeExisted,
+}
+
 impl Store {
     /// Writes a batch in one transaction: statements of at most [`ROWS_PER_STATEMENT`] rows
     /// (SQLite allows 32 766 placeholders a statement), one commit. One commit for many rows
     /// is what makes the embedded default cheap: each commit writes every index page it
     /// touched to SQLite's WAL again.
+    ///
+    /// Idempotent on the request id. Request ids are unique, so only a batch written again
+    /// (after a commit whose answer was lost) can meet rows already there: the first attempt
+    /// inserts and checks the counts, and only if some row existed is it rolled back and
+    /// written again asking which rows are new (`RETURNING`). Asking every time cost a
+    /// wake-up of the writer's thread for nearly every row, as sqlx's SQLite worker hands
+    /// rows over one by one (docs/benchmarks.md, round five).
     pub async fn insert_request_records(&self, records: &[RequestRecord]) -> StoreResult<()> {
         if records.is_empty() {
             return Ok(());
         }
+        if self.write_request_records(records, false).await? == Written::All {
+            return Ok(());
+        }
+        self.write_request_records(records, true).await?;
+        Ok(())
+    }
+
+    /// One attempt of [`Store::insert_request_records`]. With `exact`, the rows already
+    /// there are skipped (and left out of the rollups); without, the first such row rolls
+    /// the transaction back and the answer is [`Written::SomeExisted`].
+    async fn write_request_records(
+        &self,
+        records: &[RequestRecord],
+        exact: bool,
+    ) -> StoreResult<Written> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let mut inserted: Vec<&RequestRecord> = Vec::with_capacity(records.len());
@@ -84,21 +115,30 @@ impl Store {
                         .push_bind(r.started_at)
                         .push_bind(r.finished_at);
                 });
-                // Only rows really inserted count: a retried batch adds nothing twice.
-                logs.push(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id");
-                let new_ids: Vec<(String,)> = logs
-                    .build_query_as()
-                    .persistent(full(chunk.len(), ROWS_PER_STATEMENT))
-                    .fetch_all(&mut *tx)
-                    .await?;
-                let new_ids: HashSet<&str> = new_ids
-                    .iter()
-                    .map(|(id,)| id.as_str())
-                    .collect::<HashSet<_>>();
-                let fresh: Vec<&RequestRecord> = chunk
-                    .iter()
-                    .filter(|r| new_ids.contains(r.request_id.as_str()))
-                    .collect();
+                logs.push(" ON CONFLICT (request_id) DO NOTHING");
+                let fresh: Vec<&RequestRecord> = if exact {
+                    // Only rows really inserted count: a retried batch adds nothing twice.
+                    // Rare, so not kept prepared.
+                    logs.push(" RETURNING request_id");
+                    let new_ids: Vec<(String,)> =
+                        logs.build_query_as().persistent(false).fetch_all(&mut *tx).await?;
+                    let new_ids: HashSet<&str> = new_ids.iter().map(|(id,)| id.as_str()).collect();
+                    chunk
+                        .iter()
+                        .filter(|r| new_ids.contains(r.request_id.as_str()))
+                        .collect()
+                } else {
+                    let done = logs
+                        .build()
+                        .persistent(full(chunk.len(), ROWS_PER_STATEMENT))
+                        .execute(&mut *tx)
+                        .await?;
+                    if done.rows_affected() != chunk.len() as u64 {
+                        // Dropping the transaction rolls it back.
+                        return Ok(Written::SomeExisted);
+                    }
+                    chunk.iter().collect()
+                };
                 let with_usage: Vec<_> = fresh
                     .iter()
                     .filter_map(|r| r.usage.as_ref().map(|u| (*r, u)))
@@ -186,7 +226,7 @@ impl Store {
             }
             tx.commit().await
         })?;
-        Ok(())
+        Ok(Written::All)
     }
 
     /// Deletes up to `batch` of the oldest request rows (and their token rows) that started
