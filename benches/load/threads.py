@@ -8,14 +8,18 @@ A voluntary switch is a thread going to sleep: each one is a wake-up someone pai
 gateway's extra kernel time over bare Pingora is mostly these (docs/benchmarks.md).
 
     python3 benches/load/threads.py [--targets gateway,pingora] [--base DIR] [--rate 2000]
-                                    [--seconds 10] [--scenario json_30k]
+                                    [--seconds 10] [--scenario json_30k] [--syscalls]
 
-CCP_BENCH_BIN_DIR picks another build; `gateway_base` is the build in --base.
+`--syscalls` also counts the system calls of each kind per request (`perf stat` on the
+syscall tracepoints; needs perf and root). CCP_BENCH_BIN_DIR picks another build;
+`gateway_base` is the build in --base.
 """
 
 import argparse
 import collections
 import re
+import signal
+import subprocess
 from pathlib import Path
 
 from ab import drive
@@ -43,6 +47,29 @@ def threads_of(pids):
     return groups
 
 
+# The calls a proxy makes per request, and SQLite's file I/O.
+SYSCALLS = ("sendto", "recvfrom", "write", "writev", "read", "futex", "epoll_wait", "getpeername", "pwrite64",
+            "pread64", "fdatasync")
+
+
+def count_syscalls(pid):
+    """Starts counting `pid`'s system calls; the returned function stops and returns {name: count}."""
+    events = ["raw_syscalls:sys_enter"] + [f"syscalls:sys_enter_{name}" for name in SYSCALLS]
+    perf = subprocess.Popen(["perf", "stat", "-x", ",", "-e", ",".join(events), "-p", str(pid)],
+                            stderr=subprocess.PIPE, text=True)
+
+    def stop():
+        perf.send_signal(signal.SIGINT)
+        counts = {}
+        for line in perf.communicate()[1].splitlines():
+            fields = line.split(",")
+            if len(fields) > 2 and fields[0].isdigit():
+                counts[fields[2].rsplit("sys_enter_", 1)[-1].replace("raw_syscalls:sys_enter", "all")] = int(fields[0])
+        return counts
+
+    return stop
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--targets", default="gateway,pingora")
@@ -51,6 +78,7 @@ def main():
     ap.add_argument("--rate", type=int, default=2000)
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--syscalls", action="store_true", help="count system calls per request too (perf, root)")
     args = ap.parse_args()
 
     with Rig() as rig:
@@ -60,9 +88,11 @@ def main():
         for name in args.targets.split(","):
             target = rig.target(name, up_port, args.base)
             drive(target.url, body_file, 2, args.rate, args.connections)  # warm pools and caches
+            stop = count_syscalls(target.pids()[0]) if args.syscalls else None
             before = threads_of(target.pids())
             ok, _, _ = drive(target.url, body_file, args.seconds, args.rate, args.connections)
             after = threads_of(target.pids())
+            calls = stop() if stop else {}
             print(f"\n{name}: {ok} requests at {args.rate}/s ({args.scenario}), per request:")
             print(f"  {'thread':<28} {'wake-ups':>9} {'preempted':>9} {'CPU µs':>8}")
             totals = [0.0, 0.0, 0.0]
@@ -76,6 +106,9 @@ def main():
                 if vol or invol or cpu_us:
                     print(f"  {thread:<28} {vol:>9.3f} {invol:>9.3f} {cpu_us:>8.1f}")
             print(f"  {'all':<28} {totals[0]:>9.3f} {totals[1]:>9.3f} {totals[2]:>8.1f}")
+            if calls:
+                print("  system calls per request: " + ", ".join(
+                    f"{name} {n / ok:.3f}" for name, n in sorted(calls.items(), key=lambda c: -c[1]) if n))
 
 
 if __name__ == "__main__":
