@@ -35,15 +35,21 @@ def drive(url, body_file, seconds, rate, connections):
     return int(report.get("statusCodeDistribution", {}).get("200", 0)), p50, p99
 
 
-def main():
+def fixed_rate_arguments(targets, seconds):
+    """The options of a fixed-rate comparison (this script and threads.py)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--base", help="a directory with another build's ccp-gateway and ccp-admin")
-    ap.add_argument("--targets", default="gateway,gateway_base,pingora")
+    ap.add_argument("--targets", default=targets)
     ap.add_argument("--scenario", default="json_30k", choices=SCENARIOS)
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--seconds", type=int, default=8)
+    ap.add_argument("--seconds", type=int, default=seconds)
     ap.add_argument("--rate", type=int, default=2000)
     ap.add_argument("--connections", type=int, default=16)
+    return ap
+
+
+def main():
+    ap = fixed_rate_arguments("gateway,gateway_base,pingora", seconds=8)
+    ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
 
     with Rig() as rig:

@@ -2,7 +2,8 @@
 """Which threads of a proxy wake up, and how often, per request: starts the fake upstream and
 each target (as ab.py does), drives each at a fixed rate and reads every thread's context
 switches and CPU time from /proc before and after. Threads are grouped by name (tokio and
-Pingora name theirs; sqlx's SQLite workers are `sqlx-sqlite-worker-N`).
+Pingora name theirs; the kernel keeps 15 characters, so sqlx's SQLite workers show as
+`sqlx-sqlite-wor`).
 
 A voluntary switch is a thread going to sleep: each one is a wake-up someone paid for. The
 gateway's extra kernel time over bare Pingora is mostly these (docs/benchmarks.md).
@@ -15,14 +16,13 @@ syscall tracepoints; needs perf and root). CCP_BENCH_BIN_DIR picks another build
 `gateway_base` is the build in --base.
 """
 
-import argparse
 import collections
 import re
 import signal
 import subprocess
 from pathlib import Path
 
-from ab import drive
+from ab import drive, fixed_rate_arguments
 from rig import CLK_TCK, SCENARIOS, Rig, claude_code_body
 
 
@@ -71,13 +71,7 @@ def count_syscalls(pid):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--targets", default="gateway,pingora")
-    ap.add_argument("--base", help="a directory with another build's ccp-gateway and ccp-admin")
-    ap.add_argument("--scenario", default="json_30k", choices=SCENARIOS)
-    ap.add_argument("--rate", type=int, default=2000)
-    ap.add_argument("--seconds", type=int, default=10)
-    ap.add_argument("--connections", type=int, default=16)
+    ap = fixed_rate_arguments("gateway,pingora", seconds=10)
     ap.add_argument("--syscalls", action="store_true", help="count system calls per request too (perf, root)")
     args = ap.parse_args()
 
