@@ -107,6 +107,9 @@ def main():
     ap.add_argument("--variant", action="append", default=[], metavar="NAME=OPTIONS",
                     help="another bare_pingora target with these options, e.g. 'wb1460=--write-buffer 1460' "
                     "or 'sysalloc=@/path/to/bare_pingora' (another build); repeatable, to measure one lever at a time")
+    ap.add_argument("--gateway-variant", action="append", default=[], metavar="NAME=ENV",
+                    help="another gateway target with these environment variables (space-separated KEY=VALUE), "
+                    "e.g. 'decay1s=_RJEM_MALLOC_CONF=dirty_decay_ms:1000'; repeatable")
     ap.add_argument("--baseline", help="a directory with another build's ccp-gateway and ccp-admin (e.g. the "
                     "previous commit's target/release): measured as the target gateway_base in the same run")
     ap.add_argument("--postgres", help="a PostgreSQL URL (e.g. postgres://postgres@127.0.0.1:5432/test): also measure "
@@ -141,6 +144,11 @@ def main():
         for variant in args.variant:
             name, _, options = variant.partition("=")
             makers[name] = lambda name=name, options=options: rig.bare_pingora(up_port, name, options.split())
+            wanted.append(name)
+        for variant in args.gateway_variant:
+            name, _, assignments = variant.partition("=")
+            env = dict(pair.split("=", 1) for pair in assignments.split())
+            makers[name] = lambda name=name, env=env: rig.gateway(name, up_port, env)
             wanted.append(name)
         unknown = [t for t in wanted if t not in makers]
         if unknown or ("gateway_pg" in wanted and not args.postgres) or ("gateway_base" in wanted and not args.baseline):

@@ -9,7 +9,7 @@ mod common;
 use ccp_testkit::bedrock as fake;
 use ccp_testkit::{RecordedRequest, Reply};
 use serde_json::json;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const PEPPER: &str = "CANARYPEPPERpepperpepperpepper0123456789";
@@ -52,20 +52,16 @@ fn pieces(secret: &str) -> Vec<String> {
 async fn no_canary_secret_reaches_logs_or_the_database() {
     let mut h = common::Harness::start_failover(plan, bedrock, &[("pepper", PEPPER)]).await;
     h.stop_gateway().await;
-    let log_path = h.config.data_dir.join("gateway.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let metrics_addr = format!("127.0.0.1:{}", common::port_for_child_process());
-    let mut child = h
-        .spawn_binary(
-            &[
-                ("CCP_PEPPER", PEPPER),
-                ("CCP_LOG_FORMAT", "json"),
-                ("CCP_LOG", "debug"),
-                ("CCP_METRICS_ADDR", &metrics_addr),
-            ],
-            Stdio::from(log),
-        )
+    let gateway = h
+        .spawn_binary(&[
+            ("CCP_PEPPER", PEPPER),
+            ("CCP_LOG_FORMAT", "json"),
+            ("CCP_LOG", "debug"),
+            ("CCP_METRICS_ADDR", "on"),
+        ])
         .await;
+    let (mut child, log_path) = (gateway.child, gateway.log);
+    let metrics_addr = gateway.metrics.unwrap();
 
     let send = |model: &'static str, stream: bool, url: String| {
         let client = h.client.clone();

@@ -265,7 +265,7 @@ async fn the_binary_pushes_interval_metrics_to_cloudwatch() {
     let mut env = cloudwatch_env(&moto.url);
     env.push(("CCP_CIRCUIT_FAILURE_THRESHOLD", "2".into()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let child = h.spawn_binary(&env, std::process::Stdio::null()).await;
+    let child = h.spawn_binary(&env).await.child;
 
     for _ in 0..3 {
         send(&h, "claude-sonnet-5-5", false).await;
@@ -353,7 +353,7 @@ async fn a_cloudwatch_that_hangs_or_refuses_never_holds_up_a_request() {
     h.stop_gateway().await;
     let env = cloudwatch_env(&hung_url);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let child = h.spawn_binary(&env, std::process::Stdio::null()).await;
+    let child = h.spawn_binary(&env).await.child;
     send(&h, "claude-sonnet-5-5", false).await;
     common::eventually("a push is stuck on the hung endpoint", || async {
         !held.lock().unwrap().is_empty()
@@ -397,11 +397,11 @@ async fn a_cloudwatch_that_hangs_or_refuses_never_holds_up_a_request() {
     // A refusing endpoint: the pushes fail, are counted, and requests go on.
     let closed = common::ClosedPort::new();
     let refused = closed.url();
-    let metrics_addr = format!("127.0.0.1:{}", common::port_for_child_process());
     let mut env = cloudwatch_env(&refused);
-    env.push(("CCP_METRICS_ADDR", metrics_addr.clone()));
+    env.push(("CCP_METRICS_ADDR", "on".into()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let child = h.spawn_binary(&env, std::process::Stdio::null()).await;
+    let gateway = h.spawn_binary(&env).await;
+    let (child, metrics_addr) = (gateway.child, gateway.metrics.unwrap());
     common::eventually("a failed push is counted", || async {
         send(&h, "claude-sonnet-5-5", false).await;
         let text = common::scrape(&h.client, &metrics_addr).await;

@@ -369,14 +369,10 @@ async fn prices_are_read_again_on_sighup_and_a_broken_file_keeps_them() {
     let prices = price_file(dir.path());
     let mut h = Harness::start_failover(plan_429, bedrock_ok, &[]).await;
     h.stop_gateway().await;
-    let log_path = dir.path().join("gateway.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let child = h
-        .spawn_binary(
-            &[("CCP_PRICING_FILE", prices.as_str())],
-            std::process::Stdio::from(log),
-        )
+    let gateway = h
+        .spawn_binary(&[("CCP_PRICING_FILE", prices.as_str())])
         .await;
+    let (child, log_path) = (gateway.child, gateway.log);
     let cost = |resp: reqwest::Response| {
         let h = &h;
         async move { common::logged(h, &resp).await.cost_micro_usd }

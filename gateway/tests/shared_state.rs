@@ -26,21 +26,21 @@ use std::time::{Duration, Instant};
 /// The circuit's open period here (the default is 30 min).
 const OPEN_SECS: u64 = 3;
 
-/// One `ccp-gateway` process.
+/// One `ccp-gateway` process of the fleet.
 struct Gateway {
-    child: std::process::Child,
+    process: common::GatewayProcess,
+    /// `host:port`
     addr: String,
     metrics: String,
-    log: std::path::PathBuf,
 }
 
 impl Drop for Gateway {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.process.child.kill();
+        let _ = self.process.child.wait();
         // A failed test shows what each gateway said (its log is in a temporary directory).
         if std::thread::panicking() {
-            let said = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let said = std::fs::read_to_string(&self.process.log).unwrap_or_default();
             let tail: Vec<&str> = said.lines().rev().take(80).collect();
             eprintln!("--- gateway {} (last {} lines) ---", self.addr, tail.len());
             for line in tail.iter().rev() {
@@ -87,21 +87,16 @@ impl Fleet {
         let wrap_key = std::path::Path::new(&h.config.data_dir).join("wrap.key");
         let mut gateways = Vec::new();
         for i in 0..n {
-            let port = common::port_for_child_process();
-            let metrics_port = common::port_for_child_process();
             let data_dir = std::path::Path::new(&h.config.data_dir).join(format!("g{i}"));
             std::fs::create_dir_all(&data_dir).unwrap();
-            let log_path = data_dir.join("gateway.log");
-            let log = std::fs::File::create(&log_path).unwrap();
-            let child = std::process::Command::new(env!("CARGO_BIN_EXE_ccp-gateway"))
+            let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ccp-gateway"));
+            command
                 .env_clear()
                 .env("CCP_DATA_DIR", &data_dir)
                 .env("CCP_DATABASE_URL", &database_url)
                 .env("CCP_PEPPER", common::PG_PEPPER)
                 .env("CCP_KEY_WRAPPER", "local")
                 .env("CCP_WRAP_KEY_FILE", &wrap_key)
-                .env("CCP_GATEWAY_ADDR", format!("127.0.0.1:{port}"))
-                .env("CCP_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
                 .env("CCP_PLAN_BASE_URL", h.upstream.url())
                 .env("CCP_BEDROCK_ENDPOINT", h.bedrock().url())
                 .env("CCP_THREADS", "1")
@@ -109,23 +104,14 @@ impl Fleet {
                 .env("CCP_SHUTDOWN_GRACE_SECS", "2")
                 .env("CCP_KEY_CACHE_TTL_SECS", "30")
                 .env("CCP_CIRCUIT_OPEN_SECS", OPEN_SECS.to_string())
-                .envs(extra_env.iter().copied())
-                .stderr(std::process::Stdio::from(log))
-                .spawn()
-                .expect("start ccp-gateway");
+                .envs(extra_env.iter().copied());
+            let log = data_dir.join("gateway.log");
+            let process = common::GatewayProcess::start(command, log, true, &h.client).await;
             gateways.push(Gateway {
-                child,
-                addr: format!("127.0.0.1:{port}"),
-                metrics: format!("127.0.0.1:{metrics_port}"),
-                log: log_path,
+                addr: process.addr.to_string(),
+                metrics: process.metrics.clone().unwrap(),
+                process,
             });
-        }
-        for g in &gateways {
-            let ready = format!("http://{}/readyz", g.addr);
-            common::eventually("a gateway is ready", || async {
-                matches!(h.client.get(&ready).send().await, Ok(r) if r.status() == 200)
-            })
-            .await;
         }
         let admin = common::Admin::start(&h).await;
         Self {

@@ -6,7 +6,6 @@
 mod common;
 
 use ccp_testkit::Reply;
-use std::process::Stdio;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,7 +23,7 @@ async fn sigterm_drains_in_flight_streams_and_exits_cleanly() {
         common::Harness::start(move |_| Reply::sse_gated(served.clone(), &upstream_gate)).await;
     h.stop_gateway().await;
 
-    let mut child = h.spawn_binary(&[], Stdio::null()).await;
+    let mut child = h.spawn_binary(&[]).await.child;
     let ready_url = format!("http://{}/readyz", h.addr());
 
     let resp = h
@@ -77,7 +76,7 @@ async fn graceful_restarts_under_load_lose_no_metering_rows() {
     let before = h.store.count_request_logs().await.unwrap();
     let served = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
     for round in 0..3 {
-        let mut child = h.spawn_binary(&[], Stdio::null()).await;
+        let mut child = h.spawn_binary(&[]).await.child;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let workers: Vec<_> = (0..8)
             .map(|_| {

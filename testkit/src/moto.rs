@@ -31,23 +31,43 @@ pub fn start(test: &str) -> Option<Moto> {
         eprintln!("SKIPPED: {test} (set CCP_TEST_PYTHON to a Python with moto[server])");
         return None;
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let child = Command::new(python)
-        .args([
-            "-m",
-            "moto.server",
-            "-H",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-        ])
+    // Port 0: moto says which port it got. A port picked here and bound by moto a second later
+    // could be taken in between by another test's listener.
+    let mut child = Command::new(python)
+        .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", "0"])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("start moto.server");
+    let stderr = child.stderr.take().expect("moto's stderr");
+    let (port_tx, port_rx) = std::sync::mpsc::channel();
+    // Reads moto's log to the end, so that moto never blocks on a full pipe.
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut said = Vec::new();
+        let mut port_tx = Some(port_tx);
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(tx) = &port_tx {
+                if let Some(port) = announced_port(&line) {
+                    let _ = tx.send(Ok(port));
+                    port_tx = None;
+                } else {
+                    said.push(line);
+                }
+            }
+        }
+        if let Some(tx) = port_tx {
+            let _ = tx.send(Err(said.join("\n")));
+        }
+    });
+    let port = match port_rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(Ok(port)) => port,
+        Ok(Err(said)) => panic!("moto exited before listening:\n{said}"),
+        Err(_) => panic!("moto did not say where it listens within 30 s"),
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if Instant::now() > deadline {
@@ -59,6 +79,13 @@ pub fn start(test: &str) -> Option<Moto> {
         child,
         url: format!("http://127.0.0.1:{port}"),
     })
+}
+
+/// The port of Werkzeug's ` * Running on http://127.0.0.1:PORT` line.
+fn announced_port(line: &str) -> Option<u16> {
+    let (_, rest) = line.split_once("Running on http://127.0.0.1:")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok().filter(|&port| port != 0)
 }
 
 /// A CloudWatch client for moto at `url`, with moto's static test credentials.

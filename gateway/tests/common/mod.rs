@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 #[derive(Debug)]
 pub struct Harness {
     pub gateway: Option<RunningGateway>,
-    /// Where the in-process gateway listens; a gateway binary started later reuses it.
+    /// Where the gateway listens: the in-process one, or the binary started last.
     addr: std::net::SocketAddr,
     pub upstream: FakeUpstream,
     /// The fake Bedrock runtime, when the harness key has a Bedrock key.
@@ -102,11 +102,97 @@ pub async fn set_bedrock_key(
         .expect("bedrock key");
 }
 
-/// A free port for a gateway *binary* (another process, so its address must be known before
-/// it starts). In-process gateways take port 0 and report the port they got instead.
-pub fn port_for_child_process() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
+/// A `ccp-gateway` process. It listens on port 0 and the test reads the ports it got from its
+/// log: a port chosen by the test and bound later by the child could be taken in between by
+/// any other test's listener (this happened in CI).
+pub struct GatewayProcess {
+    pub child: std::process::Child,
+    pub addr: std::net::SocketAddr,
+    /// `host:port` of its metrics listener, when it was started with one.
+    pub metrics: Option<String>,
+    /// Its stderr.
+    pub log: std::path::PathBuf,
+}
+
+impl GatewayProcess {
+    /// Starts `command` with the gateway (and, with `metrics`, the metrics listener) on port 0
+    /// and stderr to `log`; waits until it says where it listens and answers `/readyz`.
+    pub async fn start(
+        mut command: std::process::Command,
+        log: std::path::PathBuf,
+        metrics: bool,
+        client: &reqwest::Client,
+    ) -> Self {
+        let stderr = std::fs::File::create(&log).expect("gateway log");
+        let mut child = command
+            .env("CCP_GATEWAY_ADDR", "127.0.0.1:0")
+            .env(
+                "CCP_METRICS_ADDR",
+                if metrics { "127.0.0.1:0" } else { "off" },
+            )
+            .stderr(stderr)
+            .spawn()
+            .expect("start ccp-gateway");
+        let mut reported = (None, None);
+        eventually("the gateway binary reports its addresses", || {
+            if let Ok(Some(status)) = child.try_wait() {
+                let said = std::fs::read_to_string(&log).unwrap_or_default();
+                panic!("ccp-gateway exited ({status}) before listening:\n{said}");
+            }
+            let said = std::fs::read_to_string(&log).unwrap_or_default();
+            reported = (
+                listening_addr(&said, "gateway listening"),
+                listening_addr(&said, "metrics listening"),
+            );
+            let done = reported.0.is_some() && (!metrics || reported.1.is_some());
+            async move { done }
+        })
+        .await;
+        let addr = reported.0.unwrap().parse().expect("gateway address");
+        let ready = format!("http://{addr}/readyz");
+        eventually("the gateway binary is ready", || async {
+            matches!(client.get(&ready).send().await, Ok(r) if r.status() == 200)
+        })
+        .await;
+        Self {
+            child,
+            addr,
+            metrics: reported.1,
+            log,
+        }
+    }
+}
+
+/// The `addr` of the first log line (text or JSON) that says `message`.
+fn listening_addr(log: &str, message: &str) -> Option<String> {
+    log.lines().find_map(|line| {
+        if line.starts_with('{') {
+            let event: serde_json::Value = serde_json::from_str(line).ok()?;
+            if event["message"] != message {
+                return None;
+            }
+            event["addr"].as_str().map(str::to_owned)
+        } else {
+            let plain = without_colours(line);
+            let (_, rest) = plain.split_once(message)?;
+            let addr = rest.trim_start().strip_prefix("addr=")?;
+            Some(addr.split_whitespace().next()?.to_owned())
+        }
+    })
+}
+
+/// `line` without its ANSI colour sequences (`ESC [ … m`).
+fn without_colours(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|&c| c == 'm');
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A local port that refuses connections for as long as this value lives: the socket is
@@ -310,36 +396,31 @@ impl Harness {
         self.bedrock.as_ref().expect("a failover harness")
     }
 
-    /// Runs the real `ccp-gateway` binary on this harness's database, address and fakes
-    /// (stop the in-process gateway first), with `env` added, and waits until it is ready.
-    pub async fn spawn_binary(
-        &self,
-        env: &[(&str, &str)],
-        stderr: std::process::Stdio,
-    ) -> std::process::Child {
+    /// Runs the real `ccp-gateway` binary on this harness's database and fakes (stop the
+    /// in-process gateway first), with `env` added (`("CCP_METRICS_ADDR", "on")` asks for a
+    /// metrics listener), and waits until it is ready. Its stderr goes to
+    /// `<data_dir>/gateway-binary.log`; the harness's address becomes the binary's.
+    pub async fn spawn_binary(&mut self, env: &[(&str, &str)]) -> GatewayProcess {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ccp-gateway"));
         command
             .env_clear()
             .env("CCP_DATA_DIR", &self.config.data_dir)
-            .env("CCP_GATEWAY_ADDR", self.addr().to_string())
             .env("CCP_PLAN_BASE_URL", self.upstream.url())
             .env("CCP_THREADS", "2")
-            .env("CCP_SHUTDOWN_GRACE_SECS", "10")
-            .env("CCP_METRICS_ADDR", "off");
+            .env("CCP_SHUTDOWN_GRACE_SECS", "10");
         if let Some(bedrock) = &self.bedrock {
             command.env("CCP_BEDROCK_ENDPOINT", bedrock.url());
         }
-        let child = command
-            .envs(env.iter().copied())
-            .stderr(stderr)
-            .spawn()
-            .expect("start ccp-gateway");
-        let ready = format!("http://{}/readyz", self.addr());
-        eventually("the gateway binary is ready", || async {
-            matches!(self.client.get(&ready).send().await, Ok(r) if r.status() == 200)
-        })
-        .await;
-        child
+        let metrics = env.contains(&("CCP_METRICS_ADDR", "on"));
+        command.envs(
+            env.iter()
+                .filter(|(k, _)| *k != "CCP_METRICS_ADDR")
+                .copied(),
+        );
+        let log = self.config.data_dir.join("gateway-binary.log");
+        let process = GatewayProcess::start(command, log, metrics, &self.client).await;
+        self.addr = process.addr;
+        process
     }
 
     /// Drains and stops the gateway (as on SIGTERM).
