@@ -21,7 +21,7 @@ import statistics
 import subprocess
 import time
 
-from rig import SCENARIOS, Rig, claude_code_body, proc_cpu_seconds
+from rig import SCENARIOS, Rig, claude_code_body, proc_cpu_seconds, split_targets
 
 
 def drive(url, body_file, seconds, rate, connections):
@@ -54,7 +54,7 @@ def main():
 
     with Rig() as rig:
         _, up_port = rig.upstream()
-        names = args.targets.split(",")
+        names = split_targets(args.targets)
         targets = [rig.target(n, up_port, args.base) for n in names]
         body_file = rig.work / "body.json"
         body_file.write_bytes(claude_code_body(*SCENARIOS[args.scenario]))

@@ -5,6 +5,7 @@ stops everything (and removes its files) when the `with` block ends.
 
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -155,6 +156,12 @@ class Target:
         self.name, self.url, self.pids = name, url, pids_fn
 
 
+def split_targets(spec):
+    """`a,b,c` into target names; a comma inside `gateway:ENV` or `pingora:OPTIONS` (as in
+    `gateway:_RJEM_MALLOC_CONF=narenas:2,dirty_decay_ms:1000`) stays in its target."""
+    return re.split(r",(?=(?:gateway|pingora|nginx|direct)(?:[_:,]|$))", spec)
+
+
 class Rig:
     """Starts processes for one run; everything stops when the `with` block ends."""
 
@@ -242,7 +249,8 @@ http {{
 
     def target(self, name, up_port, base=None):
         """A target by name: a gateway variant, `gateway_base` (the build in `base`), `pingora`,
-        `pingora:OPTIONS` (bare Pingora with those options) or `nginx` (profile.py and ab.py)."""
+        `pingora:OPTIONS` (bare Pingora with those options), `gateway:ENV` (the gateway with these
+        space-separated KEY=VALUE variables) or `nginx` (profile.py, ab.py and threads.py)."""
         if name in GATEWAY_VARIANTS:
             return self.gateway(name, up_port, GATEWAY_VARIANTS[name])
         if name == "gateway_base":
@@ -253,6 +261,9 @@ http {{
             return self.bare_pingora(up_port)
         if name.startswith("pingora:"):  # bare Pingora with options, e.g. `pingora:--with-timeouts`
             return self.bare_pingora(up_port, name, name.split(":", 1)[1].split())
+        if name.startswith("gateway:"):  # the gateway with more environment, e.g. `gateway:CCP_LOG=warn`
+            env = dict(pair.split("=", 1) for pair in name.split(":", 1)[1].split())
+            return self.gateway(name, up_port, env)
         if name == "nginx":
             return self.nginx(up_port)
         raise SystemExit(f"unknown target {name}")
@@ -261,7 +272,8 @@ http {{
         """A `ccp-gateway` on its own SQLite database (unless `extra_env` says otherwise), with
         one user and one access key issued through `ccp-admin`."""
         port = free_port()
-        env = {"PATH": os.environ["PATH"], "CCP_DATA_DIR": str(self.work / name), "CCP_GATEWAY_ADDR": f"127.0.0.1:{port}",
+        workdir = self.work / re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+        env = {"PATH": os.environ["PATH"], "CCP_DATA_DIR": str(workdir), "CCP_GATEWAY_ADDR": f"127.0.0.1:{port}",
                "CCP_PLAN_BASE_URL": f"http://127.0.0.1:{plan_port}", "CCP_THREADS": str(self.threads),
                "CCP_LOG_FORMAT": "json", "CCP_SHUTDOWN_GRACE_SECS": "1", **dict(extra_env)}
         if self.bedrock_port:
@@ -276,7 +288,7 @@ http {{
         if bedrock:
             admin("bedrock-key", "set", "--access-key", issued["id"], "--region", "us-east-1", stdin=b"ABSK-bench-bedrock-key\n")
             admin("model-map", "set", "--anthropic", "claude-sonnet-5-5", "--bedrock", "us.anthropic.claude-sonnet-5-5-v1:0")
-        log = open(self.work / f"{name}.log", "wb")
+        log = open(f"{workdir}.log", "wb")
         proc = self.spawn([str(bin_dir / "ccp-gateway")], port, env=env, stderr=log)
         return Target(name, f"http://127.0.0.1:{port}/ak/{issued['key']}/v1/messages?beta=true", lambda: [proc.pid])
 

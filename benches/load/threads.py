@@ -23,7 +23,7 @@ import subprocess
 from pathlib import Path
 
 from ab import drive, fixed_rate_arguments
-from rig import CLK_TCK, SCENARIOS, Rig, claude_code_body
+from rig import CLK_TCK, SCENARIOS, Rig, claude_code_body, split_targets
 
 
 def threads_of(pids):
@@ -79,7 +79,7 @@ def main():
         _, up_port = rig.upstream()
         body_file = rig.work / "body.json"
         body_file.write_bytes(claude_code_body(*SCENARIOS[args.scenario]))
-        for name in args.targets.split(","):
+        for name in split_targets(args.targets):
             target = rig.target(name, up_port, args.base)
             drive(target.url, body_file, 2, args.rate, args.connections)  # warm pools and caches
             stop = count_syscalls(target.pids()[0]) if args.syscalls else None

@@ -113,6 +113,18 @@ def test_the_gateway_image_is_built_with_whole_program_lto():
     assert settings.get("lto") == "fat" and settings.get("codegen-units") == 1, (profile, settings)
 
 
+def test_the_gateway_image_is_built_with_the_workspace_jemalloc_setting():
+    """jemalloc's options are compiled in from `.cargo/config.toml`: the build context must
+    carry that file to the `cargo build` that makes the binary."""
+    env = tomllib.loads((ROOT / ".cargo" / "config.toml").read_text())["env"]
+    assert "dirty_decay_ms:" in env["JEMALLOC_SYS_WITH_MALLOC_CONF"]
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert not any(entry.strip("/").startswith(".cargo") for entry in ignored), ignored
+    text = "\n".join(i["content"] for i in parsed("gateway").structure)
+    build = text.index("cargo build --")
+    assert text.rfind("COPY . .", 0, build) > text.index("cargo chef cook"), "the whole tree, .cargo included"
+
+
 @pytest.mark.parametrize("name", [n for n, i in IMAGES.items() if i["rust"]])
 def test_rust_images_cache_dependencies_and_carry_ca_certificates(name):
     parser = parsed(name)
