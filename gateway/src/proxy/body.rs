@@ -87,7 +87,9 @@ impl Coalescer {
             self.pending.extend_from_slice(&chunk);
         }
         *body = Some(if release {
-            self.pending.split().freeze()
+            // Taken, not split: a split would leave the coalescer sharing the buffer, which
+            // then lived as long as the request (a minute-long stream held its whole body).
+            std::mem::take(&mut self.pending).freeze()
         } else {
             Bytes::new()
         });
@@ -127,6 +129,8 @@ mod tests {
         assert_eq!(out.as_ptr(), buffer, "the first buffer, not a grown copy");
         assert_eq!(out.len(), 30_000);
         assert_eq!(&out[999..1_001], &[1, 2]);
+        assert!(out.is_unique(), "the coalescer keeps no share of what it released");
+        assert_eq!(c.pending.capacity(), 0);
     }
 
     proptest! {
