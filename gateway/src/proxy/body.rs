@@ -129,7 +129,10 @@ mod tests {
         assert_eq!(out.as_ptr(), buffer, "the first buffer, not a grown copy");
         assert_eq!(out.len(), 30_000);
         assert_eq!(&out[999..1_001], &[1, 2]);
-        assert!(out.is_unique(), "the coalescer keeps no share of what it released");
+        assert!(
+            out.is_unique(),
+            "the coalescer keeps no share of what it released"
+        );
         assert_eq!(c.pending.capacity(), 0);
     }
 
