@@ -101,7 +101,8 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "benches" / "results"))
     ap.add_argument("--scenarios", default="json_30k,json_150k,stream_50ev", help="comma-separated subset")
     ap.add_argument("--targets", default="direct,nginx,pingora,gateway", help="comma-separated subset of: direct, "
-                    "nginx, pingora, pingora_untuned, gateway, gateway_nometer, gateway_pg, gateway_base, failover, bedrock")
+                    "nginx, pingora, pingora_untuned, gateway, gateway_nometer, gateway_pg, gateway_base, gateway_armed (the key "
+                    "has a Bedrock key), failover, bedrock")
     ap.add_argument("--pingora-args", default="", help="extra bare_pingora options for the pingora target "
                     "(e.g. '--write-buffer 1460'; see gateway/examples/bare_pingora.rs)")
     ap.add_argument("--variant", action="append", default=[], metavar="NAME=OPTIONS",
@@ -137,6 +138,8 @@ def main():
                 "CCP_DATABASE_URL": rig.postgres_schema(args.postgres), "CCP_PEPPER": "bench-" + "0" * 40,
                 "CCP_KEY_WRAPPER": "local", "CCP_WRAP_KEY_FILE": str(wrap_key(rig))}),
             "gateway_base": lambda: rig.gateway("gateway_base", up_port, bin_dir=Path(args.baseline)),
+            # A key with a Bedrock key: failover armed on every request, Plan answers.
+            "gateway_armed": lambda: rig.gateway("gateway_armed", up_port, bedrock=True),
             "failover": lambda: rig.gateway("failover", limited_port, {"CCP_CIRCUIT_FAILURE_THRESHOLD": "1000000000"}, bedrock=True),
             "bedrock": lambda: rig.gateway("bedrock", limited_port, {"CCP_CIRCUIT_FAILURE_THRESHOLD": "1",
                                                                       "CCP_CIRCUIT_OPEN_SECS": "86400"}, bedrock=True),

@@ -12,6 +12,8 @@ a second for a minute; JSON answers at once).
 
     python3 benches/load/scale.py [--streams 1000] [--idle 10000] [--targets nginx,pingora,gateway]
 
+`gateway_armed` is the gateway with a Bedrock key on the access key (failover possible).
+
 Needs the release binaries and nginx (benches/load/run.sh builds and installs them).
 """
 
@@ -121,6 +123,9 @@ def main():
             "nginx": lambda: rig.nginx(up_port, worker_connections=args.idle + args.streams + 1024),
             "pingora": lambda: rig.bare_pingora(up_port),
             "gateway": lambda: rig.gateway("gateway", up_port),
+            # The key has a Bedrock key, so every request keeps its body for a failover until
+            # Plan answers: what a user's traffic looks like. Plan answers, so none happens.
+            "gateway_armed": lambda: rig.gateway("gateway_armed", up_port, bedrock=True),
         }
         for variant in args.variant:
             name, _, options = variant.partition("=")

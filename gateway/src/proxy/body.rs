@@ -16,14 +16,26 @@ pub struct BodyTee {
     len: u64,
     /// The end of the body has been seen.
     pub complete: bool,
+    /// Failover can no longer happen: nothing is kept any more.
+    released: bool,
 }
 
 impl BodyTee {
     pub fn push(&mut self, chunk: &Bytes) {
-        if !chunk.is_empty() {
+        if !chunk.is_empty() && !self.released {
             self.len += chunk.len() as u64;
             self.chunks.push(chunk.clone());
         }
+    }
+
+    /// Lets the kept body go once Plan's own answer is on its way to the client, so a
+    /// stream does not hold its request body for as long as it runs. What is left is empty
+    /// and shorter than any declared length, so a failover attempted after this would find
+    /// the body unreadable rather than send part of it.
+    pub fn release(&mut self) {
+        self.chunks = Vec::new();
+        self.len = 0;
+        self.released = true;
     }
 
     /// Bytes kept so far.
@@ -112,6 +124,18 @@ mod tests {
         let mut body = Some(chunk.clone());
         c.coalesce(&mut body, true);
         assert_eq!(body.unwrap().as_ptr(), chunk.as_ptr());
+    }
+
+    #[test]
+    fn a_released_tee_keeps_nothing_more() {
+        let chunk = Bytes::from(vec![7u8; 1_000]);
+        let mut tee = BodyTee::default();
+        tee.push(&chunk);
+        tee.release();
+        tee.push(&chunk);
+        assert!(tee.is_empty());
+        assert!(tee.joined().is_empty());
+        assert!(chunk.is_unique(), "the tee holds no share of the chunk");
     }
 
     #[test]

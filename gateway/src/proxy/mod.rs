@@ -226,6 +226,13 @@ impl ProxyHttp for Gateway {
         if status < 400 || probing {
             self.record_plan(ctx, PlanOutcome::Success);
         }
+        // Plan's final answer goes to the client: no failover from here on, so the body copy
+        // kept for one can go (an informational 1xx is not the final answer).
+        if status >= 200
+            && let Some(failover) = ctx.failover.as_mut()
+        {
+            failover.tee.release();
+        }
         Ok(())
     }
 
