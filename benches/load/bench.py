@@ -31,7 +31,7 @@ from pathlib import Path
 import urllib.request
 from urllib.parse import urlsplit
 
-from rig import GATEWAY_VARIANTS, HEADERS, ROOT, Rig, Sampler, claude_code_body, proc_context_switches, proc_cpu_seconds
+from rig import GATEWAY_VARIANTS, HEADERS, ROOT, Rig, Sampler, claude_code_body, env_assignments, proc_context_switches, proc_cpu_seconds
 
 
 def oha(url, body_file, duration, connections, rate=None):
@@ -150,7 +150,7 @@ def main():
             wanted.append(name)
         for variant in args.gateway_variant:
             name, _, assignments = variant.partition("=")
-            env = dict(pair.split("=", 1) for pair in assignments.split())
+            env = env_assignments(assignments)
             makers[name] = lambda name=name, env=env: rig.gateway(name, up_port, env)
             wanted.append(name)
         unknown = [t for t in wanted if t not in makers]

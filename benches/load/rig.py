@@ -156,6 +156,11 @@ class Target:
         self.name, self.url, self.pids = name, url, pids_fn
 
 
+def env_assignments(text):
+    """`A=1 B=x:y` (space-separated KEY=VALUE) into a dict of environment variables."""
+    return dict(pair.split("=", 1) for pair in text.split())
+
+
 def split_targets(spec):
     """`a,b,c` into target names; a comma inside `gateway:ENV` or `pingora:OPTIONS` (as in
     `gateway:_RJEM_MALLOC_CONF=narenas:2,dirty_decay_ms:1000`) stays in its target."""
@@ -262,7 +267,7 @@ http {{
         if name.startswith("pingora:"):  # bare Pingora with options, e.g. `pingora:--with-timeouts`
             return self.bare_pingora(up_port, name, name.split(":", 1)[1].split())
         if name.startswith("gateway:"):  # the gateway with more environment, e.g. `gateway:CCP_LOG=warn`
-            env = dict(pair.split("=", 1) for pair in name.split(":", 1)[1].split())
+            env = env_assignments(name.split(":", 1)[1])
             return self.gateway(name, up_port, env)
         if name == "nginx":
             return self.nginx(up_port)
