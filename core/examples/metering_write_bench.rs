@@ -4,8 +4,10 @@
 //! writer sends in one call; under steady load it sends 500).
 //!
 //! `cargo run --release -p ccp-core --example metering_write_bench [sqlite|postgres] [ROWS] [BATCH]
-//! [--usage-time-indexes]`. The flag puts back the two `token_usage` indexes that migration
-//! 20261128000006 dropped, to measure what they cost.
+//! [--usage-time-indexes] [--users=N] [--keys=N]`. The first flag puts back the two `token_usage`
+//! indexes that migration 20261128000006 dropped, to measure what they cost. The rows spread
+//! over 50 users and 200 keys unless `--users`/`--keys` say otherwise: a load test's single
+//! key (`--users=1 --keys=1`) appends to every index, where many keys write all over them.
 //! SQLite writes to a temporary file; PostgreSQL to `CCP_TEST_DATABASE_URL` (default
 //! postgres://postgres@127.0.0.1:5432/test) in a schema of its own, dropped after. With
 //! PostgreSQL on the same machine the server's CPU is not counted.
@@ -79,8 +81,18 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
-    let users: Vec<uuid::Uuid> = (0..50).map(|_| uuid::Uuid::now_v7()).collect();
-    let keys: Vec<uuid::Uuid> = (0..200).map(|_| uuid::Uuid::now_v7()).collect();
+    let count = |name: &str, default: usize| {
+        flags
+            .iter()
+            .find_map(|f| f.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+            .unwrap_or(default)
+    };
+    let users: Vec<uuid::Uuid> = (0..count("--users", 50))
+        .map(|_| uuid::Uuid::now_v7())
+        .collect();
+    let keys: Vec<uuid::Uuid> = (0..count("--keys", 200))
+        .map(|_| uuid::Uuid::now_v7())
+        .collect();
     let now = chrono::Utc::now();
     let batches: Vec<Vec<_>> = (0..rows)
         .map(|n| records::record(n, &users, &keys, now))
