@@ -12,7 +12,7 @@ alternating the targets round by round spreads the machine's slow minutes over a
 
 Targets: `gateway` (this tree's build, or CCP_BENCH_BIN_DIR), `gateway_base` (the build in
 --base), `gateway_nolog`, `gateway_nometer`, `gateway_bare`, `pingora` (bare Pingora),
-`pingora:OPTIONS` (bare Pingora with options, e.g. `pingora:--with-timeouts`), `nginx`.
+`pingora:OPTIONS` (bare Pingora with options, e.g. `pingora:--no-timeouts`), `nginx`.
 """
 
 import argparse

@@ -4,7 +4,9 @@ direct, through nginx as a plain reverse proxy, through the smallest possible Pi
 (gateway/examples/bare_pingora.rs, tuned as the gateway is: Pingora's own floor), and through
 ccp-gateway. More gateway targets: `gateway_nometer` (metering off), `gateway_nolog` (no access
 log), `gateway_bare` (neither), `gateway_pg` (PostgreSQL, see --postgres), `gateway_base`
-(another build, see --baseline), `pingora_untuned` (bare Pingora on Pingora's defaults), and the
+(another build, see --baseline), `pingora_untuned` (bare Pingora on Pingora's defaults),
+`pingora_notimeouts` (bare Pingora without the gateway's client and peer timeouts: the floor
+of the runs before round eight in docs/benchmarks.md), and the
 Bedrock leg against a fake Bedrock runtime: `failover` (Plan answers 429 every time, each request
 fails over) and `bedrock` (the circuit is open).
 
@@ -101,7 +103,7 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "benches" / "results"))
     ap.add_argument("--scenarios", default="json_30k,json_150k,stream_50ev", help="comma-separated subset")
     ap.add_argument("--targets", default="direct,nginx,pingora,gateway", help="comma-separated subset of: direct, "
-                    "nginx, pingora, pingora_untuned, gateway, gateway_nometer, gateway_pg, gateway_base, gateway_armed (the key "
+                    "nginx, pingora, pingora_untuned, pingora_notimeouts, gateway, gateway_nometer, gateway_pg, gateway_base, gateway_armed (the key "
                     "has a Bedrock key), failover, bedrock")
     ap.add_argument("--pingora-args", default="", help="extra bare_pingora options for the pingora target "
                     "(e.g. '--write-buffer 1460'; see gateway/examples/bare_pingora.rs)")
@@ -133,6 +135,7 @@ def main():
             "nginx": lambda: rig.nginx(up_port),
             "pingora": lambda: rig.bare_pingora(up_port, args=args.pingora_args.split()),
             "pingora_untuned": lambda: rig.bare_pingora(up_port, "pingora_untuned", ["--untuned"]),
+            "pingora_notimeouts": lambda: rig.bare_pingora(up_port, "pingora_notimeouts", ["--no-timeouts"]),
             **{name: lambda name=name: rig.target(name, up_port) for name in GATEWAY_VARIANTS},
             "gateway_pg": lambda: rig.gateway("gateway_pg", up_port, {
                 "CCP_DATABASE_URL": rig.postgres_schema(args.postgres), "CCP_PEPPER": "bench-" + "0" * 40,
@@ -234,6 +237,7 @@ def print_tables(results, rates):
                 print(f"| {s} | {t} | {r['rps']:.0f} | {r['cpu_ms_per_req']:.3f} | {rss:.1f} | {opened} |")
 
     for a, b, what in (("gateway", "pingora", "gateway / bare Pingora: max req/s (target ≥ 0.92) | CPU per request (target ≤ 1.10)"),
+                       ("gateway", "pingora_notimeouts", "gateway / bare Pingora without timeouts: max req/s | CPU per request"),
                        ("gateway", "nginx", "gateway / nginx: max req/s (target ≥ 0.8) | CPU per request (target ≤ 1.5)"),
                        ("pingora", "nginx", "bare Pingora / nginx: max req/s | CPU per request")):
         if have(a, b):

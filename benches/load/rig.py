@@ -264,7 +264,7 @@ http {{
             return self.gateway(name, up_port, bin_dir=Path(base))
         if name == "pingora":
             return self.bare_pingora(up_port)
-        if name.startswith("pingora:"):  # bare Pingora with options, e.g. `pingora:--with-timeouts`
+        if name.startswith("pingora:"):  # bare Pingora with options, e.g. `pingora:--no-timeouts`
             return self.bare_pingora(up_port, name, name.split(":", 1)[1].split())
         if name.startswith("gateway:"):  # the gateway with more environment, e.g. `gateway:CCP_LOG=warn`
             env = env_assignments(name.split(":", 1)[1])

@@ -4,13 +4,14 @@
 //! `cargo run --release --example bare_pingora -- <upstream ip:port> <listen ip:port> [threads] [options]`
 //!
 //! By default it is tuned as the gateway is wherever a setting is Pingora-level
-//! ([`Tuning::GATEWAY`], no downstream modules, the same allocator). Options, to measure one
-//! lever at a time:
-//! - `--untuned`: Pingora's defaults ([`Tuning::PINGORA_DEFAULTS`] and its disabled
-//!   compression module);
+//! ([`Tuning::GATEWAY`], no downstream modules, the same allocator, the gateway's client and
+//! peer timeouts). Options, to measure one lever at a time:
+//! - `--untuned`: Pingora's defaults ([`Tuning::PINGORA_DEFAULTS`], its disabled compression
+//!   module, no timeouts);
 //! - `--write-buffer N`, `--read-buffer N`, `--pool N`: one setting changed;
 //! - `--compression-module`: Pingora's default downstream module back;
-//! - `--with-timeouts`: the gateway's peer and client timeouts (what per-operation timers cost).
+//! - `--no-timeouts`: no client or peer timeouts, Pingora's default (what the per-operation
+//!   timers cost; the baseline of the load tests until round eight in docs/benchmarks.md).
 
 use async_trait::async_trait;
 use ccp_gateway::Tuning;
@@ -65,14 +66,14 @@ impl ProxyHttp for Bare {
 
 fn main() -> anyhow::Result<()> {
     let usage = "usage: bare_pingora <upstream ip:port> <listen ip:port> [threads] [--untuned] \
-                 [--write-buffer N] [--read-buffer N] [--pool N] [--compression-module] [--with-timeouts]";
+                 [--write-buffer N] [--read-buffer N] [--pool N] [--compression-module] [--no-timeouts]";
     let mut args = std::env::args().skip(1);
     let upstream: SocketAddr = args.next().ok_or_else(|| anyhow::anyhow!(usage))?.parse()?;
     let listen = args.next().ok_or_else(|| anyhow::anyhow!(usage))?;
     let mut threads = 2;
     let mut tuning = Tuning::GATEWAY;
     let mut compression_module = false;
-    let mut with_timeouts = false;
+    let mut with_timeouts = true;
     while let Some(arg) = args.next() {
         let mut number = || -> anyhow::Result<usize> {
             Ok(args.next().ok_or_else(|| anyhow::anyhow!(usage))?.parse()?)
@@ -81,12 +82,13 @@ fn main() -> anyhow::Result<()> {
             "--untuned" => {
                 tuning = Tuning::PINGORA_DEFAULTS;
                 compression_module = true;
+                with_timeouts = false;
             }
             "--write-buffer" => tuning.l4_write_buffer = number()?,
             "--read-buffer" => tuning.l4_read_buffer = number()?,
             "--pool" => tuning.upstream_keepalive_pool = number()?,
             "--compression-module" => compression_module = true,
-            "--with-timeouts" => with_timeouts = true,
+            "--no-timeouts" => with_timeouts = false,
             other if !other.starts_with("--") => threads = other.parse()?,
             _ => anyhow::bail!(usage),
         }
