@@ -11,7 +11,8 @@ alternating the targets round by round spreads the machine's slow minutes over a
                                [--scenario json_30k] [--targets gateway,gateway_base,pingora]
 
 Targets: `gateway` (this tree's build, or CCP_BENCH_BIN_DIR), `gateway_base` (the build in
---base), `gateway_nolog`, `gateway_nometer`, `gateway_bare`, `pingora` (bare Pingora),
+--base), `gateway_nolog`, `gateway_nometer`, `gateway_bare`, `gateway_armed` (the key has a Bedrock
+key), `pingora` (bare Pingora),
 `pingora:OPTIONS` (bare Pingora with options, e.g. `pingora:--no-timeouts`), `nginx`.
 """
 

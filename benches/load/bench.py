@@ -141,8 +141,7 @@ def main():
                 "CCP_DATABASE_URL": rig.postgres_schema(args.postgres), "CCP_PEPPER": "bench-" + "0" * 40,
                 "CCP_KEY_WRAPPER": "local", "CCP_WRAP_KEY_FILE": str(wrap_key(rig))}),
             "gateway_base": lambda: rig.gateway("gateway_base", up_port, bin_dir=Path(args.baseline)),
-            # A key with a Bedrock key: failover armed on every request, Plan answers.
-            "gateway_armed": lambda: rig.gateway("gateway_armed", up_port, bedrock=True),
+            "gateway_armed": lambda: rig.target("gateway_armed", up_port),
             "failover": lambda: rig.gateway("failover", limited_port, {"CCP_CIRCUIT_FAILURE_THRESHOLD": "1000000000"}, bedrock=True),
             "bedrock": lambda: rig.gateway("bedrock", limited_port, {"CCP_CIRCUIT_FAILURE_THRESHOLD": "1",
                                                                       "CCP_CIRCUIT_OPEN_SECS": "86400"}, bedrock=True),

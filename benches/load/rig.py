@@ -253,11 +253,15 @@ http {{
         return Target(name, f"http://127.0.0.1:{port}/v1/messages?beta=true", lambda: [proc.pid])
 
     def target(self, name, up_port, base=None):
-        """A target by name: a gateway variant, `gateway_base` (the build in `base`), `pingora`,
+        """A target by name: a gateway variant, `gateway_armed` (the key has a Bedrock key, so every
+        request keeps its body for a failover until Plan answers; Plan answers, so none happens),
+        `gateway_base` (the build in `base`), `pingora`,
         `pingora:OPTIONS` (bare Pingora with those options), `gateway:ENV` (the gateway with these
         space-separated KEY=VALUE variables) or `nginx` (profile.py, ab.py and threads.py)."""
         if name in GATEWAY_VARIANTS:
             return self.gateway(name, up_port, GATEWAY_VARIANTS[name])
+        if name == "gateway_armed":
+            return self.gateway(name, up_port, bedrock=True)
         if name == "gateway_base":
             if not base:
                 raise SystemExit("gateway_base needs another build's directory")

@@ -123,9 +123,7 @@ def main():
             "nginx": lambda: rig.nginx(up_port, worker_connections=args.idle + args.streams + 1024),
             "pingora": lambda: rig.bare_pingora(up_port),
             "gateway": lambda: rig.gateway("gateway", up_port),
-            # The key has a Bedrock key, so every request keeps its body for a failover until
-            # Plan answers: what a user's traffic looks like. Plan answers, so none happens.
-            "gateway_armed": lambda: rig.gateway("gateway_armed", up_port, bedrock=True),
+            "gateway_armed": lambda: rig.target("gateway_armed", up_port),
         }
         for variant in args.variant:
             name, _, options = variant.partition("=")
