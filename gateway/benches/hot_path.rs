@@ -8,17 +8,20 @@
 //! - `usage_tap_json`: token usage read from a 1 KB Messages answer as it passes;
 //! - `metering_record`: the finished request's row built, observed by the metrics and queued
 //!   to the metering writer (which runs on its own thread, as in the gateway);
-//! - `request_ctx`: a request's context created and dropped (its id, clock reads, counters).
+//! - `request_ctx`: a request's context created and dropped (its id, clock reads, counters);
+//! - `access_line`: the access log line formatted as JSON and buffered, through the same
+//!   subscriber, formatter and line buffer as the gateway's (the buffer's sink discards).
 
 use ccp_core::auth::{AuthCacheSettings, AuthOutcome, KeyAuthenticator};
 use ccp_core::clock::WallClock;
 use ccp_core::keys::{AccessKey, Pepper};
+use ccp_core::logging::{buffer::LineBuffer, json::JsonLines};
 use ccp_core::metering::prices::Prices;
 use ccp_core::metering::tap::UsageTap;
 use ccp_core::metering::{Meter, MeterSettings};
 use ccp_core::secret::SecretString;
 use ccp_core::store::{NewAccessKey, NewUser, Store, StoreOptions};
-use ccp_gateway::proxy::{Lifecycle, RequestCtx, record::request_record};
+use ccp_gateway::proxy::{Lifecycle, RequestCtx, access, record::request_record};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use pingora::http::RequestHeader;
 use std::hint::black_box;
@@ -201,6 +204,37 @@ fn hot_path(c: &mut Criterion) {
     });
     let _ = stop.send(());
     let _ = rt.block_on(writing);
+
+    let buffer: &'static LineBuffer<std::io::Sink> =
+        Box::leak(Box::new(LineBuffer::new(std::io::sink())));
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_writer(buffer)
+        .event_format(JsonLines)
+        .finish();
+    let mut ctx = RequestCtx::new(&lifecycle, clock.now());
+    ctx.grant = Some(Arc::clone(&grant));
+    ctx.template = "/v1/messages";
+    ctx.plan_status = Some(200);
+    ctx.plan_first_byte = Some(Duration::from_micros(812));
+    ctx.auth_time = Some(Duration::from_micros(3));
+    ctx.request_bytes = 30_720;
+    let method = pingora::http::Method::POST;
+    tracing::subscriber::with_default(subscriber, || {
+        c.bench_function("access_line", |b| {
+            b.iter(|| {
+                access::log(
+                    black_box(&ctx),
+                    access::Finish {
+                        method: &method,
+                        status: 200,
+                        error: None,
+                        response_bytes: ANSWER.len() as u64,
+                    },
+                )
+            })
+        });
+    });
 }
 
 async fn auth_store_for_meter(dir: &tempfile::TempDir) -> Store {

@@ -23,9 +23,10 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -100,13 +101,51 @@ fn model_label(admitted: &Mutex<HashSet<String>>, model: Option<&str>) -> String
     "other".to_owned()
 }
 
+/// Series of a family that every request touches, each looked up in the family once: a
+/// request then costs an atomic add instead of the family's lock and a hash of its labels
+/// (`Metrics::observe` was the gateway's costliest function under load at 0.9 µs a request;
+/// docs/benchmarks.md, round nine). The series still appear in `/metrics` only once used.
+#[derive(Debug)]
+struct Handles<M, const N: usize>([OnceLock<M>; N]);
+
+impl<M: Clone, const N: usize> Handles<M, N> {
+    fn new() -> Self {
+        Self(std::array::from_fn(|_| OnceLock::new()))
+    }
+
+    /// The series in `slot`, made by `make` the first time; without a slot (a combination
+    /// past the table, which a new enum variant would give) from the family every time.
+    fn get(&self, slot: Option<usize>, make: impl FnOnce() -> M) -> Cow<'_, M> {
+        match slot.and_then(|i| self.0.get(i)) {
+            Some(cell) => Cow::Borrowed(cell.get_or_init(make)),
+            None => Cow::Owned(make()),
+        }
+    }
+}
+
+/// The slot of a combination of labels in a table of them: each part is a label's index and
+/// how many values it has; `None` when an index is out of its range.
+fn slot(parts: &[(usize, usize)]) -> Option<usize> {
+    parts.iter().try_fold(0, |slot, &(index, values)| {
+        (index < values).then_some(slot * values + index)
+    })
+}
+
+/// Token kinds, in the order of the `tokens` handles.
+const TOKEN_KINDS: [&str; 4] = ["input", "output", "cache_read", "cache_write"];
+
 /// Every metric the gateway exports.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
+    /// `requests` by route × upstream × outcome (3 × 3 × 4).
+    request_series: Handles<Counter, 36>,
     duration: Family<RouteLabel, Histogram>,
+    duration_series: Handles<Histogram, 3>,
     tokens: Family<TokenLabels, Counter>,
+    /// `tokens` by provider × kind (2 × 4).
+    token_series: Handles<Counter, 8>,
     bedrock_cost: Counter,
     circuit: Family<TransitionLabel, Counter>,
     gateway_errors: Family<ErrorLabel, Counter>,
@@ -268,8 +307,11 @@ impl Metrics {
             interval: Mutex::new(Interval::default()),
             registry,
             requests,
+            request_series: Handles::new(),
             duration,
+            duration_series: Handles::new(),
             tokens,
+            token_series: Handles::new(),
             bedrock_cost,
             circuit,
             gateway_errors,
@@ -296,16 +338,24 @@ impl Metrics {
 
     /// Counts a finished request (called with its metering row).
     pub fn observe(&self, r: &RequestRecord) {
-        self.requests
-            .get_or_create(&RequestLabels {
-                route: r.route.as_str(),
-                upstream: r.upstream.as_str(),
-                outcome: r.outcome.as_str(),
-            })
+        let route = (r.route as usize, 3);
+        self.request_series
+            .get(
+                slot(&[route, (r.upstream as usize, 3), (r.outcome as usize, 4)]),
+                || {
+                    self.requests.get_or_create_owned(&RequestLabels {
+                        route: r.route.as_str(),
+                        upstream: r.upstream.as_str(),
+                        outcome: r.outcome.as_str(),
+                    })
+                },
+            )
             .inc();
-        self.duration
-            .get_or_create(&RouteLabel {
-                route: r.route.as_str(),
+        self.duration_series
+            .get(slot(&[route]), || {
+                self.duration.get_or_create_owned(&RouteLabel {
+                    route: r.route.as_str(),
+                })
             })
             .observe(r.total_ms / 1e3);
         let mut interval = self.interval.lock().unwrap_or_else(|e| e.into_inner());
@@ -337,17 +387,21 @@ impl Metrics {
         drop(interval);
         if let Some(u) = &r.usage {
             let provider = u.provider.as_str();
-            for (kind, n) in [
-                ("input", u.tokens.input),
-                ("output", u.tokens.output),
-                ("cache_read", u.tokens.cache_read),
-                (
-                    "cache_write",
-                    u.tokens.cache_write_5m + u.tokens.cache_write_1h,
-                ),
-            ] {
-                self.tokens
-                    .get_or_create(&TokenLabels { provider, kind })
+            let counts = [
+                u.tokens.input,
+                u.tokens.output,
+                u.tokens.cache_read,
+                u.tokens.cache_write_5m + u.tokens.cache_write_1h,
+            ];
+            for (i, (kind, n)) in TOKEN_KINDS.into_iter().zip(counts).enumerate() {
+                self.token_series
+                    .get(
+                        slot(&[(u.provider as usize, 2), (i, TOKEN_KINDS.len())]),
+                        || {
+                            self.tokens
+                                .get_or_create_owned(&TokenLabels { provider, kind })
+                        },
+                    )
                     .inc_by(n);
             }
             if u.provider == Provider::Bedrock {
@@ -454,6 +508,119 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every combination of labels lands in its own series with its own count (the handle
+    /// tables index them by position).
+    #[test]
+    fn each_label_combination_counts_alone() {
+        use ccp_core::metering::pricing::TokenCounts;
+        use ccp_core::metering::{Outcome, Upstream, UsageRecord};
+        let routes = [
+            PathTaken::Plan,
+            PathTaken::PlanThenBedrock,
+            PathTaken::BedrockDirect,
+        ];
+        let upstreams = [Upstream::Plan, Upstream::Bedrock, Upstream::Gateway];
+        let outcomes = [
+            Outcome::Complete,
+            Outcome::ClientDisconnect,
+            Outcome::Partial,
+            Outcome::Error,
+        ];
+        let metrics = Metrics::new();
+        let now = chrono::Utc::now();
+        let mut want = Vec::new();
+        let mut n = 0;
+        for route in routes {
+            for upstream in upstreams {
+                for outcome in outcomes {
+                    n += 1;
+                    for _ in 0..n {
+                        metrics.observe(&RequestRecord {
+                            request_id: String::new(),
+                            access_key_id: uuid::Uuid::nil(),
+                            user_id: uuid::Uuid::nil(),
+                            model: None,
+                            stream: false,
+                            route,
+                            upstream,
+                            status: 200,
+                            error_type: None,
+                            plan_status: None,
+                            failover_skip: None,
+                            routing: None,
+                            outcome,
+                            auth_ms: None,
+                            plan_ttfb_ms: None,
+                            bedrock_ttfb_ms: None,
+                            total_ms: 1.0,
+                            request_bytes: 0,
+                            response_bytes: 0,
+                            started_at: now,
+                            finished_at: now,
+                            usage: [Provider::Plan, Provider::Bedrock].get(n % 3).map(
+                                |&provider| UsageRecord {
+                                    model: "m".into(),
+                                    provider,
+                                    tokens: TokenCounts {
+                                        input: 1,
+                                        output: 10,
+                                        cache_read: 100,
+                                        cache_write_5m: 1000,
+                                        cache_write_1h: 10_000,
+                                    },
+                                    cost_micro_usd: 0,
+                                },
+                            ),
+                        });
+                    }
+                    want.push(format!(
+                        r#"ccp_requests_total{{route="{}",upstream="{}",outcome="{}"}} {n}"#,
+                        route.as_str(),
+                        upstream.as_str(),
+                        outcome.as_str()
+                    ));
+                }
+            }
+        }
+        let text = metrics.render(
+            &MeterStats::default(),
+            &CredentialStats::default(),
+            &AtomicU64::new(0),
+            0,
+            0,
+        );
+        for line in &want {
+            assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+        }
+        // Combination n (observed n times) reported Plan usage when n % 3 == 0, Bedrock when 1.
+        let (plan, bedrock): (u64, u64) = (
+            (1..=36).filter(|n| n % 3 == 0).sum(),
+            (1..=36).filter(|n| n % 3 == 1).sum(),
+        );
+        for (provider, requests) in [("plan", plan), ("bedrock", bedrock)] {
+            for (kind, each) in [
+                ("input", 1),
+                ("output", 10),
+                ("cache_read", 100),
+                ("cache_write", 11_000),
+            ] {
+                let line = format!(
+                    r#"ccp_tokens_total{{provider="{provider}",kind="{kind}"}} {}"#,
+                    requests * each
+                );
+                assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+            }
+        }
+        for route in routes {
+            let line = format!(
+                r#"ccp_request_duration_seconds_count{{route="{}"}} {}"#,
+                route.as_str(),
+                (1..=36).skip(12 * (route as usize)).take(12).sum::<u64>()
+            );
+            assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+        }
+    }
 
     #[test]
     fn model_labels_are_capped_and_tamed() {

@@ -6,6 +6,7 @@
 //! (Over 400 lines: this is the whole `impl ProxyHttp`, every hook in one place in the order
 //! Pingora calls them; each hook delegates to the modules above.)
 
+pub mod access;
 mod body;
 pub mod circuits;
 mod ctx;
@@ -382,16 +383,12 @@ impl ProxyHttp for Gateway {
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let key_id = ctx.grant.as_ref().map(|g| g.key_id.to_string());
-        let user_id = ctx.grant.as_ref().map(|g| g.user_id.to_string());
         if let (Some(failover), Some(grant)) = (&ctx.failover, &ctx.grant)
             && failover.route == circuit::Route::Probe
             && !failover.outcome_recorded
         {
             self.state.breaker.abandon_probe(&grant.key_id);
         }
-        let upstream = ctx.upstream();
-        let ms = |d: Option<Duration>| d.map_or(-1.0, |d| d.as_secs_f64() * 1e3);
         let response_bytes = session.as_downstream().body_bytes_sent() as u64;
         if let Some(error) = &ctx.local_error {
             self.state.metrics.gateway_error(error.label());
@@ -409,28 +406,14 @@ impl ProxyHttp for Gateway {
                 self.state.meter.record(record);
             }
         }
-        tracing::info!(
-            target: "ccp::access",
-            request_id = %ctx.request_id,
-            key_id = key_id.as_deref().unwrap_or("-"),
-            user_id = user_id.as_deref().unwrap_or("-"),
-            method = %session.req_header().method,
-            route = ctx.template,
-            path = ctx.path_taken.as_str(),
-            upstream = upstream.as_str(),
-            status,
-            plan_status = ctx.plan_status.unwrap_or(0),
-            local_error = ctx.local_error.as_ref().map_or("-", GatewayError::label),
-            failover_skip = ctx.failover_skip.unwrap_or("-"),
-            error = e.map(|e| e.etype().as_str()).unwrap_or("-"),
-            auth_ms = ctx.auth_time.map_or(0.0, |d| d.as_secs_f64() * 1e3),
-            plan_ttfb_ms = ms(ctx.plan_first_byte),
-            bedrock_ttfb_ms = ms(ctx.bedrock.as_ref().and_then(|b| b.stats.first_byte)),
-            broken_stream = ctx.bedrock.as_ref().is_some_and(|b| b.stats.broken_stream),
-            total_ms = ctx.started.elapsed().as_secs_f64() * 1e3,
-            request_bytes = ctx.request_bytes,
-            response_bytes = session.as_downstream().body_bytes_sent(),
-            "request"
+        access::log(
+            ctx,
+            access::Finish {
+                method: &session.req_header().method,
+                status,
+                error: e,
+                response_bytes,
+            },
         );
     }
 
