@@ -515,6 +515,7 @@ mod tests {
     fn each_label_combination_counts_alone() {
         use ccp_core::metering::pricing::TokenCounts;
         use ccp_core::metering::{Outcome, Upstream, UsageRecord};
+        use uuid::Uuid;
         let routes = [
             PathTaken::Plan,
             PathTaken::PlanThenBedrock,
@@ -536,30 +537,15 @@ mod tests {
                 for outcome in outcomes {
                     n += 1;
                     for _ in 0..n {
-                        metrics.observe(&RequestRecord {
-                            request_id: String::new(),
-                            access_key_id: uuid::Uuid::nil(),
-                            user_id: uuid::Uuid::nil(),
-                            model: None,
-                            stream: false,
-                            route,
-                            upstream,
-                            status: 200,
-                            error_type: None,
-                            plan_status: None,
-                            failover_skip: None,
-                            routing: None,
-                            outcome,
-                            auth_ms: None,
-                            plan_ttfb_ms: None,
-                            bedrock_ttfb_ms: None,
-                            total_ms: 1.0,
-                            request_bytes: 0,
-                            response_bytes: 0,
-                            started_at: now,
-                            finished_at: now,
-                            usage: [Provider::Plan, Provider::Bedrock].get(n % 3).map(
-                                |&provider| UsageRecord {
+                        let mut record =
+                            ccp_testkit::records::record(0, &[Uuid::nil()], &[Uuid::nil()], now);
+                        record.route = route;
+                        record.upstream = upstream;
+                        record.outcome = outcome;
+                        record.usage =
+                            [Provider::Plan, Provider::Bedrock]
+                                .get(n % 3)
+                                .map(|&provider| UsageRecord {
                                     model: "m".into(),
                                     provider,
                                     tokens: TokenCounts {
@@ -570,9 +556,8 @@ mod tests {
                                         cache_write_1h: 10_000,
                                     },
                                     cost_micro_usd: 0,
-                                },
-                            ),
-                        });
+                                });
+                        metrics.observe(&record);
                     }
                     want.push(format!(
                         r#"ccp_requests_total{{route="{}",upstream="{}",outcome="{}"}} {n}"#,
