@@ -1,6 +1,8 @@
 //! Plan SSE streams: finding their end, and the error event a cut stream gets.
 
 use bytes::Bytes;
+use memchr::memmem::Finder;
+use std::sync::LazyLock;
 
 /// Watches a Plan SSE response for its end: `message_stop` or an `error` event. A stream
 /// that ends without either gets an `overloaded_error` event, never a silent clean end.
@@ -13,6 +15,9 @@ pub struct SseWatch {
 
 /// At a line start: JSON escapes newlines, so model text in a `data:` line cannot fake one.
 const END_MARKERS: [&[u8]; 2] = [b"\nevent: message_stop", b"\nevent: error"];
+/// Their searchers, built once (`memmem::find` builds one on every call, and a stream has a
+/// chunk per event).
+static END_FINDERS: LazyLock<[Finder<'static>; 2]> = LazyLock::new(|| END_MARKERS.map(Finder::new));
 const TAIL: usize = 24;
 
 impl SseWatch {
@@ -20,11 +25,7 @@ impl SseWatch {
         if self.complete || chunk.is_empty() {
             return;
         }
-        let found = |hay: &[u8]| {
-            END_MARKERS
-                .iter()
-                .any(|m| memchr::memmem::find(hay, m).is_some())
-        };
+        let found = |hay: &[u8]| END_FINDERS.iter().any(|m| m.find(hay).is_some());
         if self.tail.is_empty() {
             self.complete = found(chunk);
         } else {

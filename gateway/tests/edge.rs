@@ -142,3 +142,57 @@ async fn many_slow_heads_do_not_starve_real_clients() {
         assert!(still_open, "a slow connection was closed early");
     }
 }
+
+#[tokio::test]
+async fn a_later_head_on_a_kept_alive_connection_has_its_own_deadline() {
+    let h = Harness::start_with(ok, &[("header_timeout_secs", "2")]).await;
+    let mut stream = TcpStream::connect(h.addr()).await.unwrap();
+    let request = format!(
+        "GET /ak/{}/v1/models HTTP/1.1\r\nHost: gw\r\n",
+        h.key.expose()
+    );
+    // A first request, answered on a connection kept open: the timer is left at its deadline.
+    stream
+        .write_all(format!("{request}\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    while !answer.ends_with(br#"{"ok":true}"#) {
+        let mut chunk = [0u8; 1024];
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
+            .await
+            .expect("an answer")
+            .unwrap();
+        assert!(n > 0, "closed before answering");
+        answer.extend_from_slice(&chunk[..n]);
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // A second head, a byte every 100 ms: the first head's deadline passes 0.5 s into it, and
+    // only its own (2 s) may cut it off.
+    let started = std::time::Instant::now();
+    let mut cut = None;
+    for byte in request.as_bytes().iter().chain(b"X-Slow: ".iter().cycle()) {
+        if started.elapsed() > Duration::from_secs(20) {
+            break;
+        }
+        if stream.write_all(&[*byte]).await.is_err() {
+            cut = Some(started.elapsed());
+            break;
+        }
+        let mut probe = [0u8; 1];
+        match tokio::time::timeout(Duration::from_millis(100), stream.read(&mut probe)).await {
+            Ok(Ok(0) | Err(_)) => {
+                cut = Some(started.elapsed());
+                break;
+            }
+            Ok(Ok(_)) => panic!("the gateway answered a head that never ended"),
+            Err(_) => {}
+        }
+    }
+    let cut = cut.expect("the second head was cut off");
+    assert!(
+        cut >= Duration::from_millis(1800),
+        "cut after {cut:?}: at the first head's deadline, not its own"
+    );
+    assert_eq!(h.upstream.hits(), 1);
+}

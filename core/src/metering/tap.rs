@@ -7,8 +7,10 @@
 //! (Over 400 lines only with its unit tests, which sit beside the code they check.)
 
 use super::pricing::TokenCounts;
+use memchr::memmem::Finder;
 use serde::Deserialize;
 use std::io::Write;
+use std::sync::LazyLock;
 
 /// Usage and model as the Anthropic API reported them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -23,6 +25,9 @@ pub struct ReportedUsage {
 const MAX_JSON: usize = 4 * 1024 * 1024;
 /// Longest SSE line kept (usage lines are short; long delta lines are skipped unparsed).
 const MAX_LINE: usize = 64 * 1024;
+/// Marks the `data:` lines worth parsing (`"type":"message_start"` and the like), searched
+/// for in each line's first bytes with a searcher built once.
+static MESSAGE_EVENT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"message_"));
 
 enum Decoder {
     Identity,
@@ -207,7 +212,7 @@ impl UsageTap {
         };
         let data = data.strip_prefix(b" ").unwrap_or(data);
         // Only the few events that carry usage or end the message are parsed.
-        let interesting = memchr::memmem::find(&data[..data.len().min(40)], b"message_").is_some();
+        let interesting = MESSAGE_EVENT.find(&data[..data.len().min(40)]).is_some();
         if !interesting {
             return;
         }
