@@ -6,6 +6,8 @@
 //! - `key_check_warm`: `KeyAuthenticator::authenticate` on a cached key (SQLite behind it);
 //! - `header_prep`: a Claude Code request header rewritten for the Plan upstream;
 //! - `usage_tap_json`: token usage read from a 1 KB Messages answer as it passes;
+//! - `stream_watch_50ev`: a 50-event Messages stream passed chunk by chunk (one event each,
+//!   as the load test's upstream sends it) through the end-of-stream watch and the usage tap;
 //! - `metering_record`: the finished request's row built, observed by the metrics and queued
 //!   to the metering writer (which runs on its own thread, as in the gateway);
 //! - `request_ctx`: a request's context created and dropped (its id, clock reads, counters);
@@ -150,6 +152,20 @@ fn hot_path(c: &mut Criterion) {
         b.iter(|| {
             let mut tap = UsageTap::new("application/json", None).expect("tap");
             tap.feed(black_box(ANSWER));
+            black_box(tap.finish())
+        })
+    });
+
+    let events = ccp_testkit::sse::events(&ccp_testkit::sse::messages_stream(45));
+    c.bench_function("stream_watch_50ev", |b| {
+        b.iter(|| {
+            let mut watch = ccp_gateway::sse::SseWatch::default();
+            let mut tap = UsageTap::new("text/event-stream", None).expect("tap");
+            for event in &events {
+                watch.observe(black_box(event));
+                tap.feed(black_box(event));
+            }
+            assert!(watch.complete);
             black_box(tap.finish())
         })
     });

@@ -14,6 +14,7 @@ pub mod http1;
 pub mod moto;
 #[cfg(feature = "store")]
 pub mod records;
+pub mod sse;
 #[cfg(feature = "store")]
 pub mod stores;
 

@@ -14,7 +14,7 @@
 //! accepted and requests served so far, so a benchmark can tell how well the proxy in front
 //! reuses its upstream connections.
 
-use ccp_testkit::{FakeUpstream, RecordedRequest, Reply, ReplyBody, bedrock};
+use ccp_testkit::{FakeUpstream, RecordedRequest, Reply, ReplyBody, bedrock, sse};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -29,33 +29,14 @@ fn message_json() -> Vec<u8> {
 
 /// message_start, content_block_start, 45 deltas, content_block_stop, message_delta, message_stop.
 fn stream_events() -> Vec<u8> {
-    stream_of(45)
-}
-
-/// message_start, content_block_start, `deltas` deltas, content_block_stop, message_delta,
-/// message_stop.
-fn stream_of(deltas: usize) -> Vec<u8> {
-    let mut out = String::new();
-    out.push_str("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_bench\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-5-5\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":12000,\"output_tokens\":1,\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":11000}}}\n\n");
-    out.push_str("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
-    for i in 0..deltas {
-        out.push_str(&format!(
-            "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"token {i} of the answer \"}}}}\n\n"
-        ));
-    }
-    out.push_str(
-        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
-    );
-    out.push_str(&format!("event: message_delta\ndata: {{\"type\":\"message_delta\",\"delta\":{{\"stop_reason\":\"end_turn\",\"stop_sequence\":null}},\"usage\":{{\"output_tokens\":{deltas}}}}}\n\n"));
-    out.push_str("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
-    out.into_bytes()
+    sse::messages_stream(45)
 }
 
 /// Splits the stream at event boundaries so the proxy sees one chunk per event.
 fn stream_chunks(all: &[u8]) -> Vec<(Duration, Vec<u8>)> {
-    let text = String::from_utf8_lossy(all);
-    text.split_inclusive("\n\n")
-        .map(|e| (Duration::ZERO, e.as_bytes().to_vec()))
+    sse::events(all)
+        .into_iter()
+        .map(|e| (Duration::ZERO, e))
         .collect()
 }
 
@@ -82,7 +63,7 @@ fn anthropic() -> Responder {
 
 /// Streams of 61 events one second apart (a minute); JSON answers as fast as `anthropic`.
 fn slow_stream() -> Responder {
-    let chunks: Vec<(Duration, Vec<u8>)> = stream_chunks(&stream_of(56))
+    let chunks: Vec<(Duration, Vec<u8>)> = stream_chunks(&sse::messages_stream(56))
         .into_iter()
         .enumerate()
         .map(|(i, (_, event))| (Duration::from_secs(u64::from(i > 0)), event))
