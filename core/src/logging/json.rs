@@ -112,6 +112,12 @@ impl Fields<'_> {
         self.out.push(':');
         Some(self.out)
     }
+
+    fn integer(&mut self, field: &Field, value: impl itoa::Integer) {
+        if let Some(out) = self.name(field) {
+            out.push_str(itoa::Buffer::new().format(value));
+        }
+    }
 }
 
 impl Visit for Fields<'_> {
@@ -131,27 +137,19 @@ impl Visit for Fields<'_> {
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        if let Some(out) = self.name(field) {
-            out.push_str(itoa::Buffer::new().format(value));
-        }
+        self.integer(field, value);
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        if let Some(out) = self.name(field) {
-            out.push_str(itoa::Buffer::new().format(value));
-        }
+        self.integer(field, value);
     }
 
     fn record_i128(&mut self, field: &Field, value: i128) {
-        if let Some(out) = self.name(field) {
-            out.push_str(itoa::Buffer::new().format(value));
-        }
+        self.integer(field, value);
     }
 
     fn record_u128(&mut self, field: &Field, value: u128) {
-        if let Some(out) = self.name(field) {
-            out.push_str(itoa::Buffer::new().format(value));
-        }
+        self.integer(field, value);
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
