@@ -10,6 +10,7 @@ use super::rollups::{
 use super::{Store, StoreResult, on_pool};
 use crate::metering::record::RequestRecord;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 /// Binds a rollup row's sums, in the column order of the rollup upserts.
 macro_rules! push_sums {
@@ -30,6 +31,33 @@ macro_rules! push_sums {
 /// the raw rows and the rollups' `''` agree).
 fn model_of(r: &RequestRecord) -> Option<&str> {
     r.model.as_deref().filter(|m| !m.is_empty())
+}
+
+/// Text arguments as shared strings. sqlx's SQLite driver copies a bound `&str` into a new
+/// `String` in a new `Arc` (two allocations an argument); a bound `Arc<str>` it keeps as it is.
+/// The values a batch repeats (route, outcome, model, provider…) are made once per batch and
+/// shared; a value seen for the first time is made in one allocation. At most [`Self::KEPT`]
+/// values are kept, so a batch of many distinct model names costs a bounded scan per argument.
+#[derive(Default)]
+struct SharedTexts<'a>(Vec<(&'a str, Arc<str>)>);
+
+impl<'a> SharedTexts<'a> {
+    const KEPT: usize = 32;
+
+    fn get(&mut self, text: &'a str) -> Arc<str> {
+        if let Some((_, shared)) = self.0.iter().find(|(kept, _)| *kept == text) {
+            return Arc::clone(shared);
+        }
+        let shared: Arc<str> = Arc::from(text);
+        if self.0.len() < Self::KEPT {
+            self.0.push((text, Arc::clone(&shared)));
+        }
+        shared
+    }
+
+    fn get_opt(&mut self, text: Option<&'a str>) -> Option<Arc<str>> {
+        text.map(|t| self.get(t))
+    }
 }
 
 /// Rows per INSERT statement: 500 × 21 placeholders stays well inside SQLite's 32 766.
@@ -100,6 +128,7 @@ impl Store {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let mut inserted: Vec<&RequestRecord> = Vec::with_capacity(records.len());
+            let mut texts = SharedTexts::default();
             for chunk in pieces(records, ROWS_PER_STATEMENT) {
                 let mut logs = sqlx::QueryBuilder::new(
                     "INSERT INTO request_logs (request_id, access_key_id, user_id, model, stream, route, upstream, \
@@ -107,19 +136,20 @@ impl Store {
                      request_bytes, response_bytes, started_at, finished_at) ",
                 );
                 logs.push_values(chunk, |mut row, r| {
-                    row.push_bind(r.request_id.as_str())
+                    // A request id is unique: one allocation, not a shared value.
+                    row.push_bind(Arc::<str>::from(r.request_id.as_str()))
                         .push_bind(r.access_key_id)
                         .push_bind(r.user_id)
-                        .push_bind(model_of(r))
+                        .push_bind(texts.get_opt(model_of(r)))
                         .push_bind(r.stream)
-                        .push_bind(r.route.as_str())
-                        .push_bind(r.upstream.as_str())
+                        .push_bind(texts.get(r.route.as_str()))
+                        .push_bind(texts.get(r.upstream.as_str()))
                         .push_bind(i32::from(r.status))
-                        .push_bind(r.error_type)
+                        .push_bind(texts.get_opt(r.error_type))
                         .push_bind(r.plan_status.map(i32::from))
-                        .push_bind(r.failover_skip)
-                        .push_bind(r.routing.map(crate::domain::Routing::as_str))
-                        .push_bind(r.outcome.as_str())
+                        .push_bind(texts.get_opt(r.failover_skip))
+                        .push_bind(texts.get_opt(r.routing.map(crate::domain::Routing::as_str)))
+                        .push_bind(texts.get(r.outcome.as_str()))
                         .push_bind(r.auth_ms)
                         .push_bind(r.plan_ttfb_ms)
                         .push_bind(r.bedrock_ttfb_ms)
@@ -167,11 +197,11 @@ impl Store {
                     );
                     usage.push_values(part, |mut row, (r, u)| {
                         let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-                        row.push_bind(r.request_id.as_str())
+                        row.push_bind(Arc::<str>::from(r.request_id.as_str()))
                             .push_bind(r.access_key_id)
                             .push_bind(r.user_id)
-                            .push_bind(u.model.as_str())
-                            .push_bind(u.provider.as_str())
+                            .push_bind(texts.get(u.model.as_str()))
+                            .push_bind(texts.get(u.provider.as_str()))
                             .push_bind(n(u.tokens.input))
                             .push_bind(n(u.tokens.output))
                             .push_bind(n(u.tokens.cache_read))
@@ -356,7 +386,32 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::pieces;
+    use super::{SharedTexts, pieces};
+    use std::sync::Arc;
+
+    #[test]
+    fn repeated_texts_share_one_string_and_distinct_ones_stay_bounded() {
+        let owned = String::from("claude-sonnet-5-5");
+        let mut texts = SharedTexts::default();
+        let first = texts.get("plan");
+        let again = texts.get("plan");
+        assert!(Arc::ptr_eq(&first, &again));
+        // Equal text from another allocation is the same value.
+        assert!(Arc::ptr_eq(
+            &texts.get(&owned),
+            &texts.get("claude-sonnet-5-5")
+        ));
+        assert_eq!(texts.get_opt(None), None);
+        assert_eq!(texts.get_opt(Some("plan")).as_deref(), Some("plan"));
+        let many: Vec<String> = (0..100).map(|i| format!("model-{i}")).collect();
+        for name in &many {
+            assert_eq!(&*texts.get(name), name.as_str());
+        }
+        assert_eq!(texts.0.len(), SharedTexts::KEPT);
+        // Past the bound a value is still right, only not kept.
+        assert_eq!(&*texts.get(&many[99]), "model-99");
+        assert!(Arc::ptr_eq(&texts.get("plan"), &first));
+    }
 
     #[test]
     fn a_batch_goes_in_statements_of_few_sizes_and_in_order() {
