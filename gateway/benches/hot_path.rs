@@ -138,8 +138,8 @@ fn hot_path(c: &mut Criterion) {
             |req| {
                 ccp_gateway::headers::prepare_plan_request(
                     req,
-                    "/v1/messages?beta=true",
-                    "api.anthropic.com",
+                    bytes::Bytes::from_static(b"/v1/messages?beta=true"),
+                    &http::HeaderValue::from_static("api.anthropic.com"),
                     None,
                 )
                 .expect("prepared")

@@ -2,7 +2,9 @@
 //! unchanged (both `x-api-key` and `Authorization` when a client sends both); hop-by-hop
 //! headers, the client's forwarding headers and `Host` are not.
 
+use bytes::Bytes;
 use ccp_core::secret::SecretString;
+use http::HeaderValue;
 use pingora::http::RequestHeader;
 use pingora::prelude::*;
 
@@ -26,17 +28,16 @@ fn is_forwarding_header(name: &str) -> bool {
 }
 
 /// Rewrites `req` (a copy of the client's request) into the Plan upstream request.
+/// `path_and_query` goes into the URI as it is (shared, not copied).
 pub fn prepare_plan_request(
     req: &mut RequestHeader,
-    path_and_query: &str,
-    host: &str,
+    path_and_query: Bytes,
+    host: &HeaderValue,
     default_api_key: Option<&SecretString>,
 ) -> Result<()> {
-    let uri = http::Uri::builder()
-        .path_and_query(path_and_query)
-        .build()
+    let path = http::uri::PathAndQuery::from_maybe_shared(path_and_query)
         .map_err(|_| Error::explain(ErrorType::InternalError, "upstream path rejected"))?;
-    req.set_uri(uri);
+    req.set_uri(http::Uri::from(path));
 
     // Headers named by `Connection` are hop-by-hop too.
     let named: Vec<String> = req
@@ -63,7 +64,10 @@ pub fn prepare_plan_request(
         req.remove_header(name);
     }
 
-    req.insert_header(http::header::HOST, host)?;
+    // The client's `Host` goes first: Pingora parses a request into header maps of its exact
+    // size, so inserting beside it grew both maps (reallocated and rehashed) on every request.
+    req.remove_header(&http::header::HOST);
+    req.insert_header(http::header::HOST, host.clone())?;
 
     if let Some(key) = default_api_key {
         let has_credential =
@@ -112,8 +116,8 @@ mod tests {
         ]);
         prepare_plan_request(
             &mut req,
-            "/v1/messages?beta=true",
-            "api.anthropic.com",
+            Bytes::from_static(b"/v1/messages?beta=true"),
+            &HeaderValue::from_static("api.anthropic.com"),
             None,
         )
         .unwrap();
@@ -139,19 +143,39 @@ mod tests {
         assert_eq!(req.uri.to_string(), "/v1/messages?beta=true");
     }
 
+    fn models() -> Bytes {
+        Bytes::from_static(b"/v1/models")
+    }
+
+    #[test]
+    fn the_plan_host_replaces_every_client_host() {
+        let host = HeaderValue::from_static("api.anthropic.com");
+        for sent in [
+            &[][..],
+            &[("host", "gateway.example")],
+            &[("Host", "a"), ("host", "b")],
+        ] {
+            let mut req = request(sent);
+            prepare_plan_request(&mut req, models(), &host, None).unwrap();
+            let hosts: Vec<_> = req.headers.get_all("host").iter().collect();
+            assert_eq!(hosts, [&host], "{sent:?}");
+        }
+    }
+
     #[test]
     fn default_key_only_when_the_client_sends_no_credential() {
+        let host = HeaderValue::from_static("h");
         let key = SecretString::from("sk-default");
         let mut bare = request(&[]);
-        prepare_plan_request(&mut bare, "/v1/models", "h", Some(&key)).unwrap();
+        prepare_plan_request(&mut bare, models(), &host, Some(&key)).unwrap();
         assert_eq!(bare.headers["x-api-key"], "sk-default");
 
         let mut bearer = request(&[("authorization", "Bearer mine")]);
-        prepare_plan_request(&mut bearer, "/v1/models", "h", Some(&key)).unwrap();
+        prepare_plan_request(&mut bearer, models(), &host, Some(&key)).unwrap();
         assert!(bearer.headers.get("x-api-key").is_none());
 
         let mut own = request(&[("x-api-key", "sk-mine")]);
-        prepare_plan_request(&mut own, "/v1/models", "h", Some(&key)).unwrap();
+        prepare_plan_request(&mut own, models(), &host, Some(&key)).unwrap();
         assert_eq!(own.headers["x-api-key"], "sk-mine");
     }
 }

@@ -61,7 +61,8 @@ impl ServiceDiscovery for Dns {
 
 pub struct PlanUpstream {
     url: UpstreamUrl,
-    host_header: String,
+    /// The `Host` header for Plan requests, made once (a clone shares it).
+    host_header: http::HeaderValue,
     balancer: LoadBalancer<RoundRobin>,
     connect_timeout: Duration,
     read_timeout: Duration,
@@ -100,7 +101,8 @@ impl PlanUpstream {
         let mut balancer = LoadBalancer::from_backends(Backends::new(discovery));
         balancer.set_health_check(check);
         Self {
-            host_header: url.authority(),
+            host_header: http::HeaderValue::try_from(url.authority())
+                .expect("a parsed URL's authority is a valid header value"),
             url,
             balancer,
             connect_timeout: config.plan_connect_timeout,
@@ -149,7 +151,7 @@ impl PlanUpstream {
         });
     }
 
-    pub fn host_header(&self) -> &str {
+    pub fn host_header(&self) -> &http::HeaderValue {
         &self.host_header
     }
 

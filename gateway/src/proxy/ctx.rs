@@ -19,7 +19,7 @@ pub struct RequestCtx {
     pub template: &'static str,
     pub grant: Option<Arc<KeyGrant>>,
     /// Path and query for the upstream, `/ak/{key}` stripped.
-    pub upstream_target: String,
+    pub upstream_target: bytes::Bytes,
     pub request_bytes: u64,
     /// Request body chunks held back so the upstream gets them in fewer writes.
     pub coalescer: Coalescer,
@@ -61,7 +61,7 @@ impl RequestCtx {
             started: Instant::now(),
             template: "(unrouted)",
             grant: None,
-            upstream_target: String::new(),
+            upstream_target: bytes::Bytes::new(),
             request_bytes: 0,
             coalescer: Coalescer::default(),
             local_error: None,

@@ -61,7 +61,8 @@ impl Gateway {
         ctx.upstream_target = match req.uri.query() {
             Some(query) => format!("{base}{}?{query}", keyed.upstream_path),
             None => format!("{base}{}", keyed.upstream_path),
-        };
+        }
+        .into();
         let operation = match keyed.upstream_path {
             "/v1/messages" => Some(Operation::Messages),
             "/v1/messages/count_tokens" => Some(Operation::CountTokens),

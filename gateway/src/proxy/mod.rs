@@ -153,7 +153,7 @@ impl ProxyHttp for Gateway {
     ) -> Result<()> {
         crate::headers::prepare_plan_request(
             upstream_request,
-            &ctx.upstream_target,
+            ctx.upstream_target.clone(),
             self.state.plan.host_header(),
             self.state.plan_api_key.as_ref(),
         )
