@@ -32,29 +32,18 @@ PASS_ON = re.compile(
 )
 # The escapes of Rust's legacy symbol mangling that heaptrack leaves in place.
 ESCAPES = {"$LT$": "<", "$GT$": ">", "$u20$": " ", "$RF$": "&", "$C$": ",", "$u7b$": "{", "$u7d$": "}", "$BP$": "*", "..": "::"}
-WRAPPED = {"gateway": "ccp-gateway", "pingora": "examples/bare_pingora"}
-
-
-def wrapper_dir(bin_dir, work):
-    """A copy of the binary layout in which the measured binaries run under heaptrack. Each
-    wrapper stops its program with SIGKILL (heaptrack then closes its file: bare Pingora's
-    graceful shutdown would outlast the rig's wait); lost are the last few events only."""
-    out = work / "bin"
-    (out / "examples").mkdir(parents=True)
-    for name in ("ccp-admin", "ccp-fake-upstream"):
-        os.symlink(bin_dir / name, out / name)
-    for rel in WRAPPED.values():
-        real = bin_dir / rel
+def wrapper_dir(rig_mod, bin_dir, work):
+    """The binary layout with the measured programs under heaptrack. Each wrapper stops its
+    program with SIGKILL (heaptrack then closes its file: bare Pingora's graceful shutdown
+    would outlast the rig's wait); lost are the last few events only."""
+    def script(real):
         if b"_rjem_malloc" in real.read_bytes():
             raise SystemExit(f"{real} is built with jemalloc, which heaptrack cannot see: build it with --no-default-features")
-        script = out / rel
-        script.write_text(f"""#!/bin/bash
-heaptrack -o {work}/heap-{real.name}-$$ {real} "$@" > /dev/null &
+        return f"""heaptrack -o {work}/heap-{real.name}-$$ {real} "$@" > /dev/null &
 trap 'pkill -KILL -f "^{real}"; wait $!; exit 0' TERM INT
 wait $!
-""")
-        script.chmod(0o755)
-    return out
+"""
+    return rig_mod.wrapped_bin_dir(bin_dir, work, script)
 
 
 def heap_file(work, before):
@@ -124,9 +113,9 @@ def main():
     low, high = (int(r) for r in args.rates.split(","))
     work = Path(tempfile.mkdtemp(prefix="ccp-allocs-"))
     try:
-        os.environ["CCP_BENCH_BIN_DIR"] = str(wrapper_dir(args.bin_dir.resolve(), work))
         sys.path.insert(0, str(Path(__file__).parent))
-        import rig  # reads CCP_BENCH_BIN_DIR when imported
+        import rig
+        rig.RELEASE = wrapper_dir(rig, args.bin_dir.resolve(), work)
         results = {}
         for name in args.targets.split(","):
             n_low, f_low = one_run(rig, name, low, args.seconds, args.scenario, work)

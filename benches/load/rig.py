@@ -28,8 +28,13 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_port(port, timeout=30):
-    deadline = time.monotonic() + timeout
+# Seconds a started program has to open its port (instructions.py raises it: under valgrind a
+# gateway takes many seconds to start).
+STARTUP_SECS = 30
+
+
+def wait_port(port, timeout=None):
+    deadline = time.monotonic() + (timeout or STARTUP_SECS)
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
@@ -37,6 +42,25 @@ def wait_port(port, timeout=30):
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"port {port} did not open")
+
+
+# The measured programs, by target, in the binary layout of target/release.
+WRAPPED = {"gateway": "ccp-gateway", "pingora": "examples/bare_pingora"}
+
+
+def wrapped_bin_dir(bin_dir, work, script):
+    """A copy of `bin_dir`'s binary layout in `work`/bin in which the measured programs run
+    under a tool: `script(real)` is the shell script that runs the program at path `real` with
+    the arguments it was given ("$@"). The admin CLI and the fake upstream run as they are."""
+    out = work / "bin"
+    (out / "examples").mkdir(parents=True)
+    for name in ("ccp-admin", "ccp-fake-upstream"):
+        os.symlink(bin_dir / name, out / name)
+    for rel in WRAPPED.values():
+        wrapper = out / rel
+        wrapper.write_text("#!/bin/bash\n" + script(bin_dir / rel))
+        wrapper.chmod(0o755)
+    return out
 
 
 def raise_fd_limit():
@@ -277,9 +301,10 @@ http {{
             return self.nginx(up_port)
         raise SystemExit(f"unknown target {name}")
 
-    def gateway(self, name, plan_port, extra_env=(), bedrock=False, bin_dir=RELEASE):
+    def gateway(self, name, plan_port, extra_env=(), bedrock=False, bin_dir=None):
         """A `ccp-gateway` on its own SQLite database (unless `extra_env` says otherwise), with
         one user and one access key issued through `ccp-admin`."""
+        bin_dir = bin_dir or RELEASE
         port = free_port()
         workdir = self.work / re.sub(r"[^A-Za-z0-9_.-]", "_", name)
         env = {"PATH": os.environ["PATH"], "CCP_DATA_DIR": str(workdir), "CCP_GATEWAY_ADDR": f"127.0.0.1:{port}",

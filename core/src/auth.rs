@@ -10,7 +10,7 @@
 //! Caches are keyed by digest, never by the raw key.
 
 use crate::domain::KeyGrant;
-use crate::keys::{AccessKey, KeyDigest, Pepper};
+use crate::keys::{AccessKey, DigestHashing, KeyDigest, Pepper};
 use crate::store::{Store, StoreError};
 use moka::future::Cache;
 use std::sync::Arc;
@@ -54,8 +54,8 @@ enum LoadError {
 pub struct KeyAuthenticator {
     store: Store,
     pepper: Pepper,
-    granted: Cache<KeyDigest, Arc<KeyGrant>>,
-    unknown: Cache<KeyDigest, ()>,
+    granted: Cache<KeyDigest, Arc<KeyGrant>, DigestHashing>,
+    unknown: Cache<KeyDigest, (), DigestHashing>,
 }
 
 impl std::fmt::Debug for KeyAuthenticator {
@@ -75,11 +75,11 @@ impl KeyAuthenticator {
                 .max_capacity(settings.capacity)
                 .time_to_live(settings.ttl)
                 .support_invalidation_closures()
-                .build(),
+                .build_with_hasher(DigestHashing::default()),
             unknown: Cache::builder()
                 .max_capacity(settings.capacity)
                 .time_to_live(settings.negative_ttl)
-                .build(),
+                .build_with_hasher(DigestHashing::default()),
         }
     }
 

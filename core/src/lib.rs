@@ -32,6 +32,7 @@ pub mod logging;
 pub mod metering;
 pub mod money;
 pub mod password;
+pub mod rfc3339;
 pub mod routing;
 pub mod secret;
 pub mod store;

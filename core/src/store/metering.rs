@@ -3,14 +3,16 @@
 //! idempotent on the request id, so a retried batch never duplicates a row or a sum.
 //! (`QueryBuilder` adds one placeholder per value; no value is ever spliced into the SQL text.)
 
+use super::binds::{SharedIds, SharedTexts, Stamp};
 use super::rollups::{
     ROLLUP_ROWS_PER_STATEMENT, UPSERT_ALL_HEAD, UPSERT_ALL_TAIL, UPSERT_DAILY_HEAD,
     UPSERT_DAILY_TAIL, UPSERT_HEAD, UPSERT_TAIL, all_users, daily_keys, rollup_deltas,
 };
 use super::{Store, StoreResult, on_pool};
 use crate::metering::record::RequestRecord;
+use sqlx::{Arguments, AssertSqlSafe};
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Binds a rollup row's sums, in the column order of the rollup upserts.
 macro_rules! push_sums {
@@ -31,33 +33,6 @@ macro_rules! push_sums {
 /// the raw rows and the rollups' `''` agree).
 fn model_of(r: &RequestRecord) -> Option<&str> {
     r.model.as_deref().filter(|m| !m.is_empty())
-}
-
-/// Text arguments as shared strings. sqlx's SQLite driver copies a bound `&str` into a new
-/// `String` in a new `Arc` (two allocations an argument); a bound `Arc<str>` it keeps as it is.
-/// The values a batch repeats (route, outcome, model, provider…) are made once per batch and
-/// shared; a value seen for the first time is made in one allocation. At most [`Self::KEPT`]
-/// values are kept, so a batch of many distinct model names costs a bounded scan per argument.
-#[derive(Default)]
-struct SharedTexts<'a>(Vec<(&'a str, Arc<str>)>);
-
-impl<'a> SharedTexts<'a> {
-    const KEPT: usize = 32;
-
-    fn get(&mut self, text: &'a str) -> Arc<str> {
-        if let Some((_, shared)) = self.0.iter().find(|(kept, _)| *kept == text) {
-            return Arc::clone(shared);
-        }
-        let shared: Arc<str> = Arc::from(text);
-        if self.0.len() < Self::KEPT {
-            self.0.push((text, Arc::clone(&shared)));
-        }
-        shared
-    }
-
-    fn get_opt(&mut self, text: Option<&'a str>) -> Option<Arc<str>> {
-        text.map(|t| self.get(t))
-    }
 }
 
 /// Rows per INSERT statement: 500 × 21 placeholders stays well inside SQLite's 32 766.
@@ -83,6 +58,103 @@ fn pieces<T>(rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
         rest = tail;
         Some(piece)
     })
+}
+
+/// Adds each value to a statement's arguments, in order.
+macro_rules! add_all {
+    ($args:expr; $($value:expr),+ $(,)?) => {
+        $( $args.add($value).map_err(sqlx::Error::Encode)?; )+
+    };
+}
+
+/// The SQL text of a multi-row insert, made once for each row count [`pieces`] uses (at most
+/// 10) and placeholder style, and kept. Building it for every batch with `QueryBuilder` cost
+/// about 5 000 instructions a metering row: a `write!` for each placeholder and separator
+/// (docs/benchmarks.md, round twelve).
+struct InsertText {
+    head: &'static str,
+    columns: usize,
+    tail: &'static str,
+    /// By placeholder style (`?`, `$n`), then by row count: `ROWS_PER_STATEMENT`, then the
+    /// powers of two below it.
+    made: [[OnceLock<String>; 10]; 2],
+}
+
+impl InsertText {
+    const fn new(head: &'static str, columns: usize, tail: &'static str) -> Self {
+        Self {
+            head,
+            columns,
+            tail,
+            made: [const { [const { OnceLock::new() }; 10] }; 2],
+        }
+    }
+
+    /// The text for `rows` rows; numbered placeholders (`$1`) for PostgreSQL, `?` for SQLite
+    /// (what `QueryBuilder` writes for each).
+    fn sql(&'static self, rows: usize, numbered: bool) -> &'static str {
+        let slot = if rows == ROWS_PER_STATEMENT {
+            9
+        } else {
+            assert!(
+                rows.is_power_of_two() && rows < 512,
+                "a row count pieces() never makes: {rows}"
+            );
+            rows.ilog2() as usize
+        };
+        self.made[usize::from(numbered)][slot].get_or_init(|| self.build(rows, numbered))
+    }
+
+    fn build(&self, rows: usize, numbered: bool) -> String {
+        let mut sql =
+            String::with_capacity(self.head.len() + self.tail.len() + rows * self.columns * 7);
+        sql.push_str(self.head);
+        sql.push_str(" VALUES ");
+        let mut n = 0;
+        for row in 0..rows {
+            sql.push_str(if row == 0 { "(" } else { ", (" });
+            for column in 0..self.columns {
+                if column > 0 {
+                    sql.push_str(", ");
+                }
+                n += 1;
+                if numbered {
+                    sql.push('$');
+                    sql.push_str(itoa::Buffer::new().format(n));
+                } else {
+                    sql.push('?');
+                }
+            }
+            sql.push(')');
+        }
+        sql.push_str(self.tail);
+        sql
+    }
+}
+
+static REQUEST_LOGS: InsertText = InsertText::new(
+    "INSERT INTO request_logs (request_id, access_key_id, user_id, model, stream, route, upstream, \
+     status, error_type, plan_status, failover_skip, routing, outcome, auth_ms, plan_ttfb_ms, bedrock_ttfb_ms, total_ms, \
+     request_bytes, response_bytes, started_at, finished_at)",
+    21,
+    " ON CONFLICT (request_id) DO NOTHING",
+);
+
+static TOKEN_USAGE: InsertText = InsertText::new(
+    "INSERT INTO token_usage (request_id, access_key_id, user_id, model, provider, input_tokens, \
+     output_tokens, cache_read_tokens, cache_write_tokens, cost_micro_usd, created_at)",
+    11,
+    " ON CONFLICT (request_id) DO NOTHING",
+);
+
+/// Whether `pool`'s database wants numbered placeholders (`$1`: PostgreSQL) or `?` (SQLite).
+fn numbered_placeholders<DB: sqlx::Database>(_pool: &sqlx::Pool<DB>) -> bool {
+    DB::NAME == <sqlx::Postgres as sqlx::Database>::NAME
+}
+
+/// Empty arguments for a statement on `pool`'s database.
+fn arguments_for<DB: sqlx::Database>(_pool: &sqlx::Pool<DB>) -> DB::Arguments {
+    DB::Arguments::default()
 }
 
 /// How an attempt to write a batch ended.
@@ -129,53 +201,52 @@ impl Store {
             let mut tx = pool.begin().await?;
             let mut inserted: Vec<&RequestRecord> = Vec::with_capacity(records.len());
             let mut texts = SharedTexts::default();
+            let mut ids = SharedIds::default();
+            let numbered = numbered_placeholders(pool);
             for chunk in pieces(records, ROWS_PER_STATEMENT) {
-                let mut logs = sqlx::QueryBuilder::new(
-                    "INSERT INTO request_logs (request_id, access_key_id, user_id, model, stream, route, upstream, \
-                     status, error_type, plan_status, failover_skip, routing, outcome, auth_ms, plan_ttfb_ms, bedrock_ttfb_ms, total_ms, \
-                     request_bytes, response_bytes, started_at, finished_at) ",
-                );
-                logs.push_values(chunk, |mut row, r| {
-                    // A request id is unique: one allocation, not a shared value.
-                    row.push_bind(Arc::<str>::from(r.request_id.as_str()))
-                        .push_bind(r.access_key_id)
-                        .push_bind(r.user_id)
-                        .push_bind(texts.get_opt(model_of(r)))
-                        .push_bind(r.stream)
-                        .push_bind(texts.get(r.route.as_str()))
-                        .push_bind(texts.get(r.upstream.as_str()))
-                        .push_bind(i32::from(r.status))
-                        .push_bind(texts.get_opt(r.error_type))
-                        .push_bind(r.plan_status.map(i32::from))
-                        .push_bind(texts.get_opt(r.failover_skip))
-                        .push_bind(texts.get_opt(r.routing.map(crate::domain::Routing::as_str)))
-                        .push_bind(texts.get(r.outcome.as_str()))
-                        .push_bind(r.auth_ms)
-                        .push_bind(r.plan_ttfb_ms)
-                        .push_bind(r.bedrock_ttfb_ms)
-                        .push_bind(r.total_ms)
-                        .push_bind(i64::try_from(r.request_bytes).unwrap_or(i64::MAX))
-                        .push_bind(i64::try_from(r.response_bytes).unwrap_or(i64::MAX))
-                        .push_bind(r.started_at)
-                        .push_bind(r.finished_at);
-                });
-                logs.push(" ON CONFLICT (request_id) DO NOTHING");
+                let mut args = arguments_for(pool);
+                for r in chunk {
+                    add_all!(args;
+                        // A request id is unique: one allocation, not a shared value.
+                        Arc::<str>::from(r.request_id.as_str()),
+                        ids.get(r.access_key_id),
+                        ids.get(r.user_id),
+                        texts.get_opt(model_of(r)),
+                        r.stream,
+                        texts.get(r.route.as_str()),
+                        texts.get(r.upstream.as_str()),
+                        i32::from(r.status),
+                        texts.get_opt(r.error_type),
+                        r.plan_status.map(i32::from),
+                        texts.get_opt(r.failover_skip),
+                        texts.get_opt(r.routing.map(crate::domain::Routing::as_str)),
+                        texts.get(r.outcome.as_str()),
+                        r.auth_ms,
+                        r.plan_ttfb_ms,
+                        r.bedrock_ttfb_ms,
+                        r.total_ms,
+                        i64::try_from(r.request_bytes).unwrap_or(i64::MAX),
+                        i64::try_from(r.response_bytes).unwrap_or(i64::MAX),
+                        Stamp(r.started_at),
+                        Stamp(r.finished_at),
+                    );
+                }
+                let sql = REQUEST_LOGS.sql(chunk.len(), numbered);
                 let fresh: Vec<&RequestRecord> = if exact {
                     // Only rows really inserted count: a retried batch adds nothing twice.
                     // Rare, so not kept prepared.
-                    logs.push(" RETURNING request_id");
-                    let new_ids: Vec<(String,)> =
-                        logs.build_query_as().persistent(false).fetch_all(&mut *tx).await?;
+                    let returning = AssertSqlSafe(format!("{sql} RETURNING request_id"));
+                    let new_ids: Vec<(String,)> = sqlx::query_as_with(returning, args)
+                        .persistent(false)
+                        .fetch_all(&mut *tx)
+                        .await?;
                     let new_ids: HashSet<&str> = new_ids.iter().map(|(id,)| id.as_str()).collect();
                     chunk
                         .iter()
                         .filter(|r| new_ids.contains(r.request_id.as_str()))
                         .collect()
                 } else {
-                    let done = logs
-                        .build()
-                        .execute(&mut *tx)
-                        .await?;
+                    let done = sqlx::query_with(sql, args).execute(&mut *tx).await?;
                     if done.rows_affected() != chunk.len() as u64 {
                         // Dropping the transaction rolls it back.
                         return Ok(Written::SomeExisted);
@@ -187,30 +258,26 @@ impl Store {
                     .filter_map(|r| r.usage.as_ref().map(|u| (*r, u)))
                     .collect();
                 inserted.extend(fresh);
-                if with_usage.is_empty() {
-                    continue;
-                }
                 for part in pieces(&with_usage, ROWS_PER_STATEMENT) {
-                    let mut usage = sqlx::QueryBuilder::new(
-                        "INSERT INTO token_usage (request_id, access_key_id, user_id, model, provider, input_tokens, \
-                         output_tokens, cache_read_tokens, cache_write_tokens, cost_micro_usd, created_at) ",
-                    );
-                    usage.push_values(part, |mut row, (r, u)| {
+                    let mut args = arguments_for(pool);
+                    for (r, u) in part {
                         let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-                        row.push_bind(Arc::<str>::from(r.request_id.as_str()))
-                            .push_bind(r.access_key_id)
-                            .push_bind(r.user_id)
-                            .push_bind(texts.get(u.model.as_str()))
-                            .push_bind(texts.get(u.provider.as_str()))
-                            .push_bind(n(u.tokens.input))
-                            .push_bind(n(u.tokens.output))
-                            .push_bind(n(u.tokens.cache_read))
-                            .push_bind(n(u.tokens.cache_write_5m.saturating_add(u.tokens.cache_write_1h)))
-                            .push_bind(u.cost_micro_usd)
-                            .push_bind(r.finished_at);
-                    });
-                    usage.push(" ON CONFLICT (request_id) DO NOTHING");
-                    usage.build().execute(&mut *tx).await?;
+                        add_all!(args;
+                            Arc::<str>::from(r.request_id.as_str()),
+                            ids.get(r.access_key_id),
+                            ids.get(r.user_id),
+                            texts.get(u.model.as_str()),
+                            texts.get(u.provider.as_str()),
+                            n(u.tokens.input),
+                            n(u.tokens.output),
+                            n(u.tokens.cache_read),
+                            n(u.tokens.cache_write_5m.saturating_add(u.tokens.cache_write_1h)),
+                            u.cost_micro_usd,
+                            Stamp(r.finished_at),
+                        );
+                    }
+                    let sql = TOKEN_USAGE.sql(part.len(), numbered);
+                    sqlx::query_with(sql, args).execute(&mut *tx).await?;
                 }
             }
             let deltas = rollup_deltas(inserted);
@@ -386,31 +453,41 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::{SharedTexts, pieces};
-    use std::sync::Arc;
+    use super::{InsertText, REQUEST_LOGS, ROWS_PER_STATEMENT, pieces};
+
+    /// The text `QueryBuilder` makes for `rows` rows of `columns` values.
+    fn query_builder_text<DB: sqlx::Database>(text: &InsertText, rows: usize) -> String
+    where
+        i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    {
+        let mut builder = sqlx::QueryBuilder::<DB>::new(text.head);
+        builder.push(" ");
+        builder.push_values(0..rows, |mut row, _| {
+            for _ in 0..text.columns {
+                row.push_bind(0i64);
+            }
+        });
+        builder.push(text.tail);
+        builder.sql().as_str().to_owned()
+    }
 
     #[test]
-    fn repeated_texts_share_one_string_and_distinct_ones_stay_bounded() {
-        let owned = String::from("claude-sonnet-5-5");
-        let mut texts = SharedTexts::default();
-        let first = texts.get("plan");
-        let again = texts.get("plan");
-        assert!(Arc::ptr_eq(&first, &again));
-        // Equal text from another allocation is the same value.
-        assert!(Arc::ptr_eq(
-            &texts.get(&owned),
-            &texts.get("claude-sonnet-5-5")
-        ));
-        assert_eq!(texts.get_opt(None), None);
-        assert_eq!(texts.get_opt(Some("plan")).as_deref(), Some("plan"));
-        let many: Vec<String> = (0..100).map(|i| format!("model-{i}")).collect();
-        for name in &many {
-            assert_eq!(&*texts.get(name), name.as_str());
+    fn insert_texts_are_what_query_builder_wrote_for_both_databases() {
+        for rows in [1, 2, 64, 256, ROWS_PER_STATEMENT] {
+            assert_eq!(
+                REQUEST_LOGS.sql(rows, false),
+                query_builder_text::<sqlx::Sqlite>(&REQUEST_LOGS, rows)
+            );
+            assert_eq!(
+                REQUEST_LOGS.sql(rows, true),
+                query_builder_text::<sqlx::Postgres>(&REQUEST_LOGS, rows)
+            );
         }
-        assert_eq!(texts.0.len(), SharedTexts::KEPT);
-        // Past the bound a value is still right, only not kept.
-        assert_eq!(&*texts.get(&many[99]), "model-99");
-        assert!(Arc::ptr_eq(&texts.get("plan"), &first));
+        // Made once, then shared.
+        assert!(std::ptr::eq(
+            REQUEST_LOGS.sql(8, true),
+            REQUEST_LOGS.sql(8, true)
+        ));
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod access_keys;
 mod admins;
 mod audit;
 mod bedrock_keys;
+mod binds;
 mod changes;
 mod circuits;
 mod metering;

@@ -45,10 +45,10 @@ impl Gateway {
         if let Err(answer) = self.authenticate(keyed.key, ctx).await {
             return Decision::Answer(answer);
         }
-        if req.headers.contains_key("upgrade") {
+        if req.headers.contains_key(http::header::UPGRADE) {
             return Decision::Answer(GatewayError::UpgradeRefused);
         }
-        if let Some(length) = req.headers.get("content-length") {
+        if let Some(length) = req.headers.get(http::header::CONTENT_LENGTH) {
             match length.to_str().ok().and_then(|v| v.parse::<u64>().ok()) {
                 Some(n) if n > self.state.max_body_bytes => {
                     return Decision::Answer(GatewayError::TooLarge);
@@ -57,12 +57,20 @@ impl Gateway {
                 None => return Decision::Answer(GatewayError::BadContentLength),
             }
         }
+        // Pieces pushed, not `format!`ed: the formatting machinery cost about 1 000
+        // instructions a request here (docs/benchmarks.md, round twelve).
         let base = self.state.plan.base_path();
-        ctx.upstream_target = match req.uri.query() {
-            Some(query) => format!("{base}{}?{query}", keyed.upstream_path),
-            None => format!("{base}{}", keyed.upstream_path),
+        let query = req.uri.query();
+        let mut target = String::with_capacity(
+            base.len() + keyed.upstream_path.len() + query.map_or(0, |q| q.len() + 1),
+        );
+        target.push_str(base);
+        target.push_str(keyed.upstream_path);
+        if let Some(query) = query {
+            target.push('?');
+            target.push_str(query);
         }
-        .into();
+        ctx.upstream_target = target.into();
         let operation = match keyed.upstream_path {
             "/v1/messages" => Some(Operation::Messages),
             "/v1/messages/count_tokens" => Some(Operation::CountTokens),

@@ -28,6 +28,7 @@ use ccp_core::metering::tap::UsageTap;
 use ccp_core::routing::circuit::{self, PlanOutcome};
 use decide::Decision;
 use failover::{PlanFailure, is_plan_failure};
+use http::header;
 use pingora::http::ResponseHeader;
 use pingora::modules::http::HttpModules;
 use pingora::prelude::*;
@@ -246,26 +247,30 @@ impl ProxyHttp for Gateway {
         upstream_response.insert_header(respond::REQUEST_ID_HEADER, ctx.request_id.as_str())?;
         let is_sse = upstream_response
             .headers
-            .get("content-type")
+            .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
         // Only an open-ended body can take an appended event: not one with a Content-Length,
         // not a compressed one.
-        let open_ended = !upstream_response.headers.contains_key("content-length")
-            && !upstream_response.headers.contains_key("content-encoding");
+        let open_ended = !upstream_response
+            .headers
+            .contains_key(header::CONTENT_LENGTH)
+            && !upstream_response
+                .headers
+                .contains_key(header::CONTENT_ENCODING);
         if is_sse && open_ended && upstream_response.status.is_success() {
             ctx.plan_sse = Some(SseWatch::default());
         }
         if upstream_response.status.is_success() && ctx.grant.is_some() {
-            let header = |name: &str| {
+            let value = |name: header::HeaderName| {
                 upstream_response
                     .headers
                     .get(name)
                     .and_then(|v| v.to_str().ok())
             };
             ctx.usage_tap = UsageTap::new(
-                header("content-type").unwrap_or_default(),
-                header("content-encoding"),
+                value(header::CONTENT_TYPE).unwrap_or_default(),
+                value(header::CONTENT_ENCODING),
             );
         }
         if self.state.lifecycle.is_draining() {
