@@ -1,7 +1,8 @@
 //! Metering rows: `request_logs` and `token_usage`, written in batches by the metering
 //! writer, with their hourly rollups (`rollups.rs`) in the same transaction. Multi-row inserts,
 //! idempotent on the request id, so a retried batch never duplicates a row or a sum.
-//! (`QueryBuilder` adds one placeholder per value; no value is ever spliced into the SQL text.)
+//! (One placeholder per value, written by `QueryBuilder` or `InsertText`; no value is ever
+//! spliced into the SQL text.)
 
 use super::binds::{SharedIds, SharedTexts, Stamp};
 use super::rollups::{
