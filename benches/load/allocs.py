@@ -16,7 +16,6 @@ PATH, demangles the sites.
 import argparse
 import collections
 import json
-import os
 import re
 import shutil
 import subprocess

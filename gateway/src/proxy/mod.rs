@@ -245,32 +245,23 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         upstream_response.insert_header(respond::REQUEST_ID_HEADER, ctx.request_id.as_str())?;
-        let is_sse = upstream_response
-            .headers
+        let headers = &upstream_response.headers;
+        let content_type = headers
             .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("text/event-stream"));
+            .and_then(|v| v.to_str().ok());
+        let content_encoding = headers.get(header::CONTENT_ENCODING);
+        let is_sse = content_type.is_some_and(|v| v.starts_with("text/event-stream"));
         // Only an open-ended body can take an appended event: not one with a Content-Length,
         // not a compressed one.
-        let open_ended = !upstream_response
-            .headers
-            .contains_key(header::CONTENT_LENGTH)
-            && !upstream_response
-                .headers
-                .contains_key(header::CONTENT_ENCODING);
+        let open_ended =
+            !headers.contains_key(header::CONTENT_LENGTH) && content_encoding.is_none();
         if is_sse && open_ended && upstream_response.status.is_success() {
             ctx.plan_sse = Some(SseWatch::default());
         }
         if upstream_response.status.is_success() && ctx.grant.is_some() {
-            let value = |name: header::HeaderName| {
-                upstream_response
-                    .headers
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-            };
             ctx.usage_tap = UsageTap::new(
-                value(header::CONTENT_TYPE).unwrap_or_default(),
-                value(header::CONTENT_ENCODING),
+                content_type.unwrap_or_default(),
+                content_encoding.and_then(|v| v.to_str().ok()),
             );
         }
         if self.state.lifecycle.is_draining() {
