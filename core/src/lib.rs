@@ -35,6 +35,7 @@ pub mod password;
 pub mod rfc3339;
 pub mod routing;
 pub mod secret;
+pub mod sse;
 pub mod store;
 pub mod telemetry;
 pub mod translate;

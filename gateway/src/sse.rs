@@ -1,41 +1,43 @@
 //! Plan SSE streams: finding their end, and the error event a cut stream gets.
 
 use bytes::Bytes;
-use memchr::memmem::Finder;
-use std::sync::LazyLock;
+use ccp_core::sse::Lines;
 
 /// Watches a Plan SSE response for its end: `message_stop` or an `error` event. A stream
 /// that ends without either gets an `overloaded_error` event, never a silent clean end.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SseWatch {
     pub complete: bool,
-    /// The end of the previous chunk, so a marker split across chunks is still found.
-    tail: Vec<u8>,
+    /// Only lines as short as an end marker are looked at; a line split across chunks is
+    /// joined first.
+    lines: Lines,
 }
 
-/// At a line start: JSON escapes newlines, so model text in a `data:` line cannot fake one.
-const END_MARKERS: [&[u8]; 2] = [b"\nevent: message_stop", b"\nevent: error"];
-/// Their searchers, built once (`memmem::find` builds one on every call, and a stream has a
-/// chunk per event).
-static END_FINDERS: LazyLock<[Finder<'static>; 2]> = LazyLock::new(|| END_MARKERS.map(Finder::new));
-const TAIL: usize = 24;
+/// Line starts that end a stream. JSON escapes newlines, so model text in a `data:` line
+/// cannot fake one.
+const END_MARKERS: [&[u8]; 2] = [b"event: message_stop", b"event: error"];
+/// The longest line looked at: a marker with room for trailing blanks.
+const MARKER_LINE: usize = 32;
+
+impl Default for SseWatch {
+    fn default() -> Self {
+        Self {
+            complete: false,
+            lines: Lines::new(MARKER_LINE),
+        }
+    }
+}
 
 impl SseWatch {
     pub fn observe(&mut self, chunk: &[u8]) {
         if self.complete || chunk.is_empty() {
             return;
         }
-        let found = |hay: &[u8]| END_FINDERS.iter().any(|m| m.find(hay).is_some());
-        if self.tail.is_empty() {
-            self.complete = found(chunk);
-        } else {
-            let head = &chunk[..chunk.len().min(TAIL)];
-            let mut seam = std::mem::take(&mut self.tail);
-            seam.extend_from_slice(head);
-            self.complete = found(&seam) || found(chunk);
-        }
-        let keep = chunk.len().min(TAIL);
-        self.tail = chunk[chunk.len() - keep..].to_vec();
+        let mut ended = false;
+        self.lines.feed(chunk, |line| {
+            ended |= END_MARKERS.iter().any(|m| line.starts_with(m));
+        });
+        self.complete = ended;
     }
 
     /// The SSE error event for a cut stream.
@@ -54,6 +56,18 @@ impl SseWatch {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn an_error_event_ends_the_stream_even_as_its_first_line() {
+        let mut w = SseWatch::default();
+        w.observe(b"event: error\r\ndata: {\"type\":\"error\"}\r\n\r\n");
+        assert!(w.complete);
+        let mut w = SseWatch::default();
+        w.observe(b"event: message_delta\ndata: {}\n\nevent: message_st");
+        assert!(!w.complete, "a marker not yet whole");
+        w.observe(b"op\n");
+        assert!(w.complete);
+    }
 
     proptest! {
         #[test]

@@ -7,6 +7,7 @@
 //! (Over 400 lines only with its unit tests, which sit beside the code they check.)
 
 use super::pricing::TokenCounts;
+use crate::sse::Lines;
 use memchr::memmem::Finder;
 use serde::Deserialize;
 use std::io::Write;
@@ -25,8 +26,8 @@ pub struct ReportedUsage {
 const MAX_JSON: usize = 4 * 1024 * 1024;
 /// Longest SSE line kept (usage lines are short; long delta lines are skipped unparsed).
 const MAX_LINE: usize = 64 * 1024;
-/// Marks the `data:` lines worth parsing (`"type":"message_start"` and the like), searched
-/// for in each line's first bytes with a searcher built once.
+/// Marks the `data:` lines worth parsing (`"type":"message_start"` and the like) whose type
+/// is not the first thing in them: searched for in the line's first bytes.
 static MESSAGE_EVENT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"message_"));
 
 enum Decoder {
@@ -49,7 +50,7 @@ fn decode_into<D: Write>(
 }
 
 enum Body {
-    Sse { line: Vec<u8>, skipping: bool },
+    Sse(Lines),
     Json { buf: Vec<u8>, overflow: bool },
 }
 
@@ -120,10 +121,7 @@ impl UsageTap {
             Some(_) => return None,
         };
         let body = if content_type.starts_with("text/event-stream") {
-            Body::Sse {
-                line: Vec::new(),
-                skipping: false,
-            }
+            Body::Sse(Lines::new(MAX_LINE))
         } else if content_type.starts_with("application/json") {
             Body::Json {
                 buf: Vec::new(),
@@ -171,69 +169,7 @@ impl UsageTap {
                     buf.extend_from_slice(data);
                 }
             }
-            Body::Sse { .. } => {
-                let mut rest = data;
-                while let Some(eol) = memchr::memchr(b'\n', rest) {
-                    self.push_line_part(&rest[..eol]);
-                    self.end_line();
-                    rest = &rest[eol + 1..];
-                }
-                self.push_line_part(rest);
-            }
-        }
-    }
-
-    fn push_line_part(&mut self, part: &[u8]) {
-        if let Body::Sse { line, skipping } = &mut self.body {
-            if *skipping {
-                return;
-            }
-            if line.len() + part.len() > MAX_LINE {
-                *skipping = true;
-                line.clear();
-            } else {
-                line.extend_from_slice(part);
-            }
-        }
-    }
-
-    fn end_line(&mut self) {
-        let Body::Sse { line, skipping } = &mut self.body else {
-            return;
-        };
-        let taken = std::mem::take(line);
-        let was_skipping = std::mem::replace(skipping, false);
-        if was_skipping {
-            return;
-        }
-        let text = taken.strip_suffix(b"\r").unwrap_or(&taken);
-        let Some(data) = text.strip_prefix(b"data:") else {
-            return;
-        };
-        let data = data.strip_prefix(b" ").unwrap_or(data);
-        // Only the few events that carry usage or end the message are parsed.
-        let interesting = MESSAGE_EVENT.find(&data[..data.len().min(40)]).is_some();
-        if !interesting {
-            return;
-        }
-        if let Ok(event) = serde_json::from_slice::<Event>(data) {
-            match event.kind.as_str() {
-                "message_start" => {
-                    if let Some(message) = event.message {
-                        self.usage.model = message.model;
-                        if let Some(u) = message.usage {
-                            apply(&mut self.usage.tokens, &u);
-                        }
-                    }
-                }
-                "message_delta" => {
-                    if let Some(u) = event.usage {
-                        apply(&mut self.usage.tokens, &u);
-                    }
-                }
-                "message_stop" => self.usage.complete = true,
-                _ => {}
-            }
+            Body::Sse(lines) => lines.feed(data, |line| read_line(&mut self.usage, line)),
         }
     }
 
@@ -270,8 +206,49 @@ impl UsageTap {
                     complete: true,
                 })
             }
-            Body::Sse { .. } => Some(self.usage),
+            Body::Sse(_) => Some(self.usage),
         }
+    }
+}
+
+/// Reads the usage in an SSE line, if it has any.
+fn read_line(usage: &mut ReportedUsage, line: &[u8]) {
+    let Some(data) = line.strip_prefix(b"data:") else {
+        return;
+    };
+    let data = data.strip_prefix(b" ").unwrap_or(data);
+    // Only the few events that carry usage or end the message are parsed.
+    if !names_a_message_event(data) {
+        return;
+    }
+    let Ok(event) = serde_json::from_slice::<Event>(data) else {
+        return;
+    };
+    match event.kind.as_str() {
+        "message_start" => {
+            if let Some(message) = event.message {
+                usage.model = message.model;
+                if let Some(u) = message.usage {
+                    apply(&mut usage.tokens, &u);
+                }
+            }
+        }
+        "message_delta" => {
+            if let Some(u) = event.usage {
+                apply(&mut usage.tokens, &u);
+            }
+        }
+        "message_stop" => usage.complete = true,
+        _ => {}
+    }
+}
+
+/// Whether an event's data may be a `message_*` event. Anthropic writes the type first, where
+/// it is read directly; data laid out another way is searched.
+fn names_a_message_event(data: &[u8]) -> bool {
+    match data.strip_prefix(br#"{"type":""#) {
+        Some(kind) => kind.starts_with(b"message_"),
+        None => MESSAGE_EVENT.find(&data[..data.len().min(40)]).is_some(),
     }
 }
 
@@ -342,6 +319,22 @@ mod tests {
             }
             prop_assert_eq!(tap.finish().unwrap(), expected());
         }
+    }
+
+    #[test]
+    fn message_events_are_found_in_any_layout() {
+        assert!(names_a_message_event(
+            br#"{"type":"message_delta","usage":{}}"#
+        ));
+        assert!(!names_a_message_event(
+            br#"{"type":"content_block_delta","delta":{"text":"message_start"}}"#
+        ));
+        assert!(names_a_message_event(br#"{ "type": "message_stop" }"#));
+        // Written another way, the stream still reads the same.
+        let spaced = STREAM.replace("data: {\"type\":", "data:{ \"type\" : ");
+        let mut tap = UsageTap::new("text/event-stream", None).unwrap();
+        tap.feed(spaced.as_bytes());
+        assert_eq!(tap.finish().unwrap(), expected());
     }
 
     #[test]
