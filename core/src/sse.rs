@@ -2,8 +2,10 @@
 
 /// Splits a body into lines as it arrives in chunks, for readers that look at some lines and
 /// let the rest go by. A line that arrives whole is handed over where it lies in the chunk;
-/// only a line split across chunks is copied, into a buffer that keeps its capacity. Lines
-/// longer than the limit are dropped whole, so the buffer never holds more than the limit.
+/// only a line split across chunks is copied, into a buffer kept for the next one (up to
+/// [`KEPT_CAPACITY`]: a longer line's buffer is let go once read, so a long stream does not
+/// hold it). Lines longer than the limit are dropped whole, so the buffer never holds more
+/// than the limit.
 ///
 /// A stream has a chunk per event: copying every line into a fresh `Vec` and searching each
 /// chunk with `memmem` cost about 2 000 instructions an event (docs/benchmarks.md, round
@@ -16,6 +18,9 @@ pub struct Lines {
     skipping: bool,
     limit: usize,
 }
+
+/// The most a [`Lines`] buffer keeps for the next split line.
+pub const KEPT_CAPACITY: usize = 4096;
 
 impl Lines {
     /// Lines of up to `limit` bytes (without their line end) are handed over.
@@ -46,7 +51,7 @@ impl Lines {
                     self.partial.extend_from_slice(end);
                     each(without_cr(&self.partial));
                 }
-                self.partial.clear();
+                self.forget_partial();
             }
         }
         if rest.is_empty() || self.skipping {
@@ -54,9 +59,18 @@ impl Lines {
         }
         if self.partial.len() + rest.len() > self.limit {
             self.skipping = true;
-            self.partial.clear();
+            self.forget_partial();
         } else {
             self.partial.extend_from_slice(rest);
+        }
+    }
+
+    /// Empties the buffer, keeping at most [`KEPT_CAPACITY`] of it.
+    fn forget_partial(&mut self) {
+        if self.partial.capacity() > KEPT_CAPACITY {
+            self.partial = Vec::new();
+        } else {
+            self.partial.clear();
         }
     }
 }
@@ -100,6 +114,7 @@ mod tests {
             }
             prop_assert_eq!(seen, split_whole(&body, limit));
             prop_assert!(lines.partial.capacity() <= (2 * limit).max(8));
+            prop_assert!(lines.partial.capacity() <= KEPT_CAPACITY || !lines.partial.is_empty());
         }
     }
 
@@ -113,5 +128,15 @@ mod tests {
         assert_eq!(seen[0], (chunk.as_ptr(), b"event: x".to_vec()));
         assert_eq!(seen[1].1, b"ok");
         assert_eq!(lines.partial.capacity(), 0, "nothing was held");
+
+        // A long line split across chunks is read whole, and its buffer is not kept.
+        let mut lines = Lines::new(64 * 1024);
+        let long = vec![b'x'; 3 * KEPT_CAPACITY];
+        let mut seen = 0;
+        lines.feed(&long, |_| unreachable!("no line end yet"));
+        lines.feed(b"\nshort", |l| seen = l.len());
+        assert_eq!(seen, long.len());
+        assert!(lines.partial.capacity() <= KEPT_CAPACITY);
+        assert_eq!(lines.partial, b"short");
     }
 }
