@@ -23,7 +23,8 @@ pub struct Lines {
 pub const KEPT_CAPACITY: usize = 4096;
 
 impl Lines {
-    /// Lines of up to `limit` bytes (without their line end) are handed over.
+    /// Lines of up to `limit` bytes (counted without the `\n`, with a `\r` before it) are
+    /// handed over.
     pub const fn new(limit: usize) -> Self {
         Self {
             partial: Vec::new(),
