@@ -80,8 +80,8 @@ pub struct Coalescer {
 impl Coalescer {
     pub const LIMIT: usize = 32 * 1024;
 
-    /// The body's declared length: the buffer is then sized once, so held bytes are copied
-    /// once and never again as it grows.
+    /// The body's declared length: it decides whether the body is held at all, and a held
+    /// body's buffer is sized once, so held bytes are copied once and never again as it grows.
     pub fn expect(&mut self, body_bytes: u64) {
         self.expected = Some(usize::try_from(body_bytes).unwrap_or(usize::MAX));
     }
