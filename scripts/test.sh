@@ -43,7 +43,7 @@ fi
 cargo build --workspace --bins --tests
 cargo test --workspace "${rust_filter[@]}"
 
-CCP_BIN_DIR="$PWD/target/debug" .venv/bin/python -m pytest tests/sdk tests/images -q -p no:cacheprovider
+CCP_BIN_DIR="$PWD/target/debug" .venv/bin/python -m pytest tests/sdk tests/images tests/bench -q -p no:cacheprovider
 
 # The AWS deployment: synthesised without an account, asserted, cfn-lint and cdk-nag.
 (

@@ -98,6 +98,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--rounds", type=int, default=1, help="measure every target this many times per scenario, "
+                    "in turns (each round starts with the next target), and report the median of the rounds: "
+                    "a ratio between targets that one slow or fast phase of the machine cannot swing")
     ap.add_argument("--rates", default="500,2000", help="comma-separated fixed rates (req/s), each at 16 connections")
     ap.add_argument("--threads", type=int, default=2, help="gateway threads and nginx workers")
     ap.add_argument("--out", default=str(ROOT / "benches" / "results"))
@@ -169,34 +172,13 @@ def main():
         for scenario, body in scenarios.items():
             body_file = rig.work / f"{scenario}.json"
             body_file.write_bytes(body)
-            for target in targets:
-                oha(target.url, body_file, 2, args.connections)  # warm up pools and caches
-                for mode, rate in [("max", None)] + [(f"{r}rps", r) for r in rates]:
-                    sampler = Sampler(target.pids)
-                    sampler.start()
-                    cpu0, switches0 = proc_cpu_seconds(target.pids()), proc_context_switches(target.pids())
-                    conns0, served0 = upstream_counts(up_port)
-                    raw = oha(target.url, body_file, args.duration, args.connections if rate is None else 16, rate)
-                    cpu = proc_cpu_seconds(target.pids()) - cpu0
-                    switches = proc_context_switches(target.pids()) - switches0
-                    conns1, served1 = upstream_counts(up_port)
-                    row = summarize(raw)
-                    row.update({"scenario": scenario, "target": target.name, "mode": mode, "body_bytes": len(body),
-                                "connections": args.connections if rate is None else 16,
-                                "cpu_ms_per_req": cpu * 1e3 / max(row["ok"], 1), "peak_rss_mb": sampler.finish(),
-                                "switches_per_req": switches / max(row["ok"], 1),
-                                # Plan's side only (failover and bedrock use other upstreams).
-                                "upstream_connections": conns1 - conns0, "upstream_requests": served1 - served0})
-                    results.append(row)
-                    print(f"{scenario:12} {target.name:15} {mode:7} {row['rps']:9.0f} req/s  p50 {row['p50_ms']:7.3f} ms  "
-                          f"p99 {row['p99_ms']:7.3f} ms  cpu {row['cpu_ms_per_req']:.3f} ms/req  cs/req {row['switches_per_req']:.2f}  rss {row['peak_rss_mb']:.1f} MB  "
-                          f"upstream conns {row['upstream_connections']}  non-200 {row['non_200']} errors {row['errors']}", flush=True)
-                if scenario.startswith("stream"):
-                    times = first_byte_times(target.url, body)
-                    row = {"scenario": scenario, "target": target.name, "mode": "ttfb",
-                           "p50_ms": statistics.median(times), "p99_ms": statistics.quantiles(times, n=100)[98]}
-                    results.append(row)
-                    print(f"{scenario:12} {target.name:15} ttfb    p50 {row['p50_ms']:7.3f} ms  p99 {row['p99_ms']:7.3f} ms", flush=True)
+            for round_ in range(args.rounds):
+                # Each round starts with the next target, so none is always measured first.
+                shift = round_ % len(targets)
+                for target in targets[shift:] + targets[:shift]:
+                    results += measure(target, scenario, body, body_file, rates, args, up_port, round_)
+        if args.rounds > 1:
+            results = medians(results)
 
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -206,6 +188,75 @@ def main():
         print(f"\nraw results: {out / f'load-{stamp}.json'}")
 
 
+def measure(target, scenario, body, body_file, rates, args, up_port, round_):
+    """One round of one target on one scenario: the maximum rate, the fixed rates and, for a
+    stream, the time to first byte. With several rounds, each row carries its round."""
+    rows = []
+    tag = f" r{round_ + 1}" if args.rounds > 1 else ""
+    oha(target.url, body_file, 2, args.connections)  # warm up pools and caches
+    for mode, rate in [("max", None)] + [(f"{r}rps", r) for r in rates]:
+        sampler = Sampler(target.pids)
+        sampler.start()
+        cpu0, switches0 = proc_cpu_seconds(target.pids()), proc_context_switches(target.pids())
+        conns0, served0 = upstream_counts(up_port)
+        raw = oha(target.url, body_file, args.duration, args.connections if rate is None else 16, rate)
+        cpu = proc_cpu_seconds(target.pids()) - cpu0
+        switches = proc_context_switches(target.pids()) - switches0
+        conns1, served1 = upstream_counts(up_port)
+        row = summarize(raw)
+        row.update({"scenario": scenario, "target": target.name, "mode": mode, "body_bytes": len(body),
+                    "connections": args.connections if rate is None else 16,
+                    "cpu_ms_per_req": cpu * 1e3 / max(row["ok"], 1), "peak_rss_mb": sampler.finish(),
+                    "switches_per_req": switches / max(row["ok"], 1),
+                    # Plan's side only (failover and bedrock use other upstreams).
+                    "upstream_connections": conns1 - conns0, "upstream_requests": served1 - served0})
+        rows.append(row)
+        print(f"{scenario:12} {target.name:15} {mode:7}{tag} {row['rps']:9.0f} req/s  p50 {row['p50_ms']:7.3f} ms  "
+              f"p99 {row['p99_ms']:7.3f} ms  cpu {row['cpu_ms_per_req']:.3f} ms/req  cs/req {row['switches_per_req']:.2f}  "
+              f"rss {row['peak_rss_mb']:.1f} MB  upstream conns {row['upstream_connections']}  non-200 {row['non_200']} "
+              f"errors {row['errors']}", flush=True)
+    if scenario.startswith("stream"):
+        times = first_byte_times(target.url, body)
+        row = {"scenario": scenario, "target": target.name, "mode": "ttfb",
+               "p50_ms": statistics.median(times), "p99_ms": statistics.quantiles(times, n=100)[98]}
+        rows.append(row)
+        print(f"{scenario:12} {target.name:15} ttfb   {tag} p50 {row['p50_ms']:7.3f} ms  p99 {row['p99_ms']:7.3f} ms", flush=True)
+    if args.rounds > 1:
+        for row in rows:
+            row["round"] = round_ + 1
+    return rows
+
+
+# Figures folded into the median of the rounds (the peak RSS takes the largest, counts the sum).
+MEDIAN_KEYS = ("rps", "cpu_ms_per_req", "p50_ms", "p99_ms", "switches_per_req")
+SUM_KEYS = ("ok", "non_200", "errors", "upstream_connections", "upstream_requests")
+
+
+def medians(rows):
+    """The rows of every round, then one row per scenario, target and mode without a round: the
+    median of each figure over the rounds (its lowest and highest in `spread`), the largest
+    peak RSS and the summed counts. The tables read the rows without a round."""
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["scenario"], r["target"], r["mode"]), []).append(r)
+    folded = []
+    for (scenario, target, mode), group in groups.items():
+        row = {"scenario": scenario, "target": target, "mode": mode, "rounds": len(group), "spread": {}}
+        for key in group[0]:
+            values = [g[key] for g in group]
+            if key in MEDIAN_KEYS:
+                row[key] = statistics.median(values)
+                row["spread"][key] = [min(values), max(values)]
+            elif key == "peak_rss_mb":
+                row[key] = max(values)
+            elif key in SUM_KEYS:
+                row[key] = sum(values)
+            elif key not in row and key != "round":
+                row[key] = group[0][key]
+        folded.append(row)
+    return rows + folded
+
+
 def wrap_key(rig):
     path = rig.work / "pg-wrap.key"
     path.write_text("11" * 32)
@@ -213,7 +264,11 @@ def wrap_key(rig):
 
 
 def print_tables(results, rates):
-    get = {(r["scenario"], r["target"], r["mode"]): r for r in results}
+    get = {(r["scenario"], r["target"], r["mode"]): r for r in results if "round" not in r}
+    rounds = {}  # (scenario, target, round) -> its row at the maximum rate
+    for r in results:
+        if "round" in r and r["mode"] == "max":
+            rounds[(r["scenario"], r["target"], r["round"])] = r
     scenarios = list(dict.fromkeys(r["scenario"] for r in results))
     names = list(dict.fromkeys(r["target"] for r in results))
 
@@ -240,11 +295,19 @@ def print_tables(results, rates):
                        ("gateway", "nginx", "gateway / nginx: max req/s (target ≥ 0.8) | CPU per request (target ≤ 1.5)"),
                        ("pingora", "nginx", "bare Pingora / nginx: max req/s | CPU per request")):
         if have(a, b):
-            print(f"\n| scenario | {what} |")
-            print("|---|---|---|")
+            each = ""
+            if rounds:
+                each = " each round: req/s, CPU |"
+            print(f"\n| scenario | {what} |{each}")
+            print("|---|---|---|" + ("---|" if rounds else ""))
             for s in scenarios:
                 x, y = get[(s, a, "max")], get[(s, b, "max")]
-                print(f"| {s} | {ratio(x, y, 'rps'):.2f} | {ratio(x, y, 'cpu_ms_per_req'):.2f} |")
+                cells = ""
+                if rounds:
+                    pairs = [(rounds[(s, a, n)], rounds[(s, b, n)]) for n in range(1, x["rounds"] + 1)]
+                    cells = " " + "; ".join(f"{ratio(p, q, 'rps'):.2f}, {ratio(p, q, 'cpu_ms_per_req'):.2f}"
+                                            for p, q in pairs) + " |"
+                print(f"| {s} | {ratio(x, y, 'rps'):.2f} | {ratio(x, y, 'cpu_ms_per_req'):.2f} |{cells}")
     if "direct" in names:
         proxies = [t for t in names if t != "direct"]
         print("\n| scenario | rate | " + " | ".join(f"{t}: p50 / p99 added (ms)" for t in proxies) + " |")
