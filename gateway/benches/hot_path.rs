@@ -7,7 +7,8 @@
 //! - `header_prep`: a Claude Code request header rewritten for the Plan upstream;
 //! - `usage_tap_json`: token usage read from a 1 KB Messages answer as it passes;
 //! - `stream_watch_50ev`: a 50-event Messages stream passed chunk by chunk (one event each,
-//!   as the load test's upstream sends it) through the end-of-stream watch and the usage tap;
+//!   as the load test's upstream sends it) through the usage tap and the end-of-stream watch,
+//!   which share one pass over its lines as in the gateway;
 //! - `metering_record`: the finished request's row built, observed by the metrics and queued
 //!   to the metering writer (which runs on its own thread, as in the gateway);
 //! - `request_ctx`: a request's context created and dropped (its id, clock reads, counters);
@@ -162,8 +163,7 @@ fn hot_path(c: &mut Criterion) {
             let mut watch = ccp_gateway::sse::SseWatch::default();
             let mut tap = UsageTap::new("text/event-stream", None).expect("tap");
             for event in &events {
-                watch.observe(black_box(event));
-                tap.feed(black_box(event));
+                ccp_gateway::sse::read_chunk(Some(&mut tap), Some(&mut watch), black_box(event));
             }
             assert!(watch.complete);
             black_box(tap.finish())

@@ -1,6 +1,7 @@
 //! Plan SSE streams: finding their end, and the error event a cut stream gets.
 
 use bytes::Bytes;
+use ccp_core::metering::tap::UsageTap;
 use ccp_core::sse::Lines;
 
 /// Watches a Plan SSE response for its end: `message_stop` or an `error` event. A stream
@@ -19,6 +20,10 @@ const END_MARKERS: [&[u8]; 2] = [b"event: message_stop", b"event: error"];
 /// The longest line looked at: a marker with room for trailing blanks.
 const MARKER_LINE: usize = 32;
 
+fn is_end_marker(line: &[u8]) -> bool {
+    line.len() <= MARKER_LINE && END_MARKERS.iter().any(|m| line.starts_with(m))
+}
+
 impl Default for SseWatch {
     fn default() -> Self {
         Self {
@@ -28,16 +33,37 @@ impl Default for SseWatch {
     }
 }
 
+/// Shows a Plan answer's chunk to whichever of its readers the response has: the usage tap and
+/// the end watch. When the tap reads the body line by line (an uncompressed stream), the watch
+/// looks at the same lines, so a chunk is split into lines once, not twice.
+pub fn read_chunk(tap: Option<&mut UsageTap>, watch: Option<&mut SseWatch>, chunk: &[u8]) {
+    match (tap, watch) {
+        (Some(tap), Some(watch)) => {
+            if !tap.feed_lines(chunk, |line| watch.look(line)) {
+                watch.observe(chunk);
+            }
+        }
+        (Some(tap), None) => tap.feed(chunk),
+        (None, Some(watch)) => watch.observe(chunk),
+        (None, None) => {}
+    }
+}
+
 impl SseWatch {
+    /// Reads the next chunk's lines itself.
     pub fn observe(&mut self, chunk: &[u8]) {
         if self.complete || chunk.is_empty() {
             return;
         }
         let mut ended = false;
-        self.lines.feed(chunk, |line| {
-            ended |= END_MARKERS.iter().any(|m| line.starts_with(m));
-        });
+        self.lines.feed(chunk, |line| ended |= is_end_marker(line));
         self.complete = ended;
+    }
+
+    /// Looks at one whole line (without its line end) of a body another reader splits. A
+    /// body is read either this way or by [`observe`](Self::observe), never both.
+    pub fn look(&mut self, line: &[u8]) {
+        self.complete |= is_end_marker(line);
     }
 
     /// The SSE error event for a cut stream.
@@ -69,7 +95,45 @@ mod tests {
         assert!(w.complete);
     }
 
+    /// Reads `stream` cut at `cut` through a tap and a watch sharing one pass, and through a
+    /// watch alone: whether each saw the end.
+    fn ends_seen(stream: &[u8], cut: usize) -> (bool, bool) {
+        let mut tap = UsageTap::new("text/event-stream", None).expect("tap");
+        let (mut shared, mut alone) = (SseWatch::default(), SseWatch::default());
+        for piece in [&stream[..cut], &stream[cut..]] {
+            read_chunk(Some(&mut tap), Some(&mut shared), piece);
+            read_chunk(None, Some(&mut alone), piece);
+        }
+        (shared.complete, alone.complete)
+    }
+
+    #[test]
+    fn the_watch_reads_a_compressed_body_itself() {
+        // The tap decodes gzip into a copy of its own and shares no lines, so the watch is
+        // shown the chunk as it came.
+        let mut tap = UsageTap::new("text/event-stream", Some("gzip")).expect("tap");
+        let mut watch = SseWatch::default();
+        read_chunk(Some(&mut tap), Some(&mut watch), b"event: message_stop\n");
+        assert!(watch.complete, "the watch saw the chunk as it came");
+        assert!(!tap.feed_lines(b"", |_| unreachable!("no lines from a compressed body")));
+    }
+
     proptest! {
+        #[test]
+        fn a_watch_sharing_the_taps_lines_sees_what_it_sees_alone(
+            cut in 0usize..200,
+            ending in prop::sample::select(vec!["event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+                                               "event: error\r\ndata: {\"type\":\"error\"}\r\n\r\n",
+                                               "event: message_st", ""]),
+        ) {
+            let stream = format!("event: message_start\ndata: {{\"type\":\"message_start\"}}\n\n\
+                                  event: content_block_delta\ndata: {{\"delta\":{{\"text\":\"event: error\"}}}}\n\n{ending}");
+            let cut = cut.min(stream.len());
+            let (shared, alone) = ends_seen(stream.as_bytes(), cut);
+            prop_assert_eq!(shared, alone);
+            prop_assert_eq!(shared, ending.len() > 20);
+        }
+
         #[test]
         fn end_markers_are_found_across_any_split(split in 0usize..60, error in any::<bool>()) {
             let stream: &[u8] = if error {

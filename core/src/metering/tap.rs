@@ -159,6 +159,22 @@ impl UsageTap {
         }
     }
 
+    /// Like [`feed`](Self::feed), and shows `also` each line of up to 64 KiB when the body is
+    /// an uncompressed SSE stream, so another reader of its lines needs no pass of its own.
+    /// Returns whether `also` saw the chunk's lines: the same answer for every chunk of a body.
+    pub fn feed_lines(&mut self, chunk: &[u8], mut also: impl FnMut(&[u8])) -> bool {
+        let (Decoder::Identity, Body::Sse(lines)) = (&self.decoder, &mut self.body) else {
+            self.feed(chunk);
+            return false;
+        };
+        let usage = &mut self.usage;
+        lines.feed(chunk, |line| {
+            read_line(usage, line);
+            also(line);
+        });
+        true
+    }
+
     fn consume_plain(&mut self, data: &[u8]) {
         match &mut self.body {
             Body::Json { buf, overflow } => {

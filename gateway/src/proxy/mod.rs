@@ -20,7 +20,7 @@ pub use state::{GatewayState, InFlight, Lifecycle};
 
 use crate::error::GatewayError;
 use crate::respond;
-use crate::sse::SseWatch;
+use crate::sse::{self, SseWatch};
 use async_trait::async_trait;
 use bytes::Bytes;
 use ccp_core::metering::PathTaken;
@@ -279,16 +279,13 @@ impl ProxyHttp for Gateway {
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<Duration>> {
-        if let (Some(tap), Some(chunk)) = (ctx.usage_tap.as_mut(), body.as_ref()) {
-            tap.feed(chunk);
+        if let Some(chunk) = body.as_ref() {
+            sse::read_chunk(ctx.usage_tap.as_mut(), ctx.plan_sse.as_mut(), chunk);
         }
         if end_of_stream && let Some(tap) = ctx.usage_tap.take() {
             ctx.reported = tap.finish();
         }
         if let Some(watch) = ctx.plan_sse.as_mut() {
-            if let Some(chunk) = body.as_ref() {
-                watch.observe(chunk);
-            }
             if end_of_stream && !watch.complete {
                 watch.complete = true;
                 ctx.plan_stream_cut = true;
