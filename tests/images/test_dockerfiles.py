@@ -113,11 +113,14 @@ def test_the_gateway_image_is_built_with_whole_program_lto():
     assert settings.get("lto") == "fat" and settings.get("codegen-units") == 1, (profile, settings)
 
 
-def test_the_gateway_image_is_built_with_the_workspace_jemalloc_setting():
-    """jemalloc's options are compiled in from `.cargo/config.toml`: the build context must
-    carry that file to the `cargo build` that makes the binary."""
+def test_the_gateway_image_is_built_with_the_workspace_jemalloc_and_sqlite_settings():
+    """jemalloc's and SQLite's options are compiled in from `.cargo/config.toml`: the build
+    context must carry that file to the `cargo build` that makes the binary (both build
+    scripts rerun when their variable changes, so the dependency layer cooked without it is
+    rebuilt there)."""
     env = tomllib.loads((ROOT / ".cargo" / "config.toml").read_text())["env"]
     assert "dirty_decay_ms:" in env["JEMALLOC_SYS_WITH_MALLOC_CONF"]
+    assert "-DSQLITE_DEFAULT_MEMSTATUS=0" in env["LIBSQLITE3_FLAGS"].split()
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert not any(entry.strip("/").startswith(".cargo") for entry in ignored), ignored
     text = "\n".join(i["content"] for i in parsed("gateway").structure)
