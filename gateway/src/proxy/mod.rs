@@ -285,14 +285,15 @@ impl ProxyHttp for Gateway {
         if end_of_stream && let Some(tap) = ctx.usage_tap.take() {
             ctx.reported = tap.finish();
         }
-        if let Some(watch) = ctx.plan_sse.as_mut() {
-            if end_of_stream && !watch.complete {
-                watch.complete = true;
-                ctx.plan_stream_cut = true;
-                let mut joined = body.take().map(Vec::from).unwrap_or_default();
-                joined.extend_from_slice(&SseWatch::cut_event());
-                *body = Some(Bytes::from(joined));
-            }
+        if end_of_stream
+            && let Some(watch) = ctx.plan_sse.as_mut()
+            && !watch.complete
+        {
+            watch.complete = true;
+            ctx.plan_stream_cut = true;
+            let mut joined = body.take().map(Vec::from).unwrap_or_default();
+            joined.extend_from_slice(&SseWatch::cut_event());
+            *body = Some(Bytes::from(joined));
         }
         Ok(None)
     }
