@@ -157,6 +157,21 @@ fn hot_path(c: &mut Criterion) {
         })
     });
 
+    // An answer that edits a file: 150 lines of code twice over (about 20 KB), escapes and all.
+    let code = "fn main() {\n    println!(\"{} {}\", a, b);\n    let path = \"C:\\\\tmp\";\n}\n"
+        .repeat(150);
+    let code = serde_json::to_string(&code).expect("code as JSON");
+    let edit_answer = format!(
+        r#"{{"id":"msg_02","type":"message","role":"assistant","model":"claude-sonnet-5-5","content":[{{"type":"text","text":"Here is the fix."}},{{"type":"tool_use","id":"toolu_01","name":"Edit","input":{{"file_path":"/src/main.rs","old_string":{code},"new_string":{code}}}}}],"stop_reason":"tool_use","stop_sequence":null,"usage":{{"input_tokens":2095,"cache_creation_input_tokens":0,"cache_read_input_tokens":28000,"output_tokens":503}}}}"#
+    );
+    c.bench_function("usage_tap_json_edit_20k", |b| {
+        b.iter(|| {
+            let mut tap = UsageTap::new("application/json", None).expect("tap");
+            tap.feed(black_box(edit_answer.as_bytes()));
+            black_box(tap.finish()).expect("usage read")
+        })
+    });
+
     let events = ccp_testkit::sse::events(&ccp_testkit::sse::messages_stream(45));
     c.bench_function("stream_watch_50ev", |b| {
         b.iter(|| {

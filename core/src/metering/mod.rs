@@ -11,6 +11,7 @@
 //! The records themselves ([`record`]) are plain data with no store dependency; the store
 //! writes them, and the writer ([`writer`]) feeds the store.
 
+mod members;
 pub mod pending;
 pub mod prices;
 pub mod pricing;

@@ -6,9 +6,10 @@
 //!
 //! (Over 400 lines only with its unit tests, which sit beside the code they check.)
 
+use super::members;
 use super::pricing::TokenCounts;
 use crate::sse::Lines;
-use memchr::memmem::Finder;
+use memchr::memmem::{Finder, FinderRev};
 use serde::Deserialize;
 use std::io::Write;
 use std::sync::LazyLock;
@@ -29,6 +30,8 @@ const MAX_LINE: usize = 64 * 1024;
 /// Marks the `data:` lines worth parsing (`"type":"message_start"` and the like) whose type
 /// is not the first thing in them: searched for in the line's first bytes.
 static MESSAGE_EVENT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"message_"));
+/// A JSON answer's `usage` member, searched for from the end.
+static USAGE_MEMBER: LazyLock<FinderRev<'static>> = LazyLock::new(|| FinderRev::new(b"\"usage\""));
 
 enum Decoder {
     Identity,
@@ -213,7 +216,7 @@ impl UsageTap {
                 if overflow {
                     return None;
                 }
-                let message: Message = serde_json::from_slice(&buf).ok()?;
+                let message = read_message(&buf)?;
                 let mut tokens = TokenCounts::default();
                 apply(&mut tokens, message.usage.as_ref()?);
                 Some(ReportedUsage {
@@ -225,6 +228,21 @@ impl UsageTap {
             Body::Sse(_) => Some(self.usage),
         }
     }
+}
+
+/// The `model` and `usage` of a JSON answer: the two members alone when `usage` is the last
+/// member, as Anthropic writes it ([`super::members`]), else the whole text parsed.
+fn read_message(json: &[u8]) -> Option<Message> {
+    if let Some(usage) = members::last_member(json, &USAGE_MEMBER)
+        && let Some(model) = members::leading_member(json, "model")
+    {
+        // An absent member reads as `null` does: `None`.
+        return Some(Message {
+            model: serde_json::from_slice(model.unwrap_or(b"null")).ok()?,
+            usage: serde_json::from_slice(usage).ok()?,
+        });
+    }
+    serde_json::from_slice(json).ok()
 }
 
 /// Reads the usage in an SSE line, if it has any.
@@ -323,7 +341,135 @@ mod tests {
         }
     }
 
+    /// Any JSON value, its strings and names full of the bytes that matter to a scanner.
+    fn any_json() -> impl Strategy<Value = serde_json::Value> {
+        use serde_json::Value;
+        let text = "[a-z\"\\\\{}\\[\\]:, \n\u{e9}\u{1F600}]{0,12}";
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            (-1e9f64..1e9).prop_map(Value::from),
+            text.prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 40, 6, move |inner| {
+            let name = prop_oneof![Just("usage".to_string()), Just("model".to_string()), text];
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec((name, inner), 0..6)
+                    .prop_map(|members| Value::Object(members.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A Messages-like answer's members, in any order: others (never named `model` or
+    /// `usage`, which serde would refuse twice), and a `model` and a `usage` that are right,
+    /// wrong or missing.
+    fn any_answer() -> impl Strategy<Value = Vec<(String, serde_json::Value)>> {
+        use serde_json::{Value, json};
+        let usage = prop_oneof![
+            3 => (any::<u32>(), any::<u32>(), any::<u16>()).prop_map(|(i, o, c)| {
+                Some(json!({"input_tokens": i, "output_tokens": o,
+                    "cache_creation": {"ephemeral_5m_input_tokens": c}, "other": [i]}))
+            }),
+            1 => any_json().prop_map(Some),
+            1 => Just(None),
+        ];
+        let model = prop_oneof![
+            3 => "[a-z0-9-]{1,20}".prop_map(|m| Some(Value::String(m))),
+            1 => any_json().prop_map(Some),
+            1 => Just(None),
+        ];
+        let others = prop::collection::vec(
+            (
+                "[a-z_\"\\\\]{1,8}".prop_filter("", |k| k != "model" && k != "usage"),
+                any_json(),
+            ),
+            0..5,
+        );
+        (
+            others,
+            model,
+            usage,
+            any::<prop::sample::Index>(),
+            any::<prop::sample::Index>(),
+        )
+            .prop_map(|(mut members, model, usage, model_at, usage_at)| {
+                if let Some(m) = model {
+                    let at = model_at.index(members.len() + 1);
+                    members.insert(at, ("model".into(), m));
+                }
+                if let Some(u) = usage {
+                    // Last, as Anthropic writes it, in two answers of three.
+                    let at = usage_at.index(members.len() + 1 + members.len() / 2);
+                    members.insert(at.min(members.len()), ("usage".into(), u));
+                }
+                members
+            })
+    }
+
+    /// Members written out in their order, compact or spaced out.
+    fn write_answer(members: &[(String, serde_json::Value)], spaced: bool) -> Vec<u8> {
+        let (colon, comma) = if spaced {
+            (" :\n ", " ,\n\t")
+        } else {
+            (":", ",")
+        };
+        let written: Vec<String> = members
+            .iter()
+            .map(|(k, v)| format!("{}{colon}{v}", serde_json::Value::from(k.as_str())))
+            .collect();
+        let text = format!("{{{}}}", written.join(comma));
+        if spaced { format!(" {text}\n") } else { text }.into_bytes()
+    }
+
+    /// What a message reads as, for comparing two ways of reading it.
+    fn seen(message: Option<Message>) -> Option<(Option<String>, Option<TokenCounts>)> {
+        message.map(|m| {
+            let tokens = m.usage.map(|u| {
+                let mut t = TokenCounts::default();
+                apply(&mut t, &u);
+                t
+            });
+            (m.model, tokens)
+        })
+    }
+
+    #[test]
+    fn json_answers_laid_out_otherwise_are_parsed_whole() {
+        // `usage` not last: the whole text is parsed.
+        let json = br#"{"usage":{"input_tokens":5},"model":"m","x":1}"#;
+        assert!(members::last_member(json, &USAGE_MEMBER).is_none());
+        let read = seen(read_message(json)).unwrap();
+        assert_eq!(read.0.as_deref(), Some("m"));
+        assert_eq!(read.1.unwrap().input, 5);
+        // Not an object: serde reads a struct from an array too.
+        let read = seen(read_message(br#"["m",{"input_tokens":5}]"#)).unwrap();
+        assert_eq!(read.0.as_deref(), Some("m"));
+        // A duplicate `usage` not last: serde refuses it, and so does the tap.
+        assert!(read_message(br#"{"usage":{},"usage":{},"x":1}"#).is_none());
+    }
+
     proptest! {
+        #[test]
+        fn json_members_read_as_the_whole_parse_reads_them(
+            answer in any_answer(),
+            spaced in any::<bool>(),
+        ) {
+            let json = write_answer(&answer, spaced);
+            let whole = seen(serde_json::from_slice(&json).ok());
+            prop_assert_eq!(seen(read_message(&json)), whole);
+            // An answer with `usage` last is read by its members, not parsed whole (unless
+            // the name recurs inside the value, where the last occurrence is not the member).
+            if answer
+                .last()
+                .is_some_and(|(name, v)| name == "usage" && !v.to_string().contains("\"usage\""))
+            {
+                prop_assert!(members::last_member(&json, &USAGE_MEMBER).is_some());
+                prop_assert!(members::leading_member(&json, "model").is_some());
+            }
+        }
+
         #[test]
         fn sse_usage_is_the_same_at_any_split(a in 0usize..2000, b in 0usize..2000) {
             let bytes = STREAM.as_bytes();
