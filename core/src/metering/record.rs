@@ -17,6 +17,9 @@ pub enum PathTaken {
 }
 
 impl PathTaken {
+    /// Every route, in the order of their discriminants.
+    pub const ALL: [Self; 3] = [Self::Plan, Self::PlanThenBedrock, Self::BedrockDirect];
+
     /// The stored and exported name (`request_logs.route`, metric labels).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -37,6 +40,9 @@ pub enum Upstream {
 }
 
 impl Upstream {
+    /// Every upstream, in the order of their discriminants.
+    pub const ALL: [Self; 3] = [Self::Plan, Self::Bedrock, Self::Gateway];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Plan => "plan",
@@ -59,6 +65,14 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, in the order of their discriminants.
+    pub const ALL: [Self; 4] = [
+        Self::Complete,
+        Self::ClientDisconnect,
+        Self::Partial,
+        Self::Error,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Complete => "complete",
@@ -159,6 +173,25 @@ pub(crate) mod tests_support {
             started_at: now,
             finished_at: now,
             usage: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_label_list_is_in_discriminant_order() {
+        // Metrics count in slots indexed by `as usize` and read them back through `ALL`.
+        for (i, route) in PathTaken::ALL.into_iter().enumerate() {
+            assert_eq!(route as usize, i);
+        }
+        for (i, upstream) in Upstream::ALL.into_iter().enumerate() {
+            assert_eq!(upstream as usize, i);
+        }
+        for (i, outcome) in Outcome::ALL.into_iter().enumerate() {
+            assert_eq!(outcome as usize, i);
         }
     }
 }

@@ -1,20 +1,39 @@
 //! The sums pushed to the interval sink (CloudWatch, or the log) every
 //! `CCP_METRICS_INTERVAL_SECS`, and the task that pushes them.
 
-use super::Metrics;
+use super::{Metrics, slot};
+use ccp_core::metering::{Outcome, PathTaken, Upstream};
 use ccp_core::telemetry::{Datum, DatumValue, LatencyBuckets, MetricsSink, Unit};
-use std::collections::HashMap;
 use std::time::Duration;
 
-/// Sums for one push interval.
-#[derive(Debug, Default)]
+const ROUTES: usize = PathTaken::ALL.len();
+const REQUEST_SLOTS: usize = ROUTES * Upstream::ALL.len() * Outcome::ALL.len();
+
+/// Sums for one push interval. Counted in fixed slots by the labels' discriminants: a map
+/// keyed by the label names hashed three strings twice a request.
+#[derive(Debug)]
 pub(super) struct Interval {
-    pub(super) requests: HashMap<(&'static str, &'static str, &'static str), u64>,
-    pub(super) latency: HashMap<&'static str, LatencyBuckets>,
+    /// Requests by route × upstream × outcome, at [`Interval::request_slot`].
+    requests: [u64; REQUEST_SLOTS],
+    /// Latency by route.
+    latency: [Option<LatencyBuckets>; ROUTES],
     pub(super) failovers: u64,
     pub(super) circuit_opens: u64,
     pub(super) bedrock_tokens: [u64; 4],
     pub(super) bedrock_cost_micro_usd: i64,
+}
+
+impl Default for Interval {
+    fn default() -> Self {
+        Self {
+            requests: [0; REQUEST_SLOTS],
+            latency: Default::default(),
+            failovers: 0,
+            circuit_opens: 0,
+            bedrock_tokens: [0; 4],
+            bedrock_cost_micro_usd: 0,
+        }
+    }
 }
 
 const TOKEN_KINDS: [&str; 4] = ["input", "output", "cache_read", "cache_write"];
@@ -25,9 +44,42 @@ fn count(n: u64) -> DatumValue {
 }
 
 impl Interval {
+    fn request_slot(route: PathTaken, upstream: Upstream, outcome: Outcome) -> usize {
+        slot(&[
+            (route as usize, ROUTES),
+            (upstream as usize, Upstream::ALL.len()),
+            (outcome as usize, Outcome::ALL.len()),
+        ])
+        .expect("every label's discriminant is below its count")
+    }
+
+    /// Counts one finished request.
+    pub(super) fn count(
+        &mut self,
+        route: PathTaken,
+        upstream: Upstream,
+        outcome: Outcome,
+        total_ms: f64,
+    ) {
+        self.requests[Self::request_slot(route, upstream, outcome)] += 1;
+        self.latency[route as usize]
+            .get_or_insert_with(LatencyBuckets::default)
+            .observe(total_ms);
+    }
+
     pub(super) fn into_data(self) -> Vec<Datum> {
         let mut data = Vec::new();
-        let mut requests: Vec<_> = self.requests.into_iter().collect();
+        let mut requests = Vec::new();
+        for route in PathTaken::ALL {
+            for upstream in Upstream::ALL {
+                for outcome in Outcome::ALL {
+                    let n = self.requests[Self::request_slot(route, upstream, outcome)];
+                    if n > 0 {
+                        requests.push(((route.as_str(), upstream.as_str(), outcome.as_str()), n));
+                    }
+                }
+            }
+        }
         requests.sort_unstable();
         for ((route, upstream, outcome), n) in requests {
             data.push(Datum {
@@ -41,7 +93,11 @@ impl Interval {
                 value: count(n),
             });
         }
-        let mut latency: Vec<_> = self.latency.into_iter().collect();
+        let mut latency: Vec<_> = PathTaken::ALL
+            .iter()
+            .zip(self.latency)
+            .filter_map(|(route, buckets)| Some((route.as_str(), buckets?)))
+            .collect();
         latency.sort_unstable_by_key(|(route, _)| *route);
         for (route, buckets) in latency {
             data.push(Datum {

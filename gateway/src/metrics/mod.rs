@@ -359,15 +359,7 @@ impl Metrics {
             })
             .observe(r.total_ms / 1e3);
         let mut interval = self.interval.lock().unwrap_or_else(|e| e.into_inner());
-        *interval
-            .requests
-            .entry((r.route.as_str(), r.upstream.as_str(), r.outcome.as_str()))
-            .or_default() += 1;
-        interval
-            .latency
-            .entry(r.route.as_str())
-            .or_default()
-            .observe(r.total_ms);
+        interval.count(r.route, r.upstream, r.outcome, r.total_ms);
         if r.route == PathTaken::PlanThenBedrock {
             interval.failovers += 1;
         }
