@@ -54,7 +54,7 @@ impl Interval {
     }
 
     /// Counts one finished request.
-    pub(super) fn count(
+    pub(super) fn tally(
         &mut self,
         route: PathTaken,
         upstream: Upstream,
@@ -173,5 +173,57 @@ pub async fn publish_intervals(
         if last {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_request_is_summed_under_its_own_labels() {
+        let mut interval = Interval::default();
+        interval.tally(PathTaken::Plan, Upstream::Plan, Outcome::Complete, 12.0);
+        interval.tally(PathTaken::Plan, Upstream::Plan, Outcome::Complete, 30.0);
+        interval.tally(
+            PathTaken::PlanThenBedrock,
+            Upstream::Bedrock,
+            Outcome::Partial,
+            900.0,
+        );
+        interval.tally(
+            PathTaken::BedrockDirect,
+            Upstream::Gateway,
+            Outcome::Error,
+            1.0,
+        );
+        let data = interval.into_data();
+        let requests: Vec<_> = data
+            .iter()
+            .filter(|d| d.name == "Requests")
+            .map(|d| {
+                (
+                    d.dimensions.iter().map(|(_, v)| *v).collect::<Vec<_>>(),
+                    &d.value,
+                )
+            })
+            .collect();
+        assert_eq!(
+            requests,
+            [
+                (vec!["bedrock", "gateway", "error"], &DatumValue::Sum(1.0)),
+                (vec!["plan", "plan", "complete"], &DatumValue::Sum(2.0)),
+                (
+                    vec!["plan_bedrock", "bedrock", "partial"],
+                    &DatumValue::Sum(1.0)
+                ),
+            ]
+        );
+        let latency_routes: Vec<_> = data
+            .iter()
+            .filter(|d| d.name == "Latency")
+            .map(|d| d.dimensions[0].1)
+            .collect();
+        assert_eq!(latency_routes, ["bedrock", "plan", "plan_bedrock"]);
     }
 }

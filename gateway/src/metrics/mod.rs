@@ -359,7 +359,7 @@ impl Metrics {
             })
             .observe(r.total_ms / 1e3);
         let mut interval = self.interval.lock().unwrap_or_else(|e| e.into_inner());
-        interval.count(r.route, r.upstream, r.outcome, r.total_ms);
+        interval.tally(r.route, r.upstream, r.outcome, r.total_ms);
         if r.route == PathTaken::PlanThenBedrock {
             interval.failovers += 1;
         }
