@@ -197,6 +197,14 @@ async fn prometheus_metrics_count_paths_tokens_and_cost() {
     let addr = h.metrics_addr();
     send(&h, "claude-sonnet-5-5", false).await;
     send(&h, "claude-sonnet-4-5", true).await; // Plan 429 → Bedrock
+    // A request is counted when it ends, just after its last byte left: the client can have
+    // the whole answer a moment before that.
+    common::eventually("both requests have ended", || async {
+        common::scrape(&h.client, &addr)
+            .await
+            .contains("ccp_in_flight_requests 0")
+    })
+    .await;
     let text = common::scrape(&h.client, &addr).await;
     for line in [
         r#"ccp_requests_total{route="plan",upstream="plan",outcome="complete"} 1"#,
