@@ -165,8 +165,10 @@ impl PlanUpstream {
         // One address (what the Anthropic API's name resolves to) is the answer either way:
         // the selection's health lookups and hashing cost about 1 500 instructions a request.
         let known = self.balancer.backends().get_backend();
-        let only = (known.len() == 1).then(|| known.first().cloned()).flatten();
-        let backend = only
+        let backend = known
+            .first()
+            .filter(|_| known.len() == 1)
+            .cloned()
             .or_else(|| self.balancer.select(b"", MAX_TRIES))
             .or_else(|| self.balancer.select_with(b"", MAX_TRIES, |_, _| true))?;
         // An empty SNI would turn certificate checks off; the host is never empty here.

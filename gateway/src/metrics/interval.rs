@@ -1,19 +1,18 @@
 //! The sums pushed to the interval sink (CloudWatch, or the log) every
 //! `CCP_METRICS_INTERVAL_SECS`, and the task that pushes them.
 
-use super::{Metrics, slot};
+use super::{Metrics, REQUEST_SLOTS, request_slot};
 use ccp_core::metering::{Outcome, PathTaken, Upstream};
 use ccp_core::telemetry::{Datum, DatumValue, LatencyBuckets, MetricsSink, Unit};
 use std::time::Duration;
 
 const ROUTES: usize = PathTaken::ALL.len();
-const REQUEST_SLOTS: usize = ROUTES * Upstream::ALL.len() * Outcome::ALL.len();
 
 /// Sums for one push interval. Counted in fixed slots by the labels' discriminants: a map
 /// keyed by the label names hashed three strings twice a request.
 #[derive(Debug)]
 pub(super) struct Interval {
-    /// Requests by route × upstream × outcome, at [`Interval::request_slot`].
+    /// Requests by route × upstream × outcome, at [`request_slot`].
     requests: [u64; REQUEST_SLOTS],
     /// Latency by route.
     latency: [Option<LatencyBuckets>; ROUTES],
@@ -44,24 +43,9 @@ fn count(n: u64) -> DatumValue {
 }
 
 impl Interval {
-    fn request_slot(route: PathTaken, upstream: Upstream, outcome: Outcome) -> usize {
-        slot(&[
-            (route as usize, ROUTES),
-            (upstream as usize, Upstream::ALL.len()),
-            (outcome as usize, Outcome::ALL.len()),
-        ])
-        .expect("every label's discriminant is below its count")
-    }
-
-    /// Counts one finished request.
-    pub(super) fn tally(
-        &mut self,
-        route: PathTaken,
-        upstream: Upstream,
-        outcome: Outcome,
-        total_ms: f64,
-    ) {
-        self.requests[Self::request_slot(route, upstream, outcome)] += 1;
+    /// Counts one finished request, whose labels sit at `request` ([`request_slot`]).
+    pub(super) fn tally(&mut self, request: usize, route: PathTaken, total_ms: f64) {
+        self.requests[request] += 1;
         self.latency[route as usize]
             .get_or_insert_with(LatencyBuckets::default)
             .observe(total_ms);
@@ -73,7 +57,7 @@ impl Interval {
         for route in PathTaken::ALL {
             for upstream in Upstream::ALL {
                 for outcome in Outcome::ALL {
-                    let n = self.requests[Self::request_slot(route, upstream, outcome)];
+                    let n = self.requests[request_slot(route, upstream, outcome)];
                     if n > 0 {
                         requests.push(((route.as_str(), upstream.as_str(), outcome.as_str()), n));
                     }
@@ -183,15 +167,18 @@ mod tests {
     #[test]
     fn each_request_is_summed_under_its_own_labels() {
         let mut interval = Interval::default();
-        interval.tally(PathTaken::Plan, Upstream::Plan, Outcome::Complete, 12.0);
-        interval.tally(PathTaken::Plan, Upstream::Plan, Outcome::Complete, 30.0);
-        interval.tally(
+        let mut tally = |route, upstream, outcome, ms| {
+            interval.tally(request_slot(route, upstream, outcome), route, ms);
+        };
+        tally(PathTaken::Plan, Upstream::Plan, Outcome::Complete, 12.0);
+        tally(PathTaken::Plan, Upstream::Plan, Outcome::Complete, 30.0);
+        tally(
             PathTaken::PlanThenBedrock,
             Upstream::Bedrock,
             Outcome::Partial,
             900.0,
         );
-        interval.tally(
+        tally(
             PathTaken::BedrockDirect,
             Upstream::Gateway,
             Outcome::Error,

@@ -11,7 +11,7 @@ mod scrape;
 pub use interval::publish_intervals;
 pub use scrape::serve;
 
-use ccp_core::metering::{MeterStats, PathTaken, Provider, RequestRecord};
+use ccp_core::metering::{MeterStats, Outcome, PathTaken, Provider, RequestRecord, Upstream};
 use ccp_core::routing::circuit::Transition;
 use ccp_core::routing::credentials::CredentialStats;
 use ccp_core::telemetry::Snapshot;
@@ -131,6 +131,20 @@ fn slot(parts: &[(usize, usize)]) -> Option<usize> {
     })
 }
 
+/// Every route × upstream × outcome: the size of the tables of requests by their labels.
+const REQUEST_SLOTS: usize = PathTaken::ALL.len() * Upstream::ALL.len() * Outcome::ALL.len();
+
+/// Where a request's labels sit in a table of every combination of them (the Prometheus
+/// series and the interval sums share it; the labels' `ALL` lists read it back).
+fn request_slot(route: PathTaken, upstream: Upstream, outcome: Outcome) -> usize {
+    slot(&[
+        (route as usize, PathTaken::ALL.len()),
+        (upstream as usize, Upstream::ALL.len()),
+        (outcome as usize, Outcome::ALL.len()),
+    ])
+    .expect("every label's discriminant is below its count")
+}
+
 /// Token kinds, in the order of the `tokens` handles.
 const TOKEN_KINDS: [&str; 4] = ["input", "output", "cache_read", "cache_write"];
 
@@ -139,8 +153,8 @@ const TOKEN_KINDS: [&str; 4] = ["input", "output", "cache_read", "cache_write"];
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
-    /// `requests` by route × upstream × outcome (3 × 3 × 4).
-    request_series: Handles<Counter, 36>,
+    /// `requests` by route × upstream × outcome, at [`request_slot`].
+    request_series: Handles<Counter, REQUEST_SLOTS>,
     duration: Family<RouteLabel, Histogram>,
     duration_series: Handles<Histogram, 3>,
     tokens: Family<TokenLabels, Counter>,
@@ -338,28 +352,25 @@ impl Metrics {
 
     /// Counts a finished request (called with its metering row).
     pub fn observe(&self, r: &RequestRecord) {
-        let route = (r.route as usize, 3);
+        let request = request_slot(r.route, r.upstream, r.outcome);
         self.request_series
-            .get(
-                slot(&[route, (r.upstream as usize, 3), (r.outcome as usize, 4)]),
-                || {
-                    self.requests.get_or_create_owned(&RequestLabels {
-                        route: r.route.as_str(),
-                        upstream: r.upstream.as_str(),
-                        outcome: r.outcome.as_str(),
-                    })
-                },
-            )
+            .get(Some(request), || {
+                self.requests.get_or_create_owned(&RequestLabels {
+                    route: r.route.as_str(),
+                    upstream: r.upstream.as_str(),
+                    outcome: r.outcome.as_str(),
+                })
+            })
             .inc();
         self.duration_series
-            .get(slot(&[route]), || {
+            .get(slot(&[(r.route as usize, PathTaken::ALL.len())]), || {
                 self.duration.get_or_create_owned(&RouteLabel {
                     route: r.route.as_str(),
                 })
             })
             .observe(r.total_ms / 1e3);
         let mut interval = self.interval.lock().unwrap_or_else(|e| e.into_inner());
-        interval.tally(r.route, r.upstream, r.outcome, r.total_ms);
+        interval.tally(request, r.route, r.total_ms);
         if r.route == PathTaken::PlanThenBedrock {
             interval.failovers += 1;
         }
