@@ -4,11 +4,10 @@
 //! writer sends in one call; under steady load it sends 500).
 //!
 //! `cargo run --release -p ccp-core --example metering_write_bench [sqlite|postgres] [ROWS] [BATCH]
-//! [--usage-time-indexes] [--sqlite-floor] [--users=N] [--keys=N]`. `--usage-time-indexes` puts
-//! back the two `token_usage` indexes that migration 20261128000006 dropped, to measure what they
-//! cost. `--sqlite-floor` measures SQLite alone on the same schema: the same number of rows in
-//! transactions of the same size, made inside SQLite by `INSERT … SELECT` over a counter (no
-//! binds, no driver, no rollups), so the writer's own cost is the difference. The rows spread
+//! [--sqlite-floor] [--users=N] [--keys=N]`. `--sqlite-floor` measures SQLite alone on the same
+//! schema: the same number of rows in transactions of the same size, made inside SQLite by
+//! `INSERT … SELECT` over a counter (no binds, no driver, no rollups), so the writer's own cost
+//! is the difference. The rows spread
 //! over 50 users and 200 keys unless `--users`/`--keys` say otherwise: a load test's single
 //! key (`--users=1 --keys=1`) appends to every index, where many keys write all over them.
 //! SQLite writes to a temporary file; PostgreSQL to `CCP_TEST_DATABASE_URL` (default
@@ -32,7 +31,6 @@ async fn main() -> anyhow::Result<()> {
     let number =
         |i: usize, default: usize| args.get(i).and_then(|n| n.parse().ok()).unwrap_or(default);
     let (rows, batch) = (number(1, 200_000), number(2, 5_000));
-    let old_indexes = flags.iter().any(|f| f == "--usage-time-indexes");
     let floor = flags.iter().any(|f| f == "--sqlite-floor");
     anyhow::ensure!(
         !floor || engine == "sqlite",
@@ -44,7 +42,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let dir = tempfile::tempdir()?;
     let sqlite_url = format!("sqlite://{}/bench.db?mode=rwc", dir.path().display());
-    let (store, mut pg) = match engine.as_str() {
+    let (store, pg) = match engine.as_str() {
         "sqlite" => (Store::connect(&sqlite_url, &options).await?, None),
         "postgres" => {
             let url = std::env::var("CCP_TEST_DATABASE_URL")
@@ -67,28 +65,6 @@ async fn main() -> anyhow::Result<()> {
         other => anyhow::bail!("unknown engine {other}: sqlite or postgres"),
     };
     store.migrate().await?;
-    if old_indexes {
-        const INDEXES: [&str; 2] = [
-            "CREATE INDEX token_usage_created_idx ON token_usage (created_at)",
-            "CREATE INDEX token_usage_user_created_idx ON token_usage (user_id, created_at)",
-        ];
-        if let Some(conn) = pg.as_mut() {
-            sqlx::query("SET search_path TO ccp_write_bench")
-                .execute(&mut *conn)
-                .await?;
-            for sql in INDEXES {
-                sqlx::query(sql).execute(&mut *conn).await?;
-            }
-        } else {
-            let mut conn = SqliteConnectOptions::from_str(&sqlite_url)?
-                .connect()
-                .await?;
-            for sql in INDEXES {
-                sqlx::query(sql).execute(&mut conn).await?;
-            }
-        }
-    }
-
     let count = |name: &str, default: usize| {
         flags
             .iter()
@@ -139,14 +115,9 @@ async fn main() -> anyhow::Result<()> {
     #[allow(clippy::cast_precision_loss)]
     let n = rows as f64;
     println!(
-        "{engine}{}: {rows} rows (each with a token_usage row) in batches of {batch}{} in {wall:.2} s: \
+        "{engine}{}: {rows} rows (each with its usage) in batches of {batch} in {wall:.2} s: \
          {:.0} rows/s, {:.1} µs CPU per row",
         if floor { " alone" } else { "" },
-        if old_indexes {
-            ", token_usage time indexes kept"
-        } else {
-            ""
-        },
         n / wall,
         cpu * 1e6 / n
     );
@@ -163,7 +134,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Rows `first..first + size` written by SQLite alone, in one transaction: the values a Plan
-/// row of `like` has, request ids made by `printf`, every row of both tables from a counter.
+/// row of `like` has, request ids made by `printf`, every row from a counter.
 async fn sqlite_alone(
     conn: &mut SqliteConnection,
     first: i64,
@@ -178,30 +149,24 @@ async fn sqlite_alone(
             )
         };
     }
-    const LOGS: &str = counted!(
+    const ROWS: &str = counted!(
         "INSERT INTO request_logs (request_id, access_key_id, user_id, model, stream, route, \
          upstream, status, outcome, auth_ms, plan_ttfb_ms, total_ms, request_bytes, response_bytes, \
-         started_at, finished_at) \
+         started_at, finished_at, usage_model, usage_provider, input_tokens, output_tokens, \
+         cache_read_tokens, cache_write_tokens, cost_micro_usd) \
          SELECT printf('floor-%010d', i), ?3, ?4, 'claude-sonnet-5-5', 1, 'plan', 'plan', 200, \
-         'complete', 0.1, 300.0, 4000.0, 90000, 6000, ?5, ?5 FROM n"
-    );
-    const USAGE: &str = counted!(
-        "INSERT INTO token_usage (request_id, access_key_id, user_id, model, provider, \
-         input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_micro_usd, created_at) \
-         SELECT printf('floor-%010d', i), ?3, ?4, 'us.anthropic.claude-sonnet-4-5-20250929-v1:0', \
-         'plan', 1200, 800, 40000, 2000, 0, ?5 FROM n"
+         'complete', 0.1, 300.0, 4000.0, 90000, 6000, ?5, ?5, \
+         'us.anthropic.claude-sonnet-4-5-20250929-v1:0', 'plan', 1200, 800, 40000, 2000, 0 FROM n"
     );
     sqlx::query("BEGIN").execute(&mut *conn).await?;
-    for sql in [LOGS, USAGE] {
-        sqlx::query(sql)
-            .bind(first)
-            .bind(size)
-            .bind(like.access_key_id)
-            .bind(like.user_id)
-            .bind(like.started_at)
-            .execute(&mut *conn)
-            .await?;
-    }
+    sqlx::query(ROWS)
+        .bind(first)
+        .bind(size)
+        .bind(like.access_key_id)
+        .bind(like.user_id)
+        .bind(like.started_at)
+        .execute(&mut *conn)
+        .await?;
     sqlx::query("COMMIT").execute(&mut *conn).await?;
     Ok(())
 }

@@ -5,8 +5,7 @@
 //! [USERS] [DAYS]` (default: postgres, 10 000 000 rows, 1 000 users, 90 days). PostgreSQL is
 //! `CCP_TEST_DATABASE_URL` (default postgres://postgres@127.0.0.1:5432/test) in a schema of its
 //! own (`ccp_usage_bench`, dropped first and after); SQLite is a file in a temporary
-//! directory. The raw rows are generated inside the database (one INSERT … SELECT per
-//! table: 1.5 keys a user, 80 % Plan, 10 % failover, 10 % Bedrock direct, three models), then
+//! directory. The raw rows are generated inside the database (one INSERT … SELECT: 1.5 keys a user, 80 % Plan, 10 % failover, 10 % Bedrock direct, three models), then
 //! `Store::rebuild_rollups` builds the rollups from them, as `ccp-admin usage
 //! rebuild-rollups` would. Each query runs five times; best and median are printed.
 
@@ -26,40 +25,37 @@ const OPTIONS: StoreOptions = StoreOptions {
 /// Raw rows generated in PostgreSQL: `$1` rows, `$2` start (epoch ms), `$3` step (ms).
 const PG_FILL: &[&str] = &[
     "INSERT INTO request_logs (request_id, access_key_id, user_id, model, stream, route, upstream,
-         status, outcome, total_ms, request_bytes, response_bytes, started_at, finished_at)
+         status, outcome, total_ms, request_bytes, response_bytes, started_at, finished_at,
+         usage_model, usage_provider, input_tokens, output_tokens, cache_read_tokens,
+         cache_write_tokens, cost_micro_usd)
      SELECT 'bench-' || n, k.id, k.user_id,
             (ARRAY['claude-sonnet-5-5','claude-opus-5-5','claude-haiku-5-5'])[1 + n % 3], TRUE,
             CASE n % 10 WHEN 0 THEN 'plan_bedrock' WHEN 1 THEN 'bedrock' ELSE 'plan' END,
             CASE WHEN n % 10 < 2 THEN 'bedrock' ELSE 'plan' END, 200, 'complete', 4000, 90000, 6000,
-            to_timestamp(($2 + n * $3) / 1000.0), to_timestamp(($2 + n * $3) / 1000.0)
+            to_timestamp(($2 + n * $3) / 1000.0), to_timestamp(($2 + n * $3) / 1000.0),
+            'us.anthropic.claude-sonnet-4-5-20250929-v1:0',
+            CASE WHEN n % 10 < 2 THEN 'bedrock' ELSE 'plan' END, 1200, 800, 40000, 2000,
+            CASE WHEN n % 10 < 2 THEN 40000 ELSE 0 END
      FROM generate_series(0, $1 - 1) AS n
      JOIN bench_keys k ON k.idx = n % (SELECT COUNT(*) FROM bench_keys)",
-    "INSERT INTO token_usage (request_id, access_key_id, user_id, model, provider, input_tokens,
-         output_tokens, cache_read_tokens, cache_write_tokens, cost_micro_usd, created_at)
-     SELECT request_id, access_key_id, user_id, 'us.anthropic.claude-sonnet-4-5-20250929-v1:0',
-            upstream, 1200, 800, 40000, 2000,
-            CASE WHEN upstream = 'bedrock' THEN 40000 ELSE 0 END, finished_at
-     FROM request_logs",
 ];
 
 /// The same in SQLite, where timestamps are RFC 3339 text.
 const SQLITE_FILL: &[&str] = &[
     "INSERT INTO request_logs (request_id, access_key_id, user_id, model, stream, route, upstream,
-         status, outcome, total_ms, request_bytes, response_bytes, started_at, finished_at)
+         status, outcome, total_ms, request_bytes, response_bytes, started_at, finished_at,
+         usage_model, usage_provider, input_tokens, output_tokens, cache_read_tokens,
+         cache_write_tokens, cost_micro_usd)
      WITH RECURSIVE seq(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM seq WHERE n + 1 < $1),
           keyed(n, at) AS (SELECT n, strftime('%Y-%m-%dT%H:%M:%f+00:00', ($2 + n * $3) / 1000.0, 'unixepoch') FROM seq)
      SELECT 'bench-' || n, k.id, k.user_id,
             CASE n % 3 WHEN 0 THEN 'claude-sonnet-5-5' WHEN 1 THEN 'claude-opus-5-5' ELSE 'claude-haiku-5-5' END, 1,
             CASE n % 10 WHEN 0 THEN 'plan_bedrock' WHEN 1 THEN 'bedrock' ELSE 'plan' END,
             CASE WHEN n % 10 < 2 THEN 'bedrock' ELSE 'plan' END, 200, 'complete', 4000, 90000, 6000,
-            at, at
+            at, at, 'us.anthropic.claude-sonnet-4-5-20250929-v1:0',
+            CASE WHEN n % 10 < 2 THEN 'bedrock' ELSE 'plan' END, 1200, 800, 40000, 2000,
+            CASE WHEN n % 10 < 2 THEN 40000 ELSE 0 END
      FROM keyed JOIN bench_keys k ON k.idx = n % (SELECT COUNT(*) FROM bench_keys)",
-    "INSERT INTO token_usage (request_id, access_key_id, user_id, model, provider, input_tokens,
-         output_tokens, cache_read_tokens, cache_write_tokens, cost_micro_usd, created_at)
-     SELECT request_id, access_key_id, user_id, 'us.anthropic.claude-sonnet-4-5-20250929-v1:0',
-            upstream, 1200, 800, 40000, 2000,
-            CASE WHEN upstream = 'bedrock' THEN 40000 ELSE 0 END, finished_at
-     FROM request_logs",
 ];
 
 /// On a connection of either engine: creates and fills `bench_keys` (index, key id, user

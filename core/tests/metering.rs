@@ -61,7 +61,7 @@ fn record(n: usize, with_usage: bool) -> RequestRecord {
     }
 }
 
-/// (rows, output tokens, cost) in `token_usage`.
+/// (requests with usage, output tokens, cost) as the usage totals sum them.
 async fn usage_rows(store: &Store) -> (i64, i64, i64) {
     let totals = store
         .usage_totals(
@@ -351,4 +351,129 @@ async fn usage_grouped_by_key_and_top_lists(store: &Store) {
             (Some("claude-sonnet-5-5"), 2),
         ]
     );
+}
+
+/// A database written before migration 20261201000001 keeps its usage: the `token_usage`
+/// rows move into their request rows, and a request without usage keeps none.
+mod upgrade {
+    use ccp_core::store::{Store, StoreOptions};
+
+    /// The last migration with a separate `token_usage` table.
+    const BEFORE: i64 = 20261128000006;
+
+    /// Two requests as the old schema held them: `req-used` with a `token_usage` row,
+    /// `req-bare` without. `$1`/`$2` are the key and user ids, `$3` the time.
+    const OLD_ROWS: [&str; 2] = [
+        "INSERT INTO request_logs (request_id, access_key_id, user_id, model, route, upstream,
+             status, outcome, total_ms, started_at, finished_at)
+         VALUES ('req-used', $1, $2, 'claude-sonnet-4-5', 'plan_bedrock', 'bedrock', 200,
+                 'complete', 900.0, $3, $3),
+                ('req-bare', $1, $2, 'claude-sonnet-4-5', 'plan', 'plan', 500, 'error',
+                 10.0, $3, $3)",
+        "INSERT INTO token_usage (request_id, access_key_id, user_id, model, provider,
+             input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_micro_usd,
+             created_at)
+         VALUES ('req-used', $1, $2, 'us.anthropic.claude-sonnet-4-5-20250929-v1:0', 'bedrock',
+                 1200, 850, 30000, 3000, 42735, $3)",
+    ];
+
+    /// Writes [`OLD_ROWS`] on `pool`, a database migrated up to [`BEFORE`].
+    macro_rules! write_old_rows {
+        ($pool:expr) => {{
+            let (key, user) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+            for sql in OLD_ROWS {
+                sqlx::query(sql)
+                    .bind(key)
+                    .bind(user)
+                    .bind(chrono::Utc::now())
+                    .execute(&$pool)
+                    .await
+                    .unwrap();
+            }
+        }};
+    }
+
+    /// Opens `url` as the gateway does, runs the remaining migrations and checks both rows.
+    async fn migrate_and_check(url: &str) {
+        let store = Store::connect(url, &StoreOptions::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        let used = store.request_log("req-used").await.unwrap().unwrap();
+        assert_eq!(used.provider.as_deref(), Some("bedrock"));
+        assert_eq!(
+            used.usage_model.as_deref(),
+            Some("us.anthropic.claude-sonnet-4-5-20250929-v1:0")
+        );
+        assert_eq!(
+            (
+                used.input_tokens,
+                used.output_tokens,
+                used.cache_read_tokens,
+                used.cache_write_tokens,
+                used.cost_micro_usd
+            ),
+            (Some(1200), Some(850), Some(30000), Some(3000), Some(42735))
+        );
+        let bare = store.request_log("req-bare").await.unwrap().unwrap();
+        assert_eq!(
+            (bare.status, bare.provider, bare.input_tokens),
+            (500, None, None)
+        );
+        assert_eq!(store.count_request_logs().await.unwrap(), 2);
+        // Rebuilt from the raw rows, the rollups count the one request with usage.
+        store
+            .rebuild_rollups(chrono::DateTime::UNIX_EPOCH)
+            .await
+            .unwrap();
+        let totals = store
+            .usage_totals(
+                chrono::DateTime::UNIX_EPOCH,
+                chrono::Utc::now() + chrono::Duration::hours(1),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                totals.requests,
+                totals.requests_with_usage,
+                totals.cost_micro_usd
+            ),
+            (2, 1, 42735)
+        );
+        store.close().await;
+    }
+
+    mod sqlite {
+        use super::{BEFORE, OLD_ROWS, migrate_and_check};
+
+        #[tokio::test]
+        async fn usage_moves_into_request_logs() {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            sqlx::migrate!("../migrations/sqlite")
+                .run_to(BEFORE, &pool)
+                .await
+                .unwrap();
+            write_old_rows!(pool);
+            pool.close().await;
+            migrate_and_check(&url).await;
+        }
+    }
+
+    mod postgres {
+        use super::{BEFORE, OLD_ROWS, migrate_and_check};
+
+        #[tokio::test]
+        async fn usage_moves_into_request_logs() {
+            let schema = ccp_testkit::stores::pg_schema().await;
+            let pool = sqlx::PgPool::connect(&schema.url).await.unwrap();
+            sqlx::migrate!("../migrations/postgres")
+                .run_to(BEFORE, &pool)
+                .await
+                .unwrap();
+            write_old_rows!(pool);
+            pool.close().await;
+            migrate_and_check(&schema.url).await;
+        }
+    }
 }

@@ -1,5 +1,5 @@
-//! Request metering: one `request_logs` row per authenticated request and, when the answer
-//! reported usage, one `token_usage` row, written off the request path.
+//! Request metering: one `request_logs` row per authenticated request, with the token usage
+//! the answer reported (if any) in the same row, written off the request path.
 //!
 //! The gateway hands each finished request to [`Meter::record`], which never blocks: a
 //! bounded queue feeds the [`MeterWriter`], which writes batches (multi-row inserts,

@@ -1,6 +1,7 @@
-//! Metering rows: `request_logs` and `token_usage`, written in batches by the metering
-//! writer, with their hourly rollups (`rollups.rs`) in the same transaction. Multi-row inserts,
-//! idempotent on the request id, so a retried batch never duplicates a row or a sum.
+//! Metering rows: `request_logs`, one a request with its token usage, written in batches by
+//! the metering writer, with their hourly rollups (`rollups.rs`) in the same transaction.
+//! Multi-row inserts, idempotent on the request id, so a retried batch never duplicates a row
+//! or a sum.
 //! (One placeholder per value, written by `QueryBuilder` or `InsertText`; no value is ever
 //! spliced into the SQL text.)
 
@@ -10,6 +11,7 @@ use super::rollups::{
     UPSERT_DAILY_TAIL, UPSERT_HEAD, UPSERT_TAIL, all_users, daily_keys, rollup_deltas,
 };
 use super::{Store, StoreResult, on_pool};
+use crate::metering::pricing::TokenCounts;
 use crate::metering::record::RequestRecord;
 use sqlx::{Arguments, AssertSqlSafe};
 use std::collections::HashSet;
@@ -36,7 +38,7 @@ fn model_of(r: &RequestRecord) -> Option<&str> {
     r.model.as_deref().filter(|m| !m.is_empty())
 }
 
-/// Rows per INSERT statement: 500 × 21 placeholders stays well inside SQLite's 32 766.
+/// Rows per INSERT statement: 500 × 28 placeholders stays well inside SQLite's 32 766.
 pub const ROWS_PER_STATEMENT: usize = 500;
 
 /// A batch cut into statements whose row counts come from a fixed set: `max` while that
@@ -136,15 +138,9 @@ impl InsertText {
 static REQUEST_LOGS: InsertText = InsertText::new(
     "INSERT INTO request_logs (request_id, access_key_id, user_id, model, stream, route, upstream, \
      status, error_type, plan_status, failover_skip, routing, outcome, auth_ms, plan_ttfb_ms, bedrock_ttfb_ms, total_ms, \
-     request_bytes, response_bytes, started_at, finished_at)",
-    21,
-    " ON CONFLICT (request_id) DO NOTHING",
-);
-
-static TOKEN_USAGE: InsertText = InsertText::new(
-    "INSERT INTO token_usage (request_id, access_key_id, user_id, model, provider, input_tokens, \
-     output_tokens, cache_read_tokens, cache_write_tokens, cost_micro_usd, created_at)",
-    11,
+     request_bytes, response_bytes, started_at, finished_at, usage_model, usage_provider, input_tokens, \
+     output_tokens, cache_read_tokens, cache_write_tokens, cost_micro_usd)",
+    28,
     " ON CONFLICT (request_id) DO NOTHING",
 );
 
@@ -207,6 +203,10 @@ impl Store {
             for chunk in pieces(records, ROWS_PER_STATEMENT) {
                 let mut args = arguments_for(pool);
                 for r in chunk {
+                    let usage = r.usage.as_ref();
+                    let tokens = |count: fn(&TokenCounts) -> u64| {
+                        usage.map(|u| i64::try_from(count(&u.tokens)).unwrap_or(i64::MAX))
+                    };
                     add_all!(args;
                         // A request id is unique: one allocation, not a shared value.
                         Arc::<str>::from(r.request_id.as_str()),
@@ -230,6 +230,13 @@ impl Store {
                         i64::try_from(r.response_bytes).unwrap_or(i64::MAX),
                         Stamp(r.started_at),
                         Stamp(r.finished_at),
+                        texts.get_opt(usage.map(|u| u.model.as_str())),
+                        texts.get_opt(usage.map(|u| u.provider.as_str())),
+                        tokens(|t| t.input),
+                        tokens(|t| t.output),
+                        tokens(|t| t.cache_read),
+                        tokens(|t| t.cache_write_5m.saturating_add(t.cache_write_1h)),
+                        usage.map(|u| u.cost_micro_usd),
                     );
                 }
                 let sql = REQUEST_LOGS.sql(chunk.len(), numbered);
@@ -254,32 +261,7 @@ impl Store {
                     }
                     chunk.iter().collect()
                 };
-                let with_usage: Vec<_> = fresh
-                    .iter()
-                    .filter_map(|r| r.usage.as_ref().map(|u| (*r, u)))
-                    .collect();
                 inserted.extend(fresh);
-                for part in pieces(&with_usage, ROWS_PER_STATEMENT) {
-                    let mut args = arguments_for(pool);
-                    for (r, u) in part {
-                        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-                        add_all!(args;
-                            Arc::<str>::from(r.request_id.as_str()),
-                            ids.get(r.access_key_id),
-                            ids.get(r.user_id),
-                            texts.get(u.model.as_str()),
-                            texts.get(u.provider.as_str()),
-                            n(u.tokens.input),
-                            n(u.tokens.output),
-                            n(u.tokens.cache_read),
-                            n(u.tokens.cache_write_5m.saturating_add(u.tokens.cache_write_1h)),
-                            u.cost_micro_usd,
-                            Stamp(r.finished_at),
-                        );
-                    }
-                    let sql = TOKEN_USAGE.sql(part.len(), numbered);
-                    sqlx::query_with(sql, args).execute(&mut *tx).await?;
-                }
             }
             let deltas = rollup_deltas(inserted);
             let all: Vec<_> = all_users(&deltas).into_iter().collect();
@@ -325,7 +307,7 @@ impl Store {
         Ok(Written::All)
     }
 
-    /// Deletes up to `batch` of the oldest request rows (and their token rows) that started
+    /// Deletes up to `batch` of the oldest request rows (their usage with them) that started
     /// before `cutoff`; returns how many request rows went. The rollups are left alone.
     /// Callers repeat until it returns less than `batch`, pausing in between, so no single
     /// transaction holds the table long.
@@ -344,18 +326,13 @@ impl Store {
                 .fetch_all(&mut *tx)
                 .await?;
             for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-                for head in [
-                    "DELETE FROM token_usage WHERE request_id IN (",
-                    "DELETE FROM request_logs WHERE request_id IN (",
-                ] {
-                    let mut delete = sqlx::QueryBuilder::new(head);
-                    let mut list = delete.separated(", ");
-                    for (id,) in chunk {
-                        list.push_bind(id.as_str());
-                    }
-                    delete.push(")");
-                    delete.build().execute(&mut *tx).await?;
+                let mut delete = sqlx::QueryBuilder::new("DELETE FROM request_logs WHERE request_id IN (");
+                let mut list = delete.separated(", ");
+                for (id,) in chunk {
+                    list.push_bind(id.as_str());
                 }
+                delete.push(")");
+                delete.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok::<u64, sqlx::Error>(ids.len() as u64)
@@ -408,7 +385,7 @@ impl Store {
     }
 }
 
-/// One `request_logs` row joined with its `token_usage` row, as reports read it.
+/// One `request_logs` row with its usage, as reports read it.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize)]
 pub struct RequestLogView {
     pub request_id: String,
@@ -440,9 +417,9 @@ impl Store {
             sqlx::query_as(
                 "SELECT r.request_id, r.access_key_id, r.model, r.stream, r.route, r.upstream, r.status,
                         r.error_type, r.plan_status, r.failover_skip, r.routing, r.outcome, r.request_bytes, r.response_bytes,
-                        t.provider, t.model AS usage_model, t.input_tokens, t.output_tokens,
-                        t.cache_read_tokens, t.cache_write_tokens, t.cost_micro_usd
-                 FROM request_logs r LEFT JOIN token_usage t ON t.request_id = r.request_id
+                        r.usage_provider AS provider, r.usage_model, r.input_tokens, r.output_tokens,
+                        r.cache_read_tokens, r.cache_write_tokens, r.cost_micro_usd
+                 FROM request_logs r
                  WHERE r.request_id = $1",
             )
             .bind(request_id)

@@ -232,11 +232,11 @@ fn rebuild_sql(postgres: bool) -> String {
                 COUNT(*),
                 SUM(CASE WHEN r.route = 'plan_bedrock' THEN 1 ELSE 0 END),
                 SUM(CASE WHEN r.status >= 400 THEN 1 ELSE 0 END),
-                COUNT(t.request_id),
-                COALESCE(SUM(t.input_tokens), 0), COALESCE(SUM(t.output_tokens), 0),
-                COALESCE(SUM(t.cache_read_tokens), 0), COALESCE(SUM(t.cache_write_tokens), 0),
-                COALESCE(SUM(t.cost_micro_usd), 0)
-         FROM request_logs r LEFT JOIN token_usage t ON t.request_id = r.request_id
+                COUNT(r.usage_provider),
+                COALESCE(SUM(r.input_tokens), 0), COALESCE(SUM(r.output_tokens), 0),
+                COALESCE(SUM(r.cache_read_tokens), 0), COALESCE(SUM(r.cache_write_tokens), 0),
+                COALESCE(SUM(r.cost_micro_usd), 0)
+         FROM request_logs r
          WHERE r.started_at >= $1
          GROUP BY 1, 2, 3, 4, 5, 6"
     )

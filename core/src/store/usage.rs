@@ -142,7 +142,7 @@ impl UsageBucket {
 /// Where a usage query reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Source {
-    /// `request_logs` joined with `token_usage`: exact to the instant.
+    /// `request_logs`: exact to the instant.
     Raw,
     /// `usage_hourly`: whole hours only.
     Rollups,
@@ -165,12 +165,12 @@ const RAW_COLUMNS: &str = "COUNT(*) AS requests,
      CAST(COALESCE(SUM(CASE WHEN r.route = 'plan_bedrock' THEN 1 ELSE 0 END), 0) AS BIGINT) AS failovers,
      CAST(COALESCE(SUM(CASE WHEN r.route = 'bedrock' THEN 1 ELSE 0 END), 0) AS BIGINT) AS bedrock_direct,
      CAST(COALESCE(SUM(CASE WHEN r.status >= 400 THEN 1 ELSE 0 END), 0) AS BIGINT) AS errors,
-     COUNT(t.request_id) AS requests_with_usage,
-     CAST(COALESCE(SUM(t.input_tokens), 0) AS BIGINT) AS input_tokens,
-     CAST(COALESCE(SUM(t.output_tokens), 0) AS BIGINT) AS output_tokens,
-     CAST(COALESCE(SUM(t.cache_read_tokens), 0) AS BIGINT) AS cache_read_tokens,
-     CAST(COALESCE(SUM(t.cache_write_tokens), 0) AS BIGINT) AS cache_write_tokens,
-     CAST(COALESCE(SUM(t.cost_micro_usd), 0) AS BIGINT) AS cost_micro_usd";
+     COUNT(r.usage_provider) AS requests_with_usage,
+     CAST(COALESCE(SUM(r.input_tokens), 0) AS BIGINT) AS input_tokens,
+     CAST(COALESCE(SUM(r.output_tokens), 0) AS BIGINT) AS output_tokens,
+     CAST(COALESCE(SUM(r.cache_read_tokens), 0) AS BIGINT) AS cache_read_tokens,
+     CAST(COALESCE(SUM(r.cache_write_tokens), 0) AS BIGINT) AS cache_write_tokens,
+     CAST(COALESCE(SUM(r.cost_micro_usd), 0) AS BIGINT) AS cost_micro_usd";
 
 /// The same columns summed from a rollup table (`u`); `bedrock_direct` is how that table
 /// tells the requests sent straight to Bedrock.
@@ -226,7 +226,7 @@ impl UsageShape {
                 "r.model",
                 "r.upstream",
                 RAW_COLUMNS.to_owned(),
-                "request_logs r LEFT JOIN token_usage t ON t.request_id = r.request_id",
+                "request_logs r",
             ),
             Source::Rollups => (
                 "u.hour",
