@@ -61,15 +61,20 @@ fn record(n: usize, with_usage: bool) -> RequestRecord {
     }
 }
 
-/// (requests with usage, output tokens, cost) as the usage totals sum them.
-async fn usage_rows(store: &Store) -> (i64, i64, i64) {
-    let totals = store
+/// The usage totals of all time.
+async fn all_time_totals(store: &Store) -> ccp_core::store::UsageTotals {
+    store
         .usage_totals(
             chrono::DateTime::UNIX_EPOCH,
             chrono::Utc::now() + chrono::Duration::hours(1),
         )
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// (requests with usage, output tokens, cost) as the usage totals sum them.
+async fn usage_rows(store: &Store) -> (i64, i64, i64) {
+    let totals = all_time_totals(store).await;
     (
         totals.requests_with_usage,
         totals.output_tokens,
@@ -377,19 +382,23 @@ mod upgrade {
                  1200, 850, 30000, 3000, 42735, $3)",
     ];
 
-    /// Writes [`OLD_ROWS`] on `pool`, a database migrated up to [`BEFORE`].
-    macro_rules! write_old_rows {
-        ($pool:expr) => {{
+    /// Migrates the database at `$url` up to [`BEFORE`] with the migrations in `$dir` over a
+    /// `$pool` pool, and writes [`OLD_ROWS`] in it.
+    macro_rules! write_old_database {
+        ($pool:ty, $dir:literal, $url:expr) => {{
+            let pool = <$pool>::connect($url).await.unwrap();
+            sqlx::migrate!($dir).run_to(BEFORE, &pool).await.unwrap();
             let (key, user) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
             for sql in OLD_ROWS {
                 sqlx::query(sql)
                     .bind(key)
                     .bind(user)
                     .bind(chrono::Utc::now())
-                    .execute(&$pool)
+                    .execute(&pool)
                     .await
                     .unwrap();
             }
+            pool.close().await;
         }};
     }
 
@@ -424,13 +433,7 @@ mod upgrade {
             .rebuild_rollups(chrono::DateTime::UNIX_EPOCH)
             .await
             .unwrap();
-        let totals = store
-            .usage_totals(
-                chrono::DateTime::UNIX_EPOCH,
-                chrono::Utc::now() + chrono::Duration::hours(1),
-            )
-            .await
-            .unwrap();
+        let totals = super::all_time_totals(&store).await;
         assert_eq!(
             (
                 totals.requests,
@@ -449,13 +452,7 @@ mod upgrade {
         async fn usage_moves_into_request_logs() {
             let dir = tempfile::tempdir().unwrap();
             let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
-            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-            sqlx::migrate!("../migrations/sqlite")
-                .run_to(BEFORE, &pool)
-                .await
-                .unwrap();
-            write_old_rows!(pool);
-            pool.close().await;
+            write_old_database!(sqlx::SqlitePool, "../migrations/sqlite", &url);
             migrate_and_check(&url).await;
         }
     }
@@ -466,13 +463,7 @@ mod upgrade {
         #[tokio::test]
         async fn usage_moves_into_request_logs() {
             let schema = ccp_testkit::stores::pg_schema().await;
-            let pool = sqlx::PgPool::connect(&schema.url).await.unwrap();
-            sqlx::migrate!("../migrations/postgres")
-                .run_to(BEFORE, &pool)
-                .await
-                .unwrap();
-            write_old_rows!(pool);
-            pool.close().await;
+            write_old_database!(sqlx::PgPool, "../migrations/postgres", &schema.url);
             migrate_and_check(&schema.url).await;
         }
     }
