@@ -1,12 +1,10 @@
 //! The sums pushed to the interval sink (CloudWatch, or the log) every
 //! `CCP_METRICS_INTERVAL_SECS`, and the task that pushes them.
 
-use super::{Metrics, REQUEST_SLOTS, request_slot};
+use super::{Metrics, REQUEST_SLOTS, ROUTES, request_slot};
 use ccp_core::metering::{Outcome, PathTaken, Upstream};
 use ccp_core::telemetry::{Datum, DatumValue, LatencyBuckets, MetricsSink, Unit};
 use std::time::Duration;
-
-const ROUTES: usize = PathTaken::ALL.len();
 
 /// Sums for one push interval. Counted in fixed slots by the labels' discriminants: a map
 /// keyed by the label names hashed three strings twice a request.

@@ -131,14 +131,17 @@ fn slot(parts: &[(usize, usize)]) -> Option<usize> {
     })
 }
 
+/// Every route: the size of the tables of requests by route.
+const ROUTES: usize = PathTaken::ALL.len();
+
 /// Every route × upstream × outcome: the size of the tables of requests by their labels.
-const REQUEST_SLOTS: usize = PathTaken::ALL.len() * Upstream::ALL.len() * Outcome::ALL.len();
+const REQUEST_SLOTS: usize = ROUTES * Upstream::ALL.len() * Outcome::ALL.len();
 
 /// Where a request's labels sit in a table of every combination of them (the Prometheus
 /// series and the interval sums share it; the labels' `ALL` lists read it back).
 fn request_slot(route: PathTaken, upstream: Upstream, outcome: Outcome) -> usize {
     slot(&[
-        (route as usize, PathTaken::ALL.len()),
+        (route as usize, ROUTES),
         (upstream as usize, Upstream::ALL.len()),
         (outcome as usize, Outcome::ALL.len()),
     ])
@@ -156,7 +159,7 @@ pub struct Metrics {
     /// `requests` by route × upstream × outcome, at [`request_slot`].
     request_series: Handles<Counter, REQUEST_SLOTS>,
     duration: Family<RouteLabel, Histogram>,
-    duration_series: Handles<Histogram, 3>,
+    duration_series: Handles<Histogram, ROUTES>,
     tokens: Family<TokenLabels, Counter>,
     /// `tokens` by provider × kind (2 × 4).
     token_series: Handles<Counter, 8>,
@@ -363,7 +366,7 @@ impl Metrics {
             })
             .inc();
         self.duration_series
-            .get(slot(&[(r.route as usize, PathTaken::ALL.len())]), || {
+            .get(slot(&[(r.route as usize, ROUTES)]), || {
                 self.duration.get_or_create_owned(&RouteLabel {
                     route: r.route.as_str(),
                 })
