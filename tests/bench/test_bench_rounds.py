@@ -37,4 +37,16 @@ def test_the_ratio_table_reads_the_medians_and_lists_each_round(capsys):
     bench.print_tables(bench.medians(rows), rates=[])
     out = capsys.readouterr().out
     # Medians 8 000 / 8 000 req/s and 0.18 / 0.16 ms: 1.00 and 1.12; rounds 0.88, 1.25; 1.00, 1.00; 1.14, 1.06.
-    assert "| json_30k | 1.00 | 1.12 | 0.88, 1.25; 1.00, 1.00; 1.14, 1.06 |" in out
+    # The CPU added: 20 µs between the medians, 40, 0 and 10 µs round by round.
+    assert "| json_30k | 1.00 | 1.12 | 0.88, 1.25; 1.00, 1.00; 1.14, 1.06 | 20 (40; 0; 10) |" in out
+
+
+def test_a_single_run_shows_the_cpu_added_without_rounds(capsys):
+    rows = [row("gateway", 1, 7000, 0.095, 40.0), row("pingora", 1, 8000, 0.080, 20.0)]
+    for r in rows:
+        del r["round"]
+    bench.print_tables(rows, rates=[])
+    out = capsys.readouterr().out
+    assert "| scenario | gateway / bare Pingora: max req/s (target ≥ 0.92) | CPU per request (target ≤ 1.10) | " \
+           "CPU added, µs a request |" in out
+    assert "| json_30k | 0.88 | 1.19 | 15 |" in out
