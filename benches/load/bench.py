@@ -6,7 +6,9 @@ ccp-gateway. More gateway targets: `gateway_nometer` (metering off), `gateway_no
 log), `gateway_bare` (neither), `gateway_pg` (PostgreSQL, see --postgres), `gateway_base`
 (another build, see --baseline), `pingora_untuned` (bare Pingora on Pingora's defaults),
 `pingora_notimeouts` (bare Pingora without the gateway's client and peer timeouts: the floor
-of the runs before round eight in docs/benchmarks.md), and the
+of the runs before round eight in docs/benchmarks.md), `pingora_meter` (bare Pingora that also
+leaves the gateway's metering row for every request, through the gateway's metering writer to
+SQLite: Pingora's floor with metering on), and the
 Bedrock leg against a fake Bedrock runtime: `failover` (Plan answers 429 every time, each request
 fails over) and `bedrock` (the circuit is open).
 
@@ -106,7 +108,8 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "benches" / "results"))
     ap.add_argument("--scenarios", default="json_30k,json_150k,stream_50ev", help="comma-separated subset")
     ap.add_argument("--targets", default="direct,nginx,pingora,gateway", help="comma-separated subset of: direct, "
-                    "nginx, pingora, pingora_untuned, pingora_notimeouts, gateway, gateway_nometer, gateway_pg, gateway_base, gateway_armed (the key "
+                    "nginx, pingora, pingora_untuned, pingora_notimeouts, pingora_meter (bare Pingora with the "
+                    "gateway's metering row; pingora_meter_pg writes it to --postgres), gateway, gateway_nometer, gateway_pg, gateway_base, gateway_armed (the key "
                     "has a Bedrock key), failover, bedrock")
     ap.add_argument("--pingora-args", default="", help="extra bare_pingora options for the pingora target "
                     "(e.g. '--write-buffer 1460'; see gateway/examples/bare_pingora.rs)")
@@ -139,6 +142,9 @@ def main():
             "pingora": lambda: rig.bare_pingora(up_port, args=args.pingora_args.split()),
             "pingora_untuned": lambda: rig.bare_pingora(up_port, "pingora_untuned", ["--untuned"]),
             "pingora_notimeouts": lambda: rig.bare_pingora(up_port, "pingora_notimeouts", ["--no-timeouts"]),
+            "pingora_meter": lambda: rig.metered_pingora(up_port),
+            "pingora_meter_pg": lambda: rig.metered_pingora(up_port, "pingora_meter_pg",
+                                                            rig.postgres_schema(args.postgres, "_bare")),
             **{name: lambda name=name: rig.target(name, up_port) for name in GATEWAY_VARIANTS},
             "gateway_pg": lambda: rig.gateway("gateway_pg", up_port, {
                 "CCP_DATABASE_URL": rig.postgres_schema(args.postgres), "CCP_PEPPER": "bench-" + "0" * 40,
@@ -159,8 +165,8 @@ def main():
             makers[name] = lambda name=name, env=env: rig.gateway(name, up_port, env)
             wanted.append(name)
         unknown = [t for t in wanted if t not in makers]
-        if unknown or ("gateway_pg" in wanted and not args.postgres) or ("gateway_base" in wanted and not args.baseline):
-            sys.exit(f"unknown or unconfigured targets: {unknown or 'gateway_pg needs --postgres, gateway_base --baseline'}")
+        if unknown or ({"gateway_pg", "pingora_meter_pg"} & set(wanted) and not args.postgres) or ("gateway_base" in wanted and not args.baseline):
+            sys.exit(f"unknown or unconfigured targets: {unknown or 'gateway_pg and pingora_meter_pg need --postgres, gateway_base --baseline'}")
         targets = [makers[t]() for t in wanted]
         scenarios = {
             "json_30k": claude_code_body(30, False),
@@ -294,6 +300,10 @@ def print_tables(results, rates):
                 print(f"| {s} | {t} | {r['rps']:.0f} | {r['cpu_ms_per_req']:.3f} | {rss:.1f} | {opened} |")
 
     for a, b, what in (("gateway", "pingora", "gateway / bare Pingora: max req/s (target ≥ 0.92) | CPU per request (target ≤ 1.10)"),
+                       ("pingora_meter", "pingora", "bare Pingora with the metering row / bare Pingora: max req/s | CPU per request"),
+                       ("gateway", "pingora_meter", "gateway / bare Pingora with the metering row: max req/s | CPU per request"),
+                       ("pingora_meter_pg", "pingora", "bare Pingora with the metering row on PostgreSQL / bare Pingora: max req/s | CPU per request"),
+                       ("gateway_pg", "pingora_meter_pg", "gateway / bare Pingora, both metering to PostgreSQL: max req/s | CPU per request"),
                        ("gateway", "pingora_notimeouts", "gateway / bare Pingora without timeouts: max req/s | CPU per request"),
                        ("gateway", "nginx", "gateway / nginx: max req/s (target ≥ 0.8) | CPU per request (target ≤ 1.5)"),
                        ("pingora", "nginx", "bare Pingora / nginx: max req/s | CPU per request")):

@@ -276,11 +276,17 @@ http {{
                           stderr=subprocess.DEVNULL)
         return Target(name, f"http://127.0.0.1:{port}/v1/messages?beta=true", lambda: [proc.pid])
 
+    def metered_pingora(self, up_port, name="pingora_meter", database=None):
+        """Bare Pingora that also leaves the gateway's metering row for every request, written by
+        the gateway's metering writer to SQLite (or to the PostgreSQL URL `database`): Pingora's
+        floor with metering on."""
+        return self.bare_pingora(up_port, name, ["--meter", database or str(self.work / name)])
+
     def target(self, name, up_port, base=None):
         """A target by name: a gateway variant, `gateway_armed` (the key has a Bedrock key, so every
         request keeps its body for a failover until Plan answers; Plan answers, so none happens),
-        `gateway_base` (the build in `base`), `pingora`,
-        `pingora:OPTIONS` (bare Pingora with those options), `gateway:ENV` (the gateway with these
+        `gateway_base` (the build in `base`), `pingora`, `pingora_meter` (bare Pingora with the
+        gateway's metering row), `pingora:OPTIONS` (bare Pingora with those options), `gateway:ENV` (the gateway with these
         space-separated KEY=VALUE variables) or `nginx` (profile.py, ab.py and threads.py)."""
         if name in GATEWAY_VARIANTS:
             return self.gateway(name, up_port, GATEWAY_VARIANTS[name])
@@ -292,6 +298,8 @@ http {{
             return self.gateway(name, up_port, bin_dir=Path(base))
         if name == "pingora":
             return self.bare_pingora(up_port)
+        if name == "pingora_meter":
+            return self.metered_pingora(up_port)
         if name.startswith("pingora:"):  # bare Pingora with options, e.g. `pingora:--no-timeouts`
             return self.bare_pingora(up_port, name, name.split(":", 1)[1].split())
         if name.startswith("gateway:"):  # the gateway with more environment, e.g. `gateway:CCP_LOG=warn`
@@ -326,9 +334,9 @@ http {{
         proc = self.spawn([str(bin_dir / "ccp-gateway")], port, env=env, stderr=log)
         return Target(name, f"http://127.0.0.1:{port}/ak/{issued['key']}/v1/messages?beta=true", lambda: [proc.pid])
 
-    def postgres_schema(self, url):
-        """A fresh schema in `url`, dropped at the end; returns the URL that uses it."""
-        schema = f"ccp_bench_{os.getpid()}"
+    def postgres_schema(self, url, tag=""):
+        """A fresh schema in `url` (one for each `tag`), dropped at the end; returns the URL that uses it."""
+        schema = f"ccp_bench_{os.getpid()}{tag}"
         subprocess.run(["psql", url, "-qc", f"CREATE SCHEMA {schema}"], check=True)
         self.cleanups.append(lambda: subprocess.run(["psql", url, "-qc", f"DROP SCHEMA IF EXISTS {schema} CASCADE"], check=False))
         sep = "&" if "?" in url else "?"

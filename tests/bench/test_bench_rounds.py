@@ -50,3 +50,17 @@ def test_a_single_run_shows_the_cpu_added_without_rounds(capsys):
     assert "| scenario | gateway / bare Pingora: max req/s (target ≥ 0.92) | CPU per request (target ≤ 1.10) | " \
            "CPU added, µs a request |" in out
     assert "| json_30k | 0.88 | 1.19 | 15 |" in out
+
+
+def test_the_metered_floor_gets_its_own_tables(capsys):
+    rows = [row("gateway", 1, 7000, 0.0500, 40.0), row("pingora", 1, 8000, 0.0400, 20.0),
+            row("pingora_meter", 1, 7600, 0.0440, 30.0)]
+    for r in rows:
+        del r["round"]
+    bench.print_tables(rows, rates=[])
+    out = capsys.readouterr().out
+    assert "| scenario | bare Pingora with the metering row / bare Pingora: max req/s | CPU per request |" in out
+    # 7 600 / 8 000 req/s, 0.044 / 0.040 ms: 0.95 and 1.10, 4 µs added.
+    assert "| json_30k | 0.95 | 1.10 | 4 |" in out
+    # The gateway over that floor: 7 000 / 7 600, 0.050 / 0.044: 0.92 and 1.14, 6 µs.
+    assert "| json_30k | 0.92 | 1.14 | 6 |" in out
