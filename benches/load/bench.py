@@ -107,7 +107,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2, help="gateway threads and nginx workers")
     ap.add_argument("--out", default=str(ROOT / "benches" / "results"))
     ap.add_argument("--scenarios", default="json_30k,json_150k,stream_50ev", help="comma-separated subset")
-    ap.add_argument("--targets", default="direct,nginx,pingora,gateway", help="comma-separated subset of: direct, "
+    ap.add_argument("--targets", default="direct,nginx,pingora,pingora_meter,gateway",
+                    help="comma-separated subset of: direct, "
                     "nginx, pingora, pingora_untuned, pingora_notimeouts, pingora_meter (bare Pingora with the "
                     "gateway's metering row; pingora_meter_pg writes it to --postgres), gateway, gateway_nometer, gateway_pg, gateway_base, gateway_armed (the key "
                     "has a Bedrock key), failover, bedrock")
