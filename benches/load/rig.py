@@ -286,8 +286,9 @@ http {{
         """A target by name: a gateway variant, `gateway_armed` (the key has a Bedrock key, so every
         request keeps its body for a failover until Plan answers; Plan answers, so none happens),
         `gateway_base` (the build in `base`), `pingora`, `pingora_meter` (bare Pingora with the
-        gateway's metering row), `pingora:OPTIONS` (bare Pingora with those options), `gateway:ENV` (the gateway with these
-        space-separated KEY=VALUE variables) or `nginx` (profile.py, ab.py and threads.py)."""
+        gateway's metering row), `pingora:OPTIONS` (bare Pingora with those options),
+        `gateway:ENV` (the gateway with these space-separated KEY=VALUE variables) or `nginx`
+        (profile.py, ab.py and threads.py)."""
         if name in GATEWAY_VARIANTS:
             return self.gateway(name, up_port, GATEWAY_VARIANTS[name])
         if name == "gateway_armed":

@@ -2,8 +2,9 @@
 # The one command for the side-by-side table: builds the release binaries, installs the load
 # tools (nginx from Debian, oha from crates.io) and runs benches/load/bench.py, which measures
 # direct, nginx, bare Pingora, bare Pingora with the gateway's metering row (Pingora's floor
-# with metering on) and the gateway in one run and prints the ratios against the targets. Pass bench.py options through, e.g. --duration 20 --connections 64 --rounds 3 (each
-# target measured three times per scenario, in turns, and the medians compared).
+# with metering on) and the gateway in one run and prints the ratios against the targets.
+# Pass bench.py options through, e.g. --duration 20 --connections 64 --rounds 3 (each target
+# measured three times per scenario, in turns, and the medians compared).
 # `benches/load/run.sh --scale [scale.py options]` runs the scale benchmark instead (1 000 slow
 # streams, 10 000 idle keep-alive connections).
 set -euo pipefail

@@ -60,6 +60,7 @@ impl Metering {
     /// upstream reports (the gateway reads it from the answer; here it is a constant).
     fn record(&self, session: &Session, started: &Started) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let elapsed_ms = started.instant.elapsed().as_secs_f64() * 1e3;
         let model = "claude-sonnet-4-5";
         self.meter.record(RequestRecord {
             request_id: uuid::Uuid::now_v7().simple().to_string(),
@@ -76,9 +77,9 @@ impl Metering {
             routing: Some(ccp_core::domain::Routing::PlanFirst),
             outcome: Outcome::Complete,
             auth_ms: Some(0.01),
-            plan_ttfb_ms: Some(started.instant.elapsed().as_secs_f64() * 1e3),
+            plan_ttfb_ms: Some(elapsed_ms),
             bedrock_ttfb_ms: None,
-            total_ms: started.instant.elapsed().as_secs_f64() * 1e3,
+            total_ms: elapsed_ms,
             request_bytes: session.body_bytes_read() as u64,
             response_bytes: session.body_bytes_sent() as u64,
             started_at: started.at,
